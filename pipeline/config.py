@@ -1,0 +1,223 @@
+"""Typed configs: YAML presets in configs/ fill dataclasses, `--set key=value` overrides.
+
+Each component owns one dataclass (its single source of settings). A preset file is a
+mapping of *sections* (`world:`, `train_gan:`, ...) to mappings of that section's
+fields. A command reads the section(s) it needs with `load_section`. Unknown section
+names, unknown keys and values of the wrong type raise `ConfigError` naming the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Type, TypeVar
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+T = TypeVar("T")
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+# Top-level sections a preset may hold. A typo here is caught rather than ignored.
+KNOWN_SECTIONS = (
+    "world",
+    "data",
+    "gan",
+    "train_gan",
+    "sample",
+    "predictor",
+    "boundary",
+    "rescore",
+    "pairs",
+    "translator",
+    "train_translator",
+    "edit",
+    "run",
+)
+
+
+def resolve_preset(name_or_path: str | Path) -> Path:
+    """A preset name (`quickstart`) or a path to a YAML file."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = CONFIG_DIR / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+    raise ConfigError(f"config '{name_or_path}' not found: not a file, nor a shipped preset ({known})")
+
+
+def read_preset(name_or_path: str | Path | None) -> dict:
+    """The raw mapping of sections, validated for section names only."""
+    if name_or_path is None:
+        return {}
+    path = resolve_preset(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    for key in data:
+        if key not in KNOWN_SECTIONS:
+            raise ConfigError(f"{path}: unknown section '{key}' (known: {', '.join(KNOWN_SECTIONS)})")
+    return data
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """`["train_gan.lr=0.002", "world.size=[64,128]"]` -> {"train_gan.lr": 0.002, ...}.
+
+    Values are parsed as YAML scalars/lists so numbers, booleans and lists work.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set '{item}': expected key=value, e.g. train_gan.batch=8")
+        key, raw = item.split("=", 1)
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
+def load_section(
+    cls: Type[T],
+    section: str,
+    preset: str | Path | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> T:
+    """Fill `cls` from `preset[section]`, then apply `--set section.key=value` overrides.
+
+    Overrides for other sections are ignored here (another command may read them);
+    an override for this section whose key is unknown is an error.
+    """
+    if section not in KNOWN_SECTIONS:
+        raise ConfigError(f"unknown section '{section}'")
+    data = dict(read_preset(preset).get(section) or {})
+    if not isinstance(data, dict):
+        raise ConfigError(f"section '{section}' must be a mapping")
+    if not isinstance(overrides, dict):
+        overrides = parse_overrides(overrides)
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if head not in KNOWN_SECTIONS:
+            raise ConfigError(f"--set {key}: unknown section '{head}' (known: {', '.join(KNOWN_SECTIONS)})")
+        if head != section:
+            continue
+        if not rest:
+            raise ConfigError(f"--set {key}: expected {section}.<key>=value")
+        _set_path(data, rest.split("."), value)
+    return from_dict(cls, data, prefix=section)
+
+
+def _set_path(data: dict, parts: list[str], value: Any) -> None:
+    for p in parts[:-1]:
+        data = data.setdefault(p, {})
+    data[parts[-1]] = value
+
+
+def from_dict(cls: Type[T], data: dict, prefix: str = "") -> T:
+    """Build dataclass `cls` from a mapping, checking every key and value type."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or cls.__name__}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if key not in fields:
+            raise ConfigError(f"unknown key '{name}' (known: {', '.join(fields)})")
+        kwargs[key] = _coerce(hints[key], value, name)
+    try:
+        obj = cls(**kwargs)
+    except TypeError as e:  # a required field is missing
+        raise ConfigError(f"{prefix or cls.__name__}: {e}") from None
+    except ValueError as e:  # __post_init__ validation
+        raise ConfigError(f"{prefix or cls.__name__}: {e}") from None
+    return obj
+
+
+def _coerce(tp: Any, value: Any, name: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, name)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{name}: {value!r} fits none of {tp}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin in (list, tuple):
+        if isinstance(value, (int, float, str)) and origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{name}: expected {len(args)} values, got {len(value)}")
+            return tuple(_coerce(a, v, f"{name}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        inner = args[0] if args else Any
+        items = [_coerce(inner, v, f"{name}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a mapping, got {value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, prefix=name)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{name}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    return value
+
+
+def to_dict(obj: Any) -> dict:
+    """A dataclass as plain JSON/YAML-friendly data (tuples become lists)."""
+    return _plain(dataclasses.asdict(obj))
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+def dump_yaml(sections: dict[str, Any]) -> str:
+    """Resolved config(s) as YAML, for `--dry-run` and run folders."""
+    plain = {k: to_dict(v) if dataclasses.is_dataclass(v) else v for k, v in sections.items()}
+    return yaml.safe_dump(plain, sort_keys=False)

@@ -1,0 +1,87 @@
+"""The config system and the CLI skeleton: user errors name the key, exit codes hold."""
+import dataclasses
+import subprocess
+import sys
+from typing import Literal, Optional
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.config import ConfigError, from_dict, load_section, parse_overrides
+
+
+@dataclasses.dataclass
+class Inner:
+    depth: int = 2
+
+
+@dataclasses.dataclass
+class Sample:
+    lr: float = 0.002
+    size: tuple[int, int] = (64, 64)
+    mode: Literal["a", "b"] = "a"
+    name: Optional[str] = None
+    flag: bool = False
+    inner: Inner = dataclasses.field(default_factory=Inner)
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_preset_and_overrides_fill_types(tmp_path):
+    p = write(tmp_path, "train_gan:\n  lr: 1\n  size: [32, 64]\n  inner: {depth: 3}\n")
+    cfg = load_section(Sample, "train_gan", p, ["train_gan.mode=b", "train_gan.flag=true", "world.size=9"])
+    assert cfg == Sample(lr=1.0, size=(32, 64), mode="b", flag=True, inner=Inner(3))
+    assert isinstance(cfg.lr, float)
+
+
+@pytest.mark.parametrize(
+    "text,overrides,needle",
+    [
+        ("train_gan:\n  lrr: 1\n", [], "train_gan.lrr"),
+        ("train_gan:\n  lr: fast\n", [], "train_gan.lr"),
+        ("train_gan:\n  inner: {deep: 1}\n", [], "train_gan.inner.deep"),
+        ("trian_gan:\n  lr: 1\n", [], "trian_gan"),
+        ("", ["train_gan.mode=c"], "train_gan.mode"),
+        ("", ["train_gan.size=[1,2,3]"], "train_gan.size"),
+        ("", ["nosection.x=1"], "nosection"),
+        ("", ["train_gan.flag=maybe"], "train_gan.flag"),
+    ],
+)
+def test_bad_keys_and_values_name_the_key(tmp_path, text, overrides, needle):
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
+        load_section(Sample, "train_gan", write(tmp_path, text), overrides)
+
+
+def test_override_syntax_error():
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["novalue"])
+    assert from_dict(Sample, {}) == Sample()
+
+
+def test_cli_help_version_and_unknown(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--attribute" in out and "commands:" in out
+    assert main(["--version"]) == 0
+    assert "photoedit" in capsys.readouterr().out
+    assert main(["no-such-verb"]) == 2
+    assert "no-such-verb" in capsys.readouterr().err
+
+
+def test_edit_without_bundle_says_where_it_looked(tmp_path, capsys, monkeypatch):
+    img = tmp_path / "a.jpg"
+    img.write_bytes(b"x")
+    monkeypatch.setenv("PHOTOEDIT_MODELS", str(tmp_path / "envmodels"))
+    code = main(["--attribute", "nosuchattr", str(img), "--models", str(tmp_path / "mine")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "nosuchattr" in err and str(tmp_path / "mine") in err and "envmodels" in err
+
+
+def test_console_script_runs():
+    r = subprocess.run([sys.executable, "-m", "pipeline", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("photoedit")
