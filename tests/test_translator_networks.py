@@ -1,0 +1,108 @@
+"""Translator networks and bundles: shapes at odd sizes, strength 0 = identity, round-trip."""
+import json
+
+import pytest
+import torch
+
+from translators.bundle import BundleError, load_bundle, save_bundle
+from translators.networks import MultiscaleDiscriminator, TranslatorConfig, build_translator
+
+TINY = dict(ngf=4, n_downsample=2, n_blocks=1, n_local_blocks=1, film_hidden=8)
+
+
+def _perturb(model):
+    """Random non-zero weights everywhere, so zero-initialised FiLM cannot hide a bug."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model
+
+
+@pytest.mark.parametrize("kind", ["global", "local"])
+@pytest.mark.parametrize("upsample", ["resize", "transposed"])
+@pytest.mark.parametrize("size", [(17, 23), (32, 48), (31, 16)])
+def test_generator_shapes_odd_sizes(kind, upsample, size):
+    torch.manual_seed(0)
+    g = build_translator(TranslatorConfig(kind=kind, upsample=upsample, block="separable", **TINY))
+    x = torch.rand(2, 3, *size) * 2 - 1
+    y = g(x, torch.tensor([0.3, 1.0]))
+    assert y.shape == x.shape
+    assert y.min() >= -1 and y.max() <= 1
+
+
+@pytest.mark.parametrize("size", [(17, 23), (40, 64)])
+def test_discriminator_scales_and_features(size):
+    d = MultiscaleDiscriminator(in_ch=7, ndf=4, n_layers=2, num_d=3)
+    outs = d(torch.randn(2, 7, *size))
+    assert len(outs) == 3
+    assert all(len(feats) == 4 for feats in outs)  # 3 conv layers + prediction
+    assert all(feats[-1].shape[:2] == (2, 1) for feats in outs)
+    # coarser scales see smaller inputs, so their patch maps are smaller
+    assert outs[0][-1].shape[-1] > outs[2][-1].shape[-1]
+    with pytest.raises(ValueError, match="discriminator input"):
+        d(torch.randn(2, 6, *size))
+
+
+@pytest.mark.parametrize("kind", ["global", "local"])
+def test_strength_zero_is_identity_and_strength_matters(kind):
+    g = _perturb(build_translator(TranslatorConfig(kind=kind, **TINY)))
+    x = torch.rand(3, 3, 21, 19) * 2 - 1
+    y0 = g(x, 0.0)
+    assert torch.allclose(y0, x, atol=1e-6)
+    y1 = g(x, 1.0)
+    assert (y1 - x).abs().mean() > 1e-2
+    # without residual output the net is free (pix2pixHD behaviour): s = 0 is not the input
+    free = _perturb(build_translator(TranslatorConfig(kind=kind, residual=False, **TINY)))
+    assert (free(x, 0.0) - x).abs().mean() > 1e-2
+
+
+def test_bad_inputs_are_named():
+    g = build_translator(TranslatorConfig(**TINY))
+    with pytest.raises(ValueError, match=r"\[N, 3, H, W\]"):
+        g(torch.rand(1, 4, 16, 16), 0.5)
+    with pytest.raises(ValueError, match="strength"):
+        g(torch.rand(2, 3, 16, 16), torch.ones(3))
+
+
+def test_default_config_is_small():
+    n = sum(p.numel() for p in build_translator().parameters())
+    # pix2pixHD's default GlobalGenerator has ~182M parameters; ours must stay tiny
+    assert n < 2_000_000, n
+
+
+def test_bundle_round_trip(tmp_path):
+    g = _perturb(build_translator(TranslatorConfig(kind="local", **TINY)))
+    cfg = {"attribute": "night", "resolution": [32, 32], "strength_range": [0.5, 3.0],
+           "provenance": {"gan_sha256": "ab" * 32, "layers": [0, 1, 2]}}
+    save_bundle(tmp_path / "night", g, cfg)
+    assert sorted(p.name for p in (tmp_path / "night").iterdir()) == ["config.json", "model.safetensors"]
+    loaded, lcfg = load_bundle(tmp_path / "night")
+    assert lcfg["attribute"] == "night" and lcfg["architecture"]["kind"] == "local"
+    assert lcfg["provenance"]["layers"] == [0, 1, 2] and lcfg["metrics"] == {}
+    x = torch.rand(2, 3, 20, 28) * 2 - 1
+    s = torch.tensor([0.2, 0.9])
+    g.eval()
+    assert torch.equal(g(x, s), loaded(x, s))
+
+
+def test_bundle_errors_name_the_file(tmp_path):
+    g = build_translator(TranslatorConfig(**TINY))
+    cfg = {"attribute": "sunny", "resolution": [16, 16], "strength_range": [0.0, 2.0]}
+    with pytest.raises(BundleError, match="config.json: missing"):
+        load_bundle(tmp_path / "nothing")
+    b = save_bundle(tmp_path / "sunny", g, cfg)
+    (b / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(BundleError, match="model.safetensors: not a readable"):
+        load_bundle(b)
+    # weights from a different architecture: strict loading refuses them
+    save_bundle(b, build_translator(TranslatorConfig(**{**TINY, "ngf": 8})), cfg)
+    conf = json.loads((b / "config.json").read_text())
+    conf["architecture"]["ngf"] = 4
+    (b / "config.json").write_text(json.dumps(conf))
+    with pytest.raises(BundleError, match="do not match the architecture"):
+        load_bundle(b)
+    conf.pop("resolution")
+    (b / "config.json").write_text(json.dumps(conf))
+    with pytest.raises(BundleError, match=r"missing key\(s\) \['resolution'\]"):
+        load_bundle(b)
