@@ -1,0 +1,195 @@
+"""`report.html` for a run folder: one self-contained page (images embedded as data URIs).
+
+The report only reads what the stages left in the run folder (their manifests and the
+figures they saved); `photoedit report RUN_DIR` rebuilds it at any time. A section whose
+stage has not run says so instead of breaking.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import mimetypes
+from pathlib import Path
+
+from pipeline.errors import UserError
+from pipeline.runner import read_manifest
+
+SECTIONS = [
+    ("gan", "GAN: samples and sliced Wasserstein distance"),
+    ("boundaries", "Attribute boundaries in latent space"),
+    ("hierarchy", "Semantic hierarchy: which layers move which attribute"),
+    ("pairs", "Synthetic training pairs"),
+    ("translators", "Translators on held-out world scenes vs the true re-render"),
+    ("strength", "Strength slider (0 to 1)"),
+    ("photos", "Edits of photos"),
+    ("timings", "Time spent in each stage"),
+]
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+h1{margin-bottom:0}section{margin:2em 0;border-top:1px solid #ddd;padding-top:1em}
+img{max-width:100%;image-rendering:auto;border:1px solid #ccc}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+.missing{color:#a00}.caption{color:#555;font-size:.9em}
+figure{display:inline-block;margin:.5em;vertical-align:top}
+"""
+
+
+def data_uri(path: Path) -> str:
+    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def img(path: Path, caption: str = "") -> str:
+    if not path.is_file():
+        return f'<p class="missing">missing figure: {html.escape(str(path.name))}</p>'
+    cap = f'<figcaption class="caption">{html.escape(caption)}</figcaption>' if caption else ""
+    return f'<figure><img src="{data_uri(path)}" alt="{html.escape(caption or path.name)}">{cap}</figure>'
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        return html.escape(str(v))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def stages_like(run_dir: Path, prefix: str) -> list[tuple[str, Path, dict]]:
+    """(suffix, folder, manifest) for finished stages named `<prefix>-<suffix>`."""
+    out = []
+    for d in sorted(run_dir.glob(f"{prefix}-*")):
+        m = read_manifest(d)
+        if m is not None:
+            out.append((d.name[len(prefix) + 1:], d, m))
+    return out
+
+
+def not_run(what: str) -> str:
+    return f'<p class="missing">{html.escape(what)} has not run in this folder yet.</p>'
+
+
+def section_gan(run: Path) -> str:
+    m = read_manifest(run / "gan")
+    if m is None:
+        return not_run("the GAN stage")
+    met = m.get("metrics", {})
+    rows = [[k, v] for k, v in met.items() if isinstance(v, (int, float))]
+    return (img(run / "gan" / "samples.png", "EMA generator samples (truncation 1)")
+            + img(run / "gan" / "swd.png", "SWD x1e3 of EMA samples vs held-out renders, with the real-vs-real floor")
+            + table(["metric", "value"], rows))
+
+
+def section_boundaries(run: Path) -> str:
+    found = stages_like(run, "boundary")
+    if not found:
+        return not_run("the boundary stage")
+    rows = []
+    for attr, _, m in found:
+        met = m["metrics"]
+        rows.append([attr, met.get("val_accuracy", float("nan")), met.get("remaining_accuracy", float("nan")),
+                     ", ".join(map(str, met.get("layers", []))), met.get("score_change_at_3", float("nan"))])
+    return table(["attribute", "validation accuracy", "accuracy on the rest", "layers edited",
+                  "mean score change at +3"], rows)
+
+
+def section_hierarchy(run: Path) -> str:
+    found = stages_like(run, "boundary")
+    if not found:
+        return not_run("re-scoring")
+    return "".join(img(d / "rescore.png", f"{attr}: mean positive score change per edited layer")
+                   for attr, d, _ in found)
+
+
+def section_pairs(run: Path) -> str:
+    found = stages_like(run, "translator")
+    if not found:
+        return not_run("pair generation")
+    return "".join(img(d / "pairs.png", f"{attr}: GAN original (top) and edited (bottom)") for attr, d, _ in found)
+
+
+def section_translators(run: Path) -> str:
+    found = stages_like(run, "eval")
+    if not found:
+        return not_run("translator evaluation")
+    rows, figs = [], []
+    for attr, d, m in found:
+        met = m["metrics"]
+        hp, wd = met.get("heldout_pairs", {}), met.get("world", {})
+        rows.append([attr, hp.get("psnr_gain_db", float("nan")), hp.get("ssim_gain", float("nan")),
+                     wd.get("psnr_gain_db", float("nan")), wd.get("ssim_gain", float("nan")),
+                     str(met.get("strength_monotonic", ""))])
+        figs.append(img(d / "world.png", f"{attr}: input | translator | true re-render"))
+    return (table(["attribute", "held-out pairs PSNR gain (dB)", "SSIM gain", "world PSNR gain (dB)",
+                   "world SSIM gain", "score monotonic in strength"], rows)
+            + '<p class="caption">Gains are over "do nothing" (output = input), against the GAN target '
+              "for held-out pairs and against the true re-render for world scenes the GAN never saw.</p>"
+            + "".join(figs))
+
+
+def section_strength(run: Path) -> str:
+    found = stages_like(run, "eval")
+    if not found:
+        return not_run("translator evaluation")
+    return "".join(img(d / "strength.png", f"{attr}: strength 0, 0.25, 0.5, 0.75, 1") for attr, d, _ in found)
+
+
+def section_photos(run: Path) -> str:
+    m = read_manifest(run / "edit")
+    if m is None:
+        return not_run("the photo edit stage")
+    figs = sorted((run / "edit").glob("sheet-*.jpg"))
+    if not figs:
+        return '<p class="missing">no photos were edited in this run.</p>'
+    return "".join(img(f, f.stem.replace("sheet-", "") + ": original | edited") for f in figs)
+
+
+def section_timings(run: Path) -> str:
+    rows, total = [], 0.0
+    for d in sorted(p for p in run.iterdir() if p.is_dir()):
+        m = read_manifest(d)
+        if m:
+            s = m["timings"]["seconds"]
+            total += s
+            rows.append([m["stage"], s, m["timings"]["started"]])
+    rows.sort(key=lambda r: r[2])
+    return table(["stage", "seconds"], [r[:2] for r in rows] + [["total", total]])
+
+
+BUILDERS = {
+    "gan": section_gan, "boundaries": section_boundaries, "hierarchy": section_hierarchy,
+    "pairs": section_pairs, "translators": section_translators, "strength": section_strength,
+    "photos": section_photos, "timings": section_timings,
+}
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Write `RUN_DIR/report.html` and return its path."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise UserError(f"{run}: not a run folder")
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>photoedit run report</title>"
+             f"<style>{CSS}</style></head><body><h1>photoedit run report</h1>"
+             f"<p class='caption'>{html.escape(str(run.resolve()))}</p>"]
+    for sid, title in SECTIONS:
+        parts.append(f"<section id='{sid}'><h2>{html.escape(title)}</h2>{BUILDERS[sid](run)}</section>")
+    parts.append("</body></html>")
+    out = run / "report.html"
+    tmp = run / ".report.html.tmp"
+    tmp.write_text("".join(parts), encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def summary(run_dir: Path) -> dict:
+    """Every finished stage's metrics, for `--json` output of run/quickstart."""
+    out = {}
+    for d in sorted(p for p in Path(run_dir).iterdir() if p.is_dir()):
+        m = read_manifest(d)
+        if m:
+            out[m["stage"]] = {"seconds": m["timings"]["seconds"], "metrics": m.get("metrics", {})}
+    return json.loads(json.dumps(out, default=str))
