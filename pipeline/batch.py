@@ -1,0 +1,317 @@
+"""Edit many photos: plan outputs, shard, skip what is done, overlap I/O with the network.
+
+Threads, not processes: decoding/encoding (Pillow, OpenCV) and the full-resolution
+colour transform (OpenCV/numpy) release the GIL, and threads share the loaded model
+and photos without copies. Per photo:
+
+    worker thread:  read + decode + shrink to working size      (prepare)
+    main thread:    the network on a batch of same-size photos  (run_network)
+    worker thread:  carry to full res + encode + atomic write   (finish)
+
+At most `2 * workers + batch_size` photos are in memory at once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import unicodedata
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipeline.errors import UserError
+from pipeline.imageio import (
+    DEFAULT_MAX_PIXELS,
+    READ_EXTENSIONS,
+    Photo,
+    PhotoError,
+    default_extension,
+    read_photo,
+    remove_live_temps,
+    write_photo,
+)
+
+
+@dataclass
+class Job:
+    """One input file and where its edit goes."""
+
+    src: Path
+    dst: Path
+    rel: str  # path relative to the input root: sort and shard key, shown in messages
+
+
+@dataclass
+class BatchOptions:
+    quality: int = 95  # JPEG/WebP quality of outputs
+    max_pixels: int = DEFAULT_MAX_PIXELS  # refuse larger images before decoding them
+    overwrite: bool = False  # redo outputs that already exist (default: skip them, i.e. resume)
+    workers: int = 2  # threads for decode/carry/encode while the network runs
+    strength: float | list[float] = 1.0  # edit strength per attribute
+    progress: bool | None = None  # tqdm bar; None = only on a terminal
+
+
+@dataclass
+class Summary:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)  # {"file": ..., "reason": ...}
+    warnings: list[dict] = field(default_factory=list)  # {"file": ..., "warning": ...}
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["counts"] = {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)}
+        d["files_per_second"] = len(self.done) / self.seconds if self.seconds > 0 else None
+        return d
+
+    def text(self) -> str:
+        lines = [f"{len(self.done)} done, {len(self.skipped)} skipped (output exists; --overwrite to redo), "
+                 f"{len(self.failed)} failed in {self.seconds:.1f} s"
+                 + (f" ({len(self.done) / self.seconds:.2f} files/s)" if self.done and self.seconds else "")]
+        lines += [f"  failed: {f['file']}: {f['reason']}" for f in self.failed]
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ planning
+
+def output_name(src: Path, attributes: list[str], ext: str | None = None) -> str:
+    """`street.jpg` + [sunny, night] -> `street.sunny.night.jpg` (never the input's own name)."""
+    return f"{src.stem}.{'.'.join(attributes)}{ext or default_extension(src)}"
+
+
+def _is_image_name(p: Path) -> bool:
+    return p.suffix.lower() in READ_EXTENSIONS and not p.name.startswith(".")
+
+
+def _looks_like_output(p: Path, attributes: list[str]) -> bool:
+    # Outputs written beside their inputs must not become inputs of the next run (resume).
+    return p.stem.endswith("." + ".".join(attributes))
+
+
+def plan_jobs(inputs: list[str], attributes: list[str], out: str | None = None,
+              in_place: bool = False) -> list[Job]:
+    """Expand files and folders (recursively) into jobs, sorted by relative path.
+
+    OUT rules: one input file and OUT with an image extension -> that file; otherwise
+    OUT is a folder and each folder input's tree is mirrored inside it.
+    """
+    out_path = Path(out) if out else None
+    files: list[tuple[Path, str, Path | None]] = []  # (src, rel, root folder or None)
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and _is_image_name(f) and not _looks_like_output(f, attributes):
+                    files.append((f, f.relative_to(p).as_posix(), p))
+        elif p.exists():
+            files.append((p, p.name, None))
+        else:
+            raise UserError(f"{item}: no such file or folder")
+    single_file_out = (out_path is not None and len(files) == 1 and files[0][2] is None
+                       and out_path.suffix.lower() in READ_EXTENSIONS and not out_path.is_dir())
+    jobs = []
+    for src, rel, root in files:
+        if in_place:
+            dst = src
+        elif single_file_out:
+            dst = out_path
+        elif out_path is not None:
+            dst = out_path / Path(rel).parent / output_name(src, attributes)
+        else:
+            dst = src.parent / output_name(src, attributes)
+        jobs.append(Job(src=src, dst=dst, rel=rel))
+    jobs.sort(key=lambda j: (unicodedata.normalize("NFC", j.rel), str(j.src)))
+    return jobs
+
+
+def parse_shard(spec: str | None) -> tuple[int, int] | None:
+    """`K/N` (1-based K) or `auto` (torchrun's RANK/WORLD_SIZE) -> (k0, n) with 0-based k0."""
+    if not spec:
+        return None
+    if spec == "auto":
+        rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+        if rank is None or world is None:
+            raise UserError("--shard auto needs RANK and WORLD_SIZE in the environment (set by torchrun)")
+        return int(rank), int(world)
+    try:
+        k, n = (int(v) for v in spec.split("/"))
+    except ValueError:
+        raise UserError(f"--shard '{spec}': expected K/N, e.g. 1/4, or 'auto'") from None
+    if not 1 <= k <= n:
+        raise UserError(f"--shard '{spec}': need 1 <= K <= N")
+    return k - 1, n
+
+
+def shard_jobs(jobs: list[Job], shard: tuple[int, int] | None) -> list[Job]:
+    """Every N-th job of the sorted list starting at K: stable, disjoint, covers all."""
+    if shard is None:
+        return jobs
+    k0, n = shard
+    return jobs[k0::n]
+
+
+# ------------------------------------------------------------------------------ running
+
+@dataclass
+class _Loaded:
+    job: Job
+    photo: Photo
+    prep: object  # translators.inference.Prepared
+
+
+def check_job(job: Job, in_place: bool) -> str | None:
+    """A reason this job must not run (before any work), or None."""
+    if not in_place and _same_file(job.src, job.dst):
+        return "output path is the input itself; refusing to overwrite it (use --in-place to allow)"
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False, log=None) -> Summary:
+    """Edit every job with `pipe` (an EditPipeline); never raises for a bad file."""
+    from tqdm import tqdm
+
+    log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    summary = Summary()
+    t0 = time.perf_counter()
+    todo = []
+    for job in jobs:
+        reason = check_job(job, in_place)
+        if reason:
+            summary.failed.append({"file": str(job.src), "reason": reason})
+            log(f"photoedit: {job.src}: {reason}")
+        elif job.dst.exists() and not opts.overwrite and not in_place:
+            summary.skipped.append(str(job.src))
+        else:
+            todo.append(job)
+    bar = tqdm(total=len(todo), unit="file", desc="editing", disable=None if opts.progress is None
+               else not opts.progress, file=sys.stderr, dynamic_ncols=True)
+    pool = ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="photoedit-io")
+    try:
+        _run(pipe, todo, opts, pool, summary, bar, log)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        # Let running writes finish (each is all-or-nothing), drop queued work, then
+        # delete any temp file a write left behind. Finished outputs stay: a rerun skips them.
+        pool.shutdown(wait=True, cancel_futures=True)
+        remove_live_temps()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar, log) -> None:
+    batch_size = pipe.config.batch_size
+    in_flight = 2 * max(1, opts.workers) + batch_size
+    strengths = pipe.resolve_strengths(opts.strength)
+    queue = iter(todo)
+    loads: deque[Future] = deque()
+    writes: set[Future] = set()
+
+    def refill():
+        while len(loads) + len(writes) < in_flight:
+            job = next(queue, None)
+            if job is None:
+                return
+            loads.append(pool.submit(_load, pipe, job, opts.max_pixels))
+
+    def settle(block: bool):
+        nonlocal writes
+        if not writes:
+            return
+        done, writes = wait(writes, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for fut in done:
+            _record(fut.result(), summary, bar, log)
+
+    refill()
+    while loads:
+        group = _next_group(loads, batch_size, summary, bar, log)
+        if group:
+            try:
+                edited = pipe.run_network([g.prep for g in group], strengths)
+            except Exception as e:  # a failure of the network on one batch must not stop the rest
+                for g in group:
+                    _record((g.job, None, f"edit failed: {type(e).__name__}: {e}", []), summary, bar, log)
+                edited = []
+            for g, small in zip(group, edited):
+                writes.add(pool.submit(_finish, pipe, g, small, opts.quality))
+        settle(block=len(loads) + len(writes) >= in_flight and bool(writes))
+        refill()
+    while writes:
+        settle(block=True)
+
+
+def _next_group(loads: deque, batch_size: int, summary, bar, log) -> list[_Loaded]:
+    """The next loaded photo plus following ones already loaded at the same working size."""
+    group: list[_Loaded] = []
+    while loads and len(group) < batch_size:
+        if group and not loads[0].done():
+            break
+        item = loads[0].result()
+        if isinstance(item, tuple):  # a load failure record
+            loads.popleft()
+            _record(item, summary, bar, log)
+            continue
+        if group and item.prep.key != group[0].prep.key:
+            break
+        loads.popleft()
+        group.append(item)
+    return group
+
+
+def _load(pipe, job: Job, max_pixels: int):
+    try:
+        photo = read_photo(job.src, max_pixels=max_pixels)
+        return _Loaded(job, photo, pipe.prepare(photo.rgb))
+    except PhotoError as e:
+        return (job, None, e.reason, [])
+    except (MemoryError, ValueError, RuntimeError) as e:
+        return (job, None, f"{type(e).__name__}: {e}", [])
+
+
+def _finish(pipe, item: _Loaded, small, quality: int):
+    try:
+        rgb = pipe.finish(item.photo.rgb, item.prep, small)
+        out = Photo(rgb=rgb, alpha=item.photo.alpha, exif=item.photo.exif, icc=item.photo.icc,
+                    format=item.photo.format)
+        notes = item.photo.notes + write_photo(item.job.dst, out, quality=quality)
+        return (item.job, item.job.dst, None, notes)
+    except PhotoError as e:
+        return (item.job, None, str(e) if e.path != str(item.job.src) else e.reason, [])
+    except (MemoryError, ValueError, RuntimeError) as e:
+        return (item.job, None, f"{type(e).__name__}: {e}", [])
+
+
+def _record(result, summary: Summary, bar, log) -> None:
+    job, dst, error, notes = result
+    for note in notes:
+        summary.warnings.append({"file": str(job.src), "warning": note})
+        log(f"photoedit: warning: {job.src}: {note}")
+    if error:
+        summary.failed.append({"file": str(job.src), "reason": error})
+        log(f"photoedit: {job.src}: {error}")
+    else:
+        summary.done.append(str(job.src))
+    bar.update(1)
+
+
+def summary_json(summary: Summary) -> str:
+    return json.dumps(summary.to_dict(), indent=2, ensure_ascii=False)
