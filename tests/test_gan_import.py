@@ -1,0 +1,236 @@
+"""Import of rosinality/stylegan2-pytorch checkpoints (gan/import_rosinality.py).
+
+The state dicts here are built with rosinality's key names and shape formulas (its
+model.py: 512 channels up to 32 px, [1, out, in, k, k] modulated weights, persistent
+blur kernels, noises.noise_N), with random values everywhere (including the noise
+strengths and biases that its init leaves at zero) so that any misplaced tensor shows.
+The expected image comes from `reference_forward`, a separate re-implementation of
+rosinality's generator written from its maths (per-sample weight modulation, explicit
+zero-insertion upsampling), sharing no code with gan/networks.py.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gan.import_rosinality import (
+    RosinalityImportError,
+    import_rosinality,
+    infer_rosinality_arch,
+)
+
+STYLE_DIM = 16
+N_MLP = 2
+
+
+def rosinality_state_dict(size: int = 16, style_dim: int = STYLE_DIM, n_mlp: int = N_MLP,
+                          widths: tuple[int, ...] | None = None, seed: int = 0) -> dict:
+    """A generator state dict laid out exactly as rosinality's Generator(size, style_dim, n_mlp)."""
+    g = torch.Generator().manual_seed(seed)
+    log = int(math.log2(size))
+    widths = widths or tuple(min(512, 16384 // (4 << i)) for i in range(log - 1))
+    blur = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    blur = blur[:, None] * blur[None, :] / 64.0 * 4.0  # make_kernel * factor**2
+    r = lambda *shape, s=1.0: torch.randn(*shape, generator=g) * s  # noqa: E731
+    sd = {}
+    for i in range(1, n_mlp + 1):
+        sd[f"style.{i}.weight"] = r(style_dim, style_dim, s=100.0)  # randn / lr_mul at init
+        sd[f"style.{i}.bias"] = r(style_dim, s=10.0)
+
+    def styled(name, cin, cout, up):
+        sd[f"{name}.conv.weight"] = r(1, cout, cin, 3, 3)
+        sd[f"{name}.conv.modulation.weight"] = r(cin, style_dim)
+        sd[f"{name}.conv.modulation.bias"] = 1.0 + r(cin, s=0.2)
+        if up:
+            sd[f"{name}.conv.blur.kernel"] = blur.clone()
+        sd[f"{name}.noise.weight"] = r(1, s=0.5)
+        sd[f"{name}.activate.bias"] = r(cout, s=0.2)
+
+    def to_rgb(name, cin, up):
+        sd[f"{name}.conv.weight"] = r(1, 3, cin, 1, 1)
+        sd[f"{name}.conv.modulation.weight"] = r(cin, style_dim)
+        sd[f"{name}.conv.modulation.bias"] = 1.0 + r(cin, s=0.2)
+        sd[f"{name}.bias"] = r(1, 3, 1, 1, s=0.2)
+        if up:
+            sd[f"{name}.upsample.kernel"] = blur.clone()
+
+    sd["input.input"] = r(1, widths[0], 4, 4)
+    styled("conv1", widths[0], widths[0], up=False)
+    to_rgb("to_rgb1", widths[0], up=False)
+    for level in range(1, log - 1):
+        styled(f"convs.{2 * level - 2}", widths[level - 1], widths[level], up=True)
+        styled(f"convs.{2 * level - 1}", widths[level], widths[level], up=False)
+        to_rgb(f"to_rgbs.{level - 1}", widths[level], up=True)
+    for i in range(2 * (log - 2) + 1):
+        side = 2 ** ((i + 5) // 2)
+        sd[f"noises.noise_{i}"] = r(1, 1, side, side)
+    return sd
+
+
+# --- independent reference: rosinality's generator maths, per sample ---------------------
+
+
+def _lrelu(x):
+    return F.leaky_relu(x, 0.2) * math.sqrt(2.0)
+
+
+def _modconv(sd, name, x, w, demodulate=True, up=False):
+    weight = sd[f"{name}.conv.weight"][0]  # [out, in, k, k]
+    cin, k = weight.shape[1], weight.shape[2]
+    mod_w, mod_b = sd[f"{name}.conv.modulation.weight"], sd[f"{name}.conv.modulation.bias"]
+    style = w @ (mod_w / math.sqrt(mod_w.shape[1])).t() + mod_b  # [N, in]
+    outs = []
+    for n in range(x.shape[0]):  # one modulated weight per sample, as published
+        wn = weight / math.sqrt(cin * k * k) * style[n][None, :, None, None]
+        if demodulate:
+            wn = wn / torch.sqrt(wn.square().sum(dim=(1, 2, 3), keepdim=True) + 1e-8)
+        xn = x[n:n + 1]
+        if up:
+            y = F.conv_transpose2d(xn, wn.transpose(0, 1), stride=2)
+            kern = sd[f"{name}.conv.blur.kernel"]
+            y = F.conv2d(F.pad(y, (1, 1, 1, 1)), kern.flip(0, 1)[None, None].repeat(y.shape[1], 1, 1, 1),
+                         groups=y.shape[1])
+        else:
+            y = F.conv2d(xn, wn, padding=k // 2)
+        outs.append(y)
+    return torch.cat(outs)
+
+
+def _styled(sd, name, x, w, noise, up=False):
+    y = _modconv(sd, name, x, w, up=up)
+    y = y + sd[f"{name}.noise.weight"] * noise
+    return _lrelu(y + sd[f"{name}.activate.bias"].view(1, -1, 1, 1))
+
+
+def _upsample_rgb(x, kern):
+    # upfirdn2d(up=2, pad=(2, 1)): insert zeros, pad, correlate with the flipped kernel.
+    n, c, h, w = x.shape
+    u = torch.zeros(n, c, 2 * h, 2 * w)
+    u[:, :, ::2, ::2] = x
+    u = F.pad(u, (2, 1, 2, 1))
+    return F.conv2d(u, kern.flip(0, 1)[None, None].repeat(c, 1, 1, 1), groups=c)
+
+
+def reference_forward(sd: dict, z: torch.Tensor, lr_mlp: float = 0.01) -> torch.Tensor:
+    """rosinality g_ema([z], randomize_noise=False) recomputed from the raw state dict."""
+    x = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)
+    i = 1
+    while f"style.{i}.weight" in sd:
+        wgt = sd[f"style.{i}.weight"]
+        x = _lrelu(x @ (wgt * lr_mlp / math.sqrt(wgt.shape[1])).t() + sd[f"style.{i}.bias"] * lr_mlp)
+        i += 1
+    w = x
+    h = sd["input.input"].repeat(z.shape[0], 1, 1, 1)
+    h = _styled(sd, "conv1", h, w, sd["noises.noise_0"])
+    rgb = _modconv(sd, "to_rgb1", h, w, demodulate=False) + sd["to_rgb1.bias"]
+    level = 1
+    while f"to_rgbs.{level - 1}.conv.weight" in sd:
+        h = _styled(sd, f"convs.{2 * level - 2}", h, w, sd[f"noises.noise_{2 * level - 1}"], up=True)
+        h = _styled(sd, f"convs.{2 * level - 1}", h, w, sd[f"noises.noise_{2 * level}"])
+        y = _modconv(sd, f"to_rgbs.{level - 1}", h, w, demodulate=False) + sd[f"to_rgbs.{level - 1}.bias"]
+        rgb = y + _upsample_rgb(rgb, sd[f"to_rgbs.{level - 1}.upsample.kernel"])
+        level += 1
+    return rgb
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sd16():
+    return rosinality_state_dict(16)
+
+
+def save_like_train_py(sd: dict, path, **args) -> None:
+    """The dict rosinality's train.py writes (other entries reduced to stand-ins)."""
+    ns = argparse.Namespace(arch="stylegan2", size=16, n_mlp=N_MLP, latent=STYLE_DIM,
+                            channel_multiplier=2, batch=8, **args)
+    torch.save({"g": sd, "d": {}, "g_ema": sd, "g_optim": {}, "d_optim": {}, "args": ns,
+                "ada_aug_p": 0.0}, path)
+
+
+def test_infers_architecture_from_shapes(sd16):
+    arch = infer_rosinality_arch(sd16)
+    assert (arch.size, arch.style_dim, arch.n_mlp) == (16, STYLE_DIM, N_MLP)
+    assert arch.widths == (512, 512, 512)
+    sd64 = {k: v for k, v in rosinality_state_dict(64, widths=(8, 8, 8, 8, 6)).items()}
+    arch64 = infer_rosinality_arch(sd64)
+    assert arch64.size == 64 and arch64.widths == (8, 8, 8, 8, 6) and arch64.channel_multiplier is None
+
+
+def test_import_matches_independent_reference(sd16, tmp_path):
+    path = tmp_path / "000100.pt"
+    save_like_train_py(sd16, path)
+    result = import_rosinality(path, w_avg_samples=256)
+    G = result.generator
+    assert G.cfg.resolution == (16, 16) and G.num_ws == 6 and G.cfg.mapping_layers == N_MLP
+    z = torch.randn(2, STYLE_DIM, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        ours = G(z, noise_mode="const")
+        ref = reference_forward(sd16, z)
+    assert ours.shape == ref.shape == (2, 3, 16, 16)
+    assert ref.std() > 0.1  # a meaningful image, not a constant
+    # float32 summation order differs (batched vs per-sample weights): far below 8-bit steps
+    assert (ours - ref).abs().max() < 1e-3 * ref.abs().max()
+    # the noise buffers are really used: a different noise gives a different image
+    with torch.no_grad():
+        assert (G(z, noise_mode="none") - ours).abs().max() > 1e-2
+
+
+def test_first_layer_lands_in_place(sd16, tmp_path):
+    """The 4 px conv alone: constant -> modulated 3x3 conv -> noise -> bias -> lrelu."""
+    path = tmp_path / "g.pt"
+    torch.save({"g_ema": sd16}, path)
+    G = import_rosinality(path, w_avg_samples=16).generator
+    w = torch.randn(3, STYLE_DIM, generator=torch.Generator().manual_seed(1))
+    level0 = G.synthesis.levels[0]
+    with torch.no_grad():
+        ours = level0.conv1(G.synthesis.const.expand(3, -1, -1, -1), w, "const")
+        ref = _styled(sd16, "conv1", sd16["input.input"].repeat(3, 1, 1, 1), w, sd16["noises.noise_0"])
+    assert torch.allclose(ours, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
+
+
+def test_w_avg_estimated_when_absent_and_taken_when_present(sd16, tmp_path):
+    path = tmp_path / "g.pt"
+    torch.save({"g_ema": sd16}, path)
+    G = import_rosinality(path, w_avg_samples=512).generator
+    with torch.no_grad():
+        w = G.mapping(torch.randn(4096, STYLE_DIM, generator=torch.Generator().manual_seed(9)))
+    spread = w.std(0).mean()
+    assert (G.w_avg - w.mean(0)).abs().mean() < 0.2 * spread  # estimate near the true mean
+    avg = torch.randn(STYLE_DIM)
+    torch.save({"g_ema": sd16, "latent_avg": avg}, path)
+    assert torch.equal(import_rosinality(path).generator.w_avg, avg)
+
+
+def test_missing_extra_and_misshaped_tensors_are_named(sd16, tmp_path):
+    path = tmp_path / "bad.pt"
+    cases = {
+        "convs.1.noise.weight": {k: v for k, v in sd16.items() if k != "convs.1.noise.weight"},
+        "foo.bar": {**sd16, "foo.bar": torch.zeros(2)},
+        "noises.noise_3": {**sd16, "noises.noise_3": torch.zeros(1, 1, 8, 8)},
+        "to_rgbs.1.upsample.kernel": {**sd16, "to_rgbs.1.upsample.kernel": torch.ones(4, 4)},
+    }
+    for key, sd in cases.items():
+        torch.save({"g_ema": sd}, path)
+        with pytest.raises(RosinalityImportError, match=key.replace(".", r"\.")):
+            import_rosinality(path, w_avg_samples=16)
+
+
+def test_saved_args_must_agree_and_pickled_code_is_refused(sd16, tmp_path):
+    path = tmp_path / "g.pt"
+    save_like_train_py(sd16, path)
+    ckpt = torch.load(path, weights_only=False)
+    ckpt["args"].n_mlp = 8
+    torch.save(ckpt, path)
+    with pytest.raises(RosinalityImportError, match="n_mlp=8"):
+        import_rosinality(path, w_avg_samples=16)
+    torch.save({"g_ema": sd16, "opt": torch.optim.SGD}, path)  # a class: not allowed
+    with pytest.raises(RosinalityImportError, match="weights-only"):
+        import_rosinality(path)
+    with pytest.raises(RosinalityImportError, match="no such file"):
+        import_rosinality(tmp_path / "absent.pt")
