@@ -234,3 +234,27 @@ def test_saved_args_must_agree_and_pickled_code_is_refused(sd16, tmp_path):
         import_rosinality(path)
     with pytest.raises(RosinalityImportError, match="no such file"):
         import_rosinality(tmp_path / "absent.pt")
+
+
+def test_cli_writes_a_self_describing_checkpoint(sd16, tmp_path, capsys):
+    from gan.checkpoint import load_generator, read_generator_metadata
+    from pipeline.cli import main
+
+    src, out = tmp_path / "000100.pt", tmp_path / "imported.safetensors"
+    save_like_train_py(sd16, src)
+    assert main(["import-gan", str(src), "--out", str(out), "--w-avg-samples", "64"]) == 0
+    G = load_generator(out)  # rebuilt from the file alone
+    _, extra = read_generator_metadata(out)
+    assert extra["imported_from"] == "rosinality/stylegan2-pytorch" and extra["source_arch"]["size"] == 16
+    z = torch.randn(1, STYLE_DIM, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ref = reference_forward(sd16, z)
+        assert (G(z, noise_mode="const") - ref).abs().max() < 1e-3 * ref.abs().max()
+    # a broken source: exit 2 with the file and key named, and nothing written
+    bad, out2 = tmp_path / "bad.pt", tmp_path / "bad.safetensors"
+    torch.save({"g_ema": {k: v for k, v in sd16.items() if k != "style.2.bias"}}, bad)
+    capsys.readouterr()
+    assert main(["import-gan", str(bad), "--out", str(out2)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.pt" in err and "style.2.bias" in err and not out2.exists()
+    assert main(["import-gan", str(src), "--out", str(out)]) == 2  # no silent overwrite
