@@ -195,6 +195,13 @@ class Translator(nn.Module):
     def body(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _zero_init_output(self, conv: nn.Conv2d) -> None:
+        """With residual output, a zero last conv makes the untrained net "do nothing":
+        training starts from the identity and only has to learn the change."""
+        if self.cfg.residual:
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
     def _check_inputs(self, x: torch.Tensor, strength: torch.Tensor | float) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"translator input must be [N, 3, H, W], got {list(x.shape)}")
@@ -213,6 +220,7 @@ class GlobalGenerator(Translator):
         super().__init__(cfg)
         self.trunk = _GlobalTrunk(cfg, self.in_channels)
         self.to_rgb = _to_rgb(self.trunk.out_channels)
+        self._zero_init_output(self.to_rgb)
 
     def body(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         return self.to_rgb(self.trunk(x, s))
@@ -239,6 +247,7 @@ class LocalEnhancer(Translator):
         self.film = StrengthFiLM(cfg.n_local_blocks, ch, cfg.film_hidden) if cfg.film and cfg.n_local_blocks else None
         self.up = _up(ch, ch_local, cfg.norm, cfg.upsample)
         self.to_rgb = _to_rgb(ch_local)
+        self._zero_init_output(self.to_rgb)
 
     def body(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         # pix2pixHD downsamples with a 3x3 average pool (count_include_pad=False).
