@@ -1,0 +1,345 @@
+"""Paired data from a latent edit: (G(w), G(w + a*n on the boundary's layers), a).
+
+Stage 5 of ARCHITECTURE.md. Both images of a pair are drawn with the SAME noise
+(`noise_mode="const"`, or the same random noise tensors drawn twice from one RNG state),
+so the only difference between them is the edit. `a` is drawn uniformly from the
+strength range per pair and stored; the translator later sees s = a / a_max, so its
+slider s = 1 means the strongest edit it was trained on.
+
+Determinism: pair i uses latent seed `seed + i` (z = N(0, 1) from numpy's RandomState,
+as StyleGAN's generate scripts do) and a strength drawn from SeedSequence([seed, i]),
+so any pair can be regenerated from the manifest alone. Held-out pairs for evaluation
+use seeds >= HELDOUT_SEED_BASE, never used for training.
+
+On disk (`photoedit pairs --out DIR`): `manifest.json` plus shards of `.npy` arrays
+(`shard_00000.x.npy` uint8 [B,H,W,3], `.y.npy`, `.a.npy` float32 [B], `.seed.npy`
+int64 [B]) read back with allow_pickle=False and memory-mapped. Or streamed straight
+into training by `GANPairStream` (an IterableDataset), never touching disk.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset
+
+from pipeline.boundary import LinearBoundary
+from pipeline.editing import edit_ws
+from pipeline.errors import UserError
+
+HELDOUT_SEED_BASE = 1_000_000_000  # latents the translator never trains on
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class PairsConfig:
+    n: int = 2000  # pairs to write (after filtering)
+    strength_range: tuple[float, float] = (0.5, 3.0)  # a ~ U[lo, hi]: GAN edit distance along the unit normal
+    truncation_psi: float = 0.8  # StyleGAN truncation before the edit (the edit itself is not scaled)
+    noise_mode: Literal["const", "random"] = "const"  # per-layer noise; both images of a pair share it
+    batch: int = 16  # latents per generator call
+    seed: int = 0  # pair i uses latent seed `seed + i`
+    shard_size: int = 1000  # pairs per shard file
+    filter_predictor: str | None = None  # keep a pair only if this predictor sees the attribute rise
+    margin: float = 0.0  # ... by more than this much (score after minus before)
+    max_attempts: float = 10.0  # give up once this many x n candidates were tried (filter too strict)
+
+    def __post_init__(self) -> None:
+        lo, hi = self.strength_range
+        if not 0 <= lo <= hi or hi <= 0:
+            raise ValueError(f"strength_range must be 0 <= lo <= hi, hi > 0; got {list(self.strength_range)}")
+        if self.n < 1 or self.batch < 1 or self.shard_size < 1:
+            raise ValueError("n, batch and shard_size must be >= 1")
+
+
+def latent_z(seeds: Sequence[int], z_dim: int) -> torch.Tensor:
+    """z [N, z_dim] with z_i ~ N(0, 1) from RandomState(seed_i): independent of batching."""
+    return torch.from_numpy(np.stack([np.random.RandomState(int(s) % 2**32).randn(z_dim) for s in seeds])).float()
+
+
+def pair_strengths(base_seed: int, indices: Sequence[int], strength_range: Sequence[float]) -> torch.Tensor:
+    lo, hi = strength_range
+    u = [np.random.default_rng([base_seed, int(i)]).random() for i in indices]
+    return torch.tensor([lo + (hi - lo) * v for v in u], dtype=torch.float32)
+
+
+@torch.no_grad()
+def render_pairs(
+    G,  # gan.networks.Generator (eval mode)
+    boundary: LinearBoundary,  # the attribute direction and its W+ layers
+    seeds: Sequence[int],  # latent seeds, one per pair
+    strengths: torch.Tensor,  # a [N]: edit distance per pair
+    truncation_psi: float = 0.8,  # truncation before the edit
+    noise_mode: str = "const",  # "const" or "random" (then the same random noise for both images)
+    noise_seed: int = 0,  # seeds the random noise of this batch
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) [N, 3, H, W] in [-1, 1]: the original and the edited image of each latent."""
+    device = G.w_avg.device
+    z = latent_z(seeds, G.z_dim).to(device)
+    ws = G.broadcast(G.mapping(z, truncation_psi=truncation_psi))
+    ws_edit = edit_ws(ws, boundary, strengths.to(device))
+    if noise_mode == "random":
+        # Re-seeding before each call makes both calls draw identical noise tensors.
+        x = _synth_seeded(G, ws, noise_seed)
+        y = _synth_seeded(G, ws_edit, noise_seed)
+    else:
+        x = G.synthesis(ws, noise_mode=noise_mode)
+        y = G.synthesis(ws_edit, noise_mode=noise_mode)
+    return x.clamp(-1, 1).float(), y.clamp(-1, 1).float()
+
+
+def _synth_seeded(G, ws: torch.Tensor, seed: int) -> torch.Tensor:
+    devices = [ws.device] if ws.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        if ws.device.type == "cuda":
+            torch.cuda.manual_seed(seed)
+        return G.synthesis(ws, noise_mode="random")
+
+
+def attribute_of(boundary: LinearBoundary, path: str | Path = "") -> str:
+    name = boundary.meta.get("attribute")
+    if not name:
+        raise UserError(f"{path}: boundary metadata names no 'attribute' (its .json file is missing or incomplete)")
+    return str(name)
+
+
+class PairFilter:
+    """Keeps pairs whose predictor score for the attribute rose by more than `margin`."""
+
+    def __init__(self, predictor_name: str, attribute: str, margin: float, device: str | torch.device = "cpu"):
+        from pipeline.predictors import get_predictor
+
+        self.predictor = get_predictor(predictor_name)
+        if attribute not in self.predictor.attributes:
+            raise UserError(f"predictor '{predictor_name}' does not score '{attribute}' "
+                            f"(it scores: {', '.join(self.predictor.attributes)})")
+        self.attribute, self.margin = attribute, margin
+        self.tried = self.kept = 0
+
+    def keep(self, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+        before = self.predictor.score(x.cpu())[self.attribute]
+        after = self.predictor.score(y.cpu())[self.attribute]
+        mask = np.asarray(after) - np.asarray(before) > self.margin
+        self.tried += len(mask)
+        self.kept += int(mask.sum())
+        return mask
+
+    @property
+    def kept_fraction(self) -> float:
+        return self.kept / max(1, self.tried)
+
+
+def iter_pair_batches(
+    G,
+    boundary: LinearBoundary,
+    cfg: PairsConfig,
+    indices: Iterator[int],  # pair indices to try, in order; pair i uses latent seed cfg.seed + i
+    pair_filter: PairFilter | None = None,
+) -> Iterator[dict]:
+    """Batches {x, y [B,3,H,W], a [B], seed [B]} of (kept) pairs, generated cfg.batch at a time."""
+    while True:
+        idx = [i for _, i in zip(range(cfg.batch), indices)]
+        if not idx:
+            return
+        seeds = [cfg.seed + i for i in idx]
+        a = pair_strengths(cfg.seed, idx, cfg.strength_range)
+        x, y = render_pairs(G, boundary, seeds, a, cfg.truncation_psi, cfg.noise_mode, noise_seed=cfg.seed + idx[0])
+        keep = np.ones(len(idx), bool) if pair_filter is None else pair_filter.keep(x, y)
+        if keep.any():
+            k = torch.from_numpy(keep)
+            yield {"x": x[k.to(x.device)].cpu(), "y": y[k.to(y.device)].cpu(), "a": a[k],
+                   "seed": torch.tensor(seeds)[k]}
+
+
+# On disk
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """[N,3,H,W] in [-1,1] -> uint8 [N,H,W,3]."""
+    return ((img.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def from_uint8(arr: np.ndarray) -> torch.Tensor:
+    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-1, 1]."""
+    t = torch.from_numpy(np.array(arr, dtype=np.uint8)).float() / 127.5 - 1  # copy: shards are read-only mmaps
+    return t.movedim(-1, -3).contiguous()
+
+
+def write_pairs(
+    G,
+    boundary: LinearBoundary,
+    cfg: PairsConfig,
+    out_dir: str | Path,
+    provenance: dict,  # gan_sha256, boundary path/sha256, ... recorded in the manifest
+    device: str | torch.device = "cpu",
+) -> dict:
+    """Generate cfg.n pairs into `out_dir` (shards + manifest.json); returns the manifest."""
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / MANIFEST).exists():
+        raise UserError(f"{out}: already holds pairs ({MANIFEST}); choose a new --out folder")
+    attribute = attribute_of(boundary, provenance.get("boundary_path", ""))
+    pair_filter = PairFilter(cfg.filter_predictor, attribute, cfg.margin, device) if cfg.filter_predictor else None
+    limit = int(cfg.n * cfg.max_attempts) if pair_filter else cfg.n
+    start = time.perf_counter()
+    shards, pending, written = [], [], 0
+    bar = tqdm(total=cfg.n, desc="pairs", unit="pair", disable=None)
+    for batch in iter_pair_batches(G, boundary, cfg, iter(range(limit)), pair_filter):
+        take = min(len(batch["a"]), cfg.n - written)
+        pending.append({k: v[:take] for k, v in batch.items()})
+        written += take
+        bar.update(take)
+        while sum(len(p["a"]) for p in pending) >= cfg.shard_size or (written == cfg.n and pending):
+            pending = _flush_shard(out, len(shards), pending, cfg.shard_size, shards)
+        if written == cfg.n:
+            break
+    bar.close()
+    if written < cfg.n:
+        raise UserError(f"only {written} of {cfg.n} pairs passed the '{cfg.filter_predictor}' filter in "
+                        f"{limit} tries (kept {pair_filter.kept_fraction:.1%}); lower --margin or raise the strength range")
+    manifest = {
+        "stage": "pairs",
+        "attribute": attribute,
+        "n": written,
+        "resolution": list(G.resolution),
+        "config": _plain(dataclasses.asdict(cfg)),
+        "strength_range": list(cfg.strength_range),
+        "layers": list(boundary.layers),
+        "provenance": provenance,
+        "filter": None if pair_filter is None else {
+            "predictor": cfg.filter_predictor, "margin": cfg.margin,
+            "tried": pair_filter.tried, "kept": pair_filter.kept, "kept_fraction": pair_filter.kept_fraction},
+        "shards": shards,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    _atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _flush_shard(out: Path, index: int, pending: list[dict], size: int, shards: list) -> list[dict]:
+    merged = {k: torch.cat([p[k] for p in pending]) for k in pending[0]}
+    head = {k: v[:size] for k, v in merged.items()}
+    rest = {k: v[size:] for k, v in merged.items()}
+    name = f"shard_{index:05d}"
+    arrays = {"x": to_uint8(head["x"]), "y": to_uint8(head["y"]),
+              "a": head["a"].numpy().astype(np.float32), "seed": head["seed"].numpy().astype(np.int64)}
+    for key, arr in arrays.items():
+        _atomic_save_npy(out / f"{name}.{key}.npy", arr)
+    shards.append({"name": name, "n": int(len(arrays["a"]))})
+    return [rest] if len(rest["a"]) else []
+
+
+class PairShardDataset(Dataset):
+    """Pairs written by `write_pairs`: item i -> (x [3,H,W], y [3,H,W], a float), memory-mapped."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.manifest = read_pairs_manifest(self.folder)
+        self.shards, self.offsets = [], [0]
+        for shard in self.manifest["shards"]:
+            arrays = {}
+            for key in ("x", "y", "a", "seed"):
+                path = self.folder / f"{shard['name']}.{key}.npy"
+                if not path.is_file():
+                    raise UserError(f"{path}: missing shard file listed in {self.folder / MANIFEST}")
+                try:
+                    arrays[key] = np.load(path, mmap_mode="r", allow_pickle=False)
+                except ValueError as e:
+                    raise UserError(f"{path}: not a readable .npy array ({e})") from None
+            if not len(arrays["x"]) == len(arrays["y"]) == len(arrays["a"]) == shard["n"]:
+                raise UserError(f"{self.folder / shard['name']}.*.npy: lengths disagree with the manifest")
+            self.shards.append(arrays)
+            self.offsets.append(self.offsets[-1] + shard["n"])
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        s = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        j = i - self.offsets[s]
+        sh = self.shards[s]
+        return from_uint8(sh["x"][j]), from_uint8(sh["y"][j]), float(sh["a"][j])
+
+
+def read_pairs_manifest(folder: str | Path) -> dict:
+    file = Path(folder) / MANIFEST
+    if not file.is_file():
+        raise UserError(f"{file}: missing; --pairs expects a folder written by `photoedit pairs`")
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{file}: not valid JSON ({e})") from None
+    if manifest.get("stage") != "pairs" or "shards" not in manifest:
+        raise UserError(f"{file}: not a pairs manifest (stage={manifest.get('stage')!r})")
+    return manifest
+
+
+# Streamed
+
+class GANPairStream(IterableDataset):
+    """Pairs generated on the fly: yields (x [3,H,W], y [3,H,W], a) forever (or `limit` pairs).
+
+    Rank r of W takes pair indices r, r + W, r + 2W, ...; `configure_stream(start, ...)`
+    (called by the translator trainer) skips this rank's first `start` pairs, so a resumed
+    run sees exactly the pairs it would have seen.
+    """
+
+    def __init__(self, G, boundary: LinearBoundary, cfg: PairsConfig, pair_filter: PairFilter | None = None,
+                 limit: int | None = None):
+        super().__init__()
+        self.G, self.boundary, self.cfg, self.pair_filter, self.limit = G, boundary, cfg, pair_filter, limit
+        self.start, self.rank, self.world = 0, 0, 1
+
+    def configure_stream(self, start: int, rank: int = 0, world_size: int = 1) -> None:
+        self.start, self.rank, self.world = int(start), int(rank), int(world_size)
+
+    def _indices(self) -> Iterator[int]:
+        k = self.start
+        while self.limit is None or k < self.limit:
+            yield k * self.world + self.rank
+            k += 1
+
+    def __iter__(self):
+        if torch.utils.data.get_worker_info() is not None:
+            raise RuntimeError("GANPairStream generates on the GPU/CPU of the main process; use workers=0")
+        for batch in iter_pair_batches(self.G, self.boundary, self.cfg, self._indices(), self.pair_filter):
+            for x, y, a in zip(batch["x"], batch["y"], batch["a"]):
+                yield x, y, float(a)
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, arr, allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
