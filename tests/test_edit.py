@@ -43,6 +43,11 @@ def make_bundle(folder, attribute="sunny", seed=0, resolution=(32, 64)):
 
     torch.manual_seed(seed)
     model = build_translator(TranslatorConfig(ngf=4, n_downsample=2, n_blocks=1, film_hidden=8))
+    # An untrained translator is the identity (zero last conv); give it a visible change.
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.out_channels == 3][-1]
+    with torch.no_grad():
+        last.weight.normal_(0, 0.05)
+        last.bias.copy_(torch.tensor([0.15, 0.05, -0.1]))
     return save_bundle(folder / attribute, model, {"attribute": attribute, "resolution": list(resolution),
                                                    "strength_range": [0.0, 3.0],
                                                    "metrics": {"heldout_pairs": {"psnr_gain_db": 3.5}}})
@@ -95,7 +100,7 @@ def test_apply_local_affine_keeps_dtype_and_identity():
 
 
 @pytest.mark.parametrize("hw, expect", [((3000, 4000), (32, 44)), ((1, 1), (32, 32)),
-                                        ((10, 20000), (4, 128)), ((640, 448), (44, 32))])
+                                        ((10, 20000), (8, 128)), ((640, 448), (44, 32))])
 def test_working_size_keeps_aspect_and_caps_strips(hw, expect):
     assert working_size(*hw, resolution=(32, 64), multiple=4) == expect
 

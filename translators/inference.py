@@ -204,8 +204,12 @@ def working_size(height: int, width: int, resolution: Sequence[int], multiple: i
         k = long_cap / max(h, w)
         h, w = h * k, w * k
 
+    # Reflect padding inside the network needs >= 2 pixels at the bottleneck (and >= 4
+    # at the input for the 7x7 conv), so very thin photos get a slightly stretched input.
+    min_side = max(2 * multiple, 8)
+
     def snap(v: float) -> int:
-        return max(multiple, int(round(v / multiple)) * multiple)
+        return max(min_side, int(round(v / multiple)) * multiple)
 
     return snap(h), snap(w)
 

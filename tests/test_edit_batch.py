@@ -1,0 +1,205 @@
+"""Batches over a bad-input corpus, resume after SIGINT, sharding, and the real photos."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from pipeline.batch import parse_shard, plan_jobs, shard_jobs
+from pipeline.cli import main
+from test_edit import make_bundle, textured_photo
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_PHOTOS = REPO.parent / "shared" / "realphotos"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    make_bundle(folder, "sunny")
+    return folder
+
+
+def run_cli(argv, capsys) -> tuple[int, dict, str]:
+    code = main(argv + ["--json", "--no-progress"])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out) if captured.out.strip() else {}, captured.err
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".partial")]
+
+
+def build_corpus(folder: Path) -> dict[str, str]:
+    """Every awkward input the issue lists; returns {bad file name: expected reason}."""
+    folder.mkdir(parents=True)
+    photo = textured_photo(48, 64)
+    (folder / "zero.jpg").write_bytes(b"")
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "JPEG")
+    (folder / "truncated.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    (folder / "text.jpg").write_text("hello, I am a text file\n")
+    Image.fromarray(photo[:1, :1]).save(folder / "one.png")
+    Image.fromarray(np.tile(photo[:10, :50], (1, 400, 1))).save(folder / "strip.png")  # 20000x10
+    deep = (np.random.default_rng(0).random((40, 50, 3)) * 65535).astype(np.uint16)
+    cv2.imwrite(str(folder / "deep16.png"), deep)
+    Image.fromarray(photo).convert("CMYK").save(folder / "cmyk.jpg")
+    pal = Image.fromarray(photo).quantize(32)
+    pal.info["transparency"] = 0
+    pal.save(folder / "palette.png", transparency=0)
+    frames = [Image.fromarray(np.roll(photo, i * 5, axis=1)) for i in range(3)]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:])
+    rot = Image.fromarray(photo)
+    exif = rot.getexif()
+    exif[0x0112] = 6
+    rot.save(folder / "rotated.jpg", exif=exif.tobytes())
+    Image.fromarray(photo).save(folder / "unicode é 名前.jpg")
+    (folder / "sub dir").mkdir()
+    Image.fromarray(photo).save(folder / "sub dir" / "with space.jpg")
+    return {"zero.jpg": "empty file", "truncated.jpg": "truncated", "text.jpg": "not an image"}
+
+
+def test_bad_input_corpus_each_reported_batch_goes_on(tmp_path, models, capsys):
+    bad = build_corpus(tmp_path / "in")
+    code, summary, err = run_cli(["-a", "sunny", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                  "--models", str(models)], capsys)
+    assert code == 1
+    failed = {Path(f["file"]).name: f["reason"] for f in summary["failed"]}
+    assert set(failed) == set(bad)
+    for name, needle in bad.items():
+        assert needle in failed[name] and name in err  # stderr names the file
+    assert summary["counts"] == {"done": 9, "skipped": 0, "failed": 3}
+    out = tmp_path / "out"
+    assert Image.open(out / "strip.sunny.png").size == (20000, 10)
+    assert Image.open(out / "one.sunny.png").size == (1, 1)
+    assert Image.open(out / "rotated.sunny.jpg").size == (48, 64)  # upright, as displayed
+    assert Image.open(out / "rotated.sunny.jpg").getexif().get(0x0112) == 1
+    deep = cv2.imread(str(out / "deep16.sunny.png"), cv2.IMREAD_UNCHANGED)
+    assert deep.dtype == np.uint16 and deep.shape == (40, 50, 3)
+    pal_in = np.asarray(Image.open(tmp_path / "in" / "palette.png").convert("RGBA"))[..., 3]
+    pal_out = Image.open(out / "palette.sunny.png")
+    assert pal_out.mode == "RGBA" and np.array_equal(np.asarray(pal_out)[..., 3], pal_in)
+    assert Image.open(out / "cmyk.sunny.jpg").mode == "RGB"
+    assert Image.open(out / "anim.sunny.png").format == "PNG"
+    assert (out / "unicode é 名前.sunny.jpg").is_file() and (out / "sub dir" / "with space.sunny.jpg").is_file()
+    warned = {Path(w["file"]).name for w in summary["warnings"]}
+    assert {"cmyk.jpg", "anim.gif"} <= warned
+    assert not leftovers(tmp_path)
+    # Rerun: everything done is skipped, the bad files are reported again.
+    code, again, _ = run_cli(["-a", "sunny", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                              "--models", str(models)], capsys)
+    assert code == 1 and again["counts"] == {"done": 0, "skipped": 9, "failed": 3}
+
+
+def test_output_equal_to_input_needs_in_place(tmp_path, models, capsys):
+    src = tmp_path / "a.png"
+    Image.fromarray(textured_photo(30, 40)).save(src)
+    before = src.read_bytes()
+    code, summary, err = run_cli(["-a", "sunny", str(src), "-o", str(src), "--models", str(models)], capsys)
+    assert code == 1 and "output path is the input" in summary["failed"][0]["reason"] and "a.png" in err
+    assert src.read_bytes() == before
+    code, summary, _ = run_cli(["-a", "sunny", str(src), "--in-place", "--models", str(models)], capsys)
+    assert code == 0 and src.read_bytes() != before and Image.open(src).size == (40, 30)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """A folder nobody can write to; root ignores mode bits, so use the immutable flag."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+            pytest.skip("cannot make a read-only folder as root here (chattr +i failed)")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+
+
+def test_read_only_output_folder_is_reported_per_file(tmp_path, models, capsys):
+    (tmp_path / "in").mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        Image.fromarray(textured_photo(30, 40)).save(tmp_path / "in" / name)
+    out = tmp_path / "ro"
+    out.mkdir()
+    with read_only(out):
+        code, summary, err = run_cli(["-a", "sunny", str(tmp_path / "in"), "-o", str(out),
+                                      "--models", str(models)], capsys)
+    assert code == 1 and summary["counts"]["failed"] == 2
+    assert all("cannot write to folder" in f["reason"] and str(out) in f["reason"] for f in summary["failed"])
+    assert list(out.iterdir()) == []
+
+
+def test_shards_are_disjoint_stable_and_cover_everything(tmp_path, monkeypatch):
+    (tmp_path / "in" / "x").mkdir(parents=True)
+    for i in range(11):
+        (tmp_path / "in" / ("x" if i % 2 else "") / f"{i:02d}.jpg").write_bytes(b"")
+    jobs = plan_jobs([str(tmp_path / "in")], ["sunny"], str(tmp_path / "out"))
+    parts = [shard_jobs(jobs, parse_shard(f"{k}/3")) for k in (1, 2, 3)]
+    names = [j.rel for part in parts for j in part]
+    assert sorted(names) == sorted(j.rel for j in jobs) and len(set(names)) == 11
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    assert [j.rel for j in shard_jobs(jobs, parse_shard("auto"))] == [j.rel for j in parts[1]]
+    assert all(j.dst.name.endswith(".sunny.jpg") for j in jobs)
+
+
+def test_sigint_then_rerun_finishes_without_redoing(tmp_path, models):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(40):
+        Image.fromarray(textured_photo(240, 320, seed=i)).save(src / f"p{i:02d}.jpg", quality=90)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pipeline", "-a", "sunny", str(src), "-o", str(out), "--models", str(models),
+           "--workers", "1", "--no-progress", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out.is_dir() and any(out.glob("*.jpg"))):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("*.jpg")}
+    assert 0 < len(first) < 40, "interrupt came too late to test resuming"
+    assert not leftovers(tmp_path)
+    for p in out.glob("*.jpg"):
+        Image.open(p).load()  # every file left is complete
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["counts"] == {"done": 40 - len(first), "skipped": len(first), "failed": 0}
+    assert len(list(out.glob("*.jpg"))) == 40
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.jpg") if p.name in first} == first
+
+
+@pytest.mark.skipif(not REAL_PHOTOS.is_dir(), reason="../shared/realphotos not present")
+def test_real_photos_keep_size_orientation_and_alpha(tmp_path, models, capsys):
+    code, summary, _ = run_cli(["-a", "sunny", str(REAL_PHOTOS), "-o", str(tmp_path), "--models", str(models)],
+                               capsys)
+    assert code == 0, summary["failed"]
+    assert summary["counts"]["done"] >= 1
+    for name in summary["done"]:
+        src = Path(name)
+        ref = ImageOps.exif_transpose(Image.open(src))
+        out = Image.open(tmp_path / f"{src.stem}.sunny{src.suffix}")
+        assert out.size == ref.size, src.name
+        has_alpha = ref.mode in ("RGBA", "LA") or (ref.mode == "P" and "transparency" in ref.info)
+        if has_alpha:
+            assert out.mode == "RGBA"
+            assert np.array_equal(np.asarray(out)[..., 3], np.asarray(ref.convert("RGBA"))[..., 3])
