@@ -343,3 +343,26 @@ def _atomic_write_text(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def load_gan_and_boundary(gan_path: str | Path, boundary_path: str | Path, device: str | torch.device = "cpu"):
+    """(G, boundary, provenance) for a pairs/translator command; bad files become UserErrors."""
+    from gan.checkpoint import CheckpointError, file_sha256, load_generator, resolve_generator_path
+
+    try:
+        gan_file = resolve_generator_path(gan_path)
+        G = load_generator(gan_file, device=device)
+    except CheckpointError as e:
+        raise UserError(str(e)) from None
+    boundary = LinearBoundary.load(boundary_path)
+    if boundary.dim != G.w_dim:
+        raise UserError(f"{boundary_path}: boundary has dim {boundary.dim} but the generator's w_dim is {G.w_dim}")
+    provenance = {
+        "gan_path": str(gan_file),
+        "gan_sha256": file_sha256(gan_file),
+        "boundary_path": str(boundary_path),
+        "boundary_sha256": file_sha256(boundary_path),
+        "layers": list(boundary.layers),
+        "attribute": attribute_of(boundary, boundary_path),
+    }
+    return G, boundary, provenance

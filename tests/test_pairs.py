@@ -1,0 +1,109 @@
+"""Pairs from a (tiny, random) GAN, and the pairs -> train-translator -> eval-translator commands."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gan.checkpoint import save_generator
+from gan.networks import Generator, GeneratorConfig
+from pipeline.boundary import LinearBoundary
+from pipeline.cli import main
+from pipeline.pairs import GANPairStream, PairsConfig, PairShardDataset, render_pairs, write_pairs
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared test machine: avoid OpenMP spin contention
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_gan():
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig(z_dim=16, w_dim=16, resolution=(16, 32), mapping_layers=2, channels=(16, 16, 8)))
+    with torch.no_grad():  # non-zero noise strengths, so "same noise" is really tested
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.fill_(0.5)
+    return G.eval()
+
+
+def tiny_boundary(attribute="sunny"):
+    n = np.random.RandomState(0).randn(16)
+    return LinearBoundary(normal=n / np.linalg.norm(n), intercept=0.0, layers=[0, 1, 2, 3],
+                          meta={"attribute": attribute})
+
+
+def test_pairs_share_noise_and_strength_zero_is_identical():
+    G, b = tiny_gan(), tiny_boundary()
+    for mode in ("const", "random"):
+        x, y = render_pairs(G, b, [3, 4], torch.zeros(2), noise_mode=mode)
+        assert torch.equal(x, y), mode  # a = 0: the only difference would be noise
+        x2, y2 = render_pairs(G, b, [3, 4], torch.full((2,), 3.0), noise_mode=mode)
+        assert torch.equal(x2, x) and (y2 - x2).abs().mean() > 1e-3
+    # random noise really is random between calls (so equality above is not trivial)
+    xa, _ = render_pairs(G, b, [3], torch.zeros(1), noise_mode="random", noise_seed=1)
+    xb, _ = render_pairs(G, b, [3], torch.zeros(1), noise_mode="random", noise_seed=2)
+    assert not torch.equal(xa, xb)
+
+
+def test_write_read_and_stream_agree(tmp_path):
+    G, b = tiny_gan(), tiny_boundary()
+    cfg = PairsConfig(n=7, batch=3, shard_size=4, strength_range=(1.0, 2.0))
+    m = write_pairs(G, b, cfg, tmp_path / "p", {"gan_sha256": "test"})
+    assert [s["n"] for s in m["shards"]] == [4, 3] and m["attribute"] == "sunny"
+    data = PairShardDataset(tmp_path / "p")
+    assert len(data) == 7
+    stream = list(GANPairStream(G, b, cfg, limit=7))
+    for i in (0, 6):
+        x, y, a = data[i]
+        sx, sy, sa = stream[i]
+        assert 1.0 <= a <= 2.0 and abs(a - sa) < 1e-6
+        assert (x - sx).abs().max() <= 1 / 127.5 + 1e-6  # uint8 on disk
+    # resuming a stream at pair k gives pair k
+    resumed = GANPairStream(G, b, cfg, limit=7)
+    resumed.configure_stream(start=5)
+    assert torch.equal(next(iter(resumed))[0], stream[5][0])
+    with pytest.raises(Exception, match="already holds pairs"):
+        write_pairs(G, b, cfg, tmp_path / "p", {})
+
+
+def test_filter_reports_kept_fraction(tmp_path):
+    G, b = tiny_gan(), tiny_boundary()
+    cfg = PairsConfig(n=4, batch=4, filter_predictor="photometric", margin=-1.0)  # keeps all
+    m = write_pairs(G, b, cfg, tmp_path / "all", {})
+    assert m["filter"]["kept_fraction"] == 1.0
+    strict = PairsConfig(n=4, batch=4, filter_predictor="photometric", margin=2.0, max_attempts=2)  # keeps none
+    with pytest.raises(Exception, match="passed the 'photometric' filter"):
+        write_pairs(G, b, strict, tmp_path / "none", {})
+
+
+def test_commands_pairs_train_eval(tmp_path, capsys):
+    gan = save_generator(tiny_gan(), tmp_path / "g.safetensors")
+    bnd = tiny_boundary().save(tmp_path / "sunny.npz")
+    assert main(["pairs", "--gan", str(gan), "--boundary", str(bnd), "--n", "16",
+                 "--strength-range", "1,3", "--out", str(tmp_path / "pairs")]) == 0
+    tiny = ["--set", "translator.ngf=4", "--set", "translator.n_downsample=2", "--set", "translator.n_blocks=1",
+            "--set", "train_translator.steps=4", "--set", "train_translator.batch=4", "--set", "train_translator.ndf=4",
+            "--set", "train_translator.n_layers_d=2", "--quiet"]
+    bundle = tmp_path / "models" / "sunny"
+    assert main(["train-translator", "--pairs", str(tmp_path / "pairs"), "--out", str(bundle)] + tiny) == 0
+    cfg = json.loads((bundle / "config.json").read_text())
+    assert cfg["attribute"] == "sunny" and cfg["strength_range"] == [1.0, 3.0] and cfg["resolution"] == [16, 32]
+    assert len(cfg["provenance"]["gan_sha256"]) == 64 and cfg["provenance"]["layers"] == [0, 1, 2, 3]
+    assert (tmp_path / "models" / "sunny.run" / "stats.jsonl").read_text().strip()
+    capsys.readouterr()
+    assert main(["eval-translator", str(bundle), "--n-pairs", "4", "--n-world", "3", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    for key in ("heldout_pairs", "world"):  # provenance found the GAN and boundary
+        assert set(r[key]) >= {"psnr_gain_db", "ssim_gain"}
+    assert isinstance(r["strength_monotonic"], bool)
+    assert json.loads((bundle / "config.json").read_text())["metrics"]["world"]["n"] == 3
+    # streamed pairs straight from the GAN, no pairs folder
+    assert main(["train-translator", "--gan", str(gan), "--boundary", str(bnd), "--out",
+                 str(tmp_path / "models" / "streamed")] + tiny) == 0
+    # user errors, not tracebacks
+    assert main(["train-translator", "--pairs", str(tmp_path / "nope"), "--out", str(tmp_path / "x")] + tiny) == 2
+    assert main(["train-translator", "--out", str(tmp_path / "x")]) == 2
