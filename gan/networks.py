@@ -226,22 +226,31 @@ class ModulatedConv(nn.Module):
             blur = blur_kernel_2d(gain=4.0)[None, None].repeat(out_channels, 1, 1, 1)
             self.register_buffer("blur", blur, persistent=False)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        styles = self.affine(w)  # [N, in]
-        weight = self.weight * self.scale
+    def modulate(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Conv of the style-scaled input, and the demodulation factors [N, out] (None if off).
+
+        The equalised-lr scale is folded into the per-input styles (s * scale), which is the
+        same product as scaling the weight but costs [N, in] multiplies instead of a weight-sized one.
+        """
+        styles = self.affine(w) * self.scale  # [N, in]
         x = x * styles.to(x.dtype)[:, :, None, None]
+        weight = self.weight.to(x.dtype)
         if self.upsample:
             # Transposed conv stride 2 (out = 2h+1), then blur with pad 1 (out = 2h).
-            x = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)
+            x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
             x = F.conv2d(x, self.blur.to(x.dtype), padding=1, groups=x.shape[1])
         else:
-            x = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
-        if self.demodulate:
-            # sum_{i,k} (W[o,i,k] s[i])^2 = s^2 @ sum_k W[o,i,k]^2, without a per-sample weight tensor.
-            wsq = weight.square().sum(dim=(2, 3))  # [out, in]
-            demod = torch.rsqrt(styles.square() @ wsq.t() + 1e-8)  # [N, out]
-            x = x * demod.to(x.dtype)[:, :, None, None]
-        return x
+            x = F.conv2d(x, weight, padding=self.padding)
+        if not self.demodulate:
+            return x, None
+        # sum_{i,k} (W[o,i,k] s[i])^2 = s^2 @ sum_k W[o,i,k]^2, without a per-sample weight tensor.
+        wsq = self.weight.square().sum(dim=(2, 3))  # [out, in]
+        demod = torch.rsqrt(styles.square() @ wsq.t() + 1e-8)  # [N, out]
+        return x, demod
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        x, demod = self.modulate(x, w)
+        return x if demod is None else x * demod.to(x.dtype)[:, :, None, None]
 
 
 class StyledConv(nn.Module):
@@ -263,15 +272,20 @@ class StyledConv(nn.Module):
         self.register_buffer("noise_const", torch.randn(1, 1, *size))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode = "random") -> torch.Tensor:
-        x = self.conv(x, w)
+        x, demod = self.conv.modulate(x, w)
+        n, _, h, wd = x.shape
+        # noise * strength + bias are summed on small tensors, then one fused multiply-add
+        # (x * demod + that) instead of three full-size passes.
+        shift = self.bias.to(x.dtype).view(1, -1, 1, 1)
         if noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
-            x = x + noise * self.noise_strength.to(x.dtype)
+            noise = torch.randn(n, 1, h, wd, device=x.device, dtype=x.dtype)
+            shift = shift + noise * self.noise_strength.to(x.dtype)
         elif noise_mode == "const":
-            x = x + self.noise_const.to(x.dtype) * self.noise_strength.to(x.dtype)
+            shift = shift + self.noise_const.to(x.dtype) * self.noise_strength.to(x.dtype)
         elif noise_mode != "none":
             raise ValueError(f"noise_mode: expected 'random', 'const' or 'none', got {noise_mode!r}")
-        return lrelu_bias(x, self.bias)
+        x = torch.addcmul(shift, x, demod.to(x.dtype)[:, :, None, None])
+        return F.leaky_relu(x, 0.2) * LRELU_GAIN
 
 
 class ToRGB(nn.Module):
