@@ -362,3 +362,38 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def as_dict(cfg: BoundaryConfig) -> dict:
     return dataclasses.asdict(cfg)
+
+
+# ----------------------------------------------------------------------------- sample shards
+
+
+def read_shard_latents(folder: str | Path, space: str = "w") -> tuple[np.ndarray, dict]:
+    """Latents of a sample shard for `space` ("w": w [N, dim]; "wplus": ws [N, L, dim]) + provenance."""
+    folder = Path(folder)
+    if not (folder / "manifest.json").is_file():
+        raise UserError(f"{folder}: no manifest.json; is this a sample shard written by `photoedit sample`?")
+    from gan.sampling import read_samples
+
+    arrays = read_samples(folder)
+    if space == "w":
+        latents = arrays["w"]
+    elif "ws" in arrays:
+        latents = arrays["ws"]
+    else:
+        raise UserError(f"{folder}: space 'wplus' needs per-layer latents 'ws' in the shard, which has only "
+                        f"{', '.join(sorted(arrays))}; use --space w (every layer then gets the same normal)")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return np.asarray(latents, np.float32), {"gan_sha256": find_sha256(manifest), "samples": str(folder)}
+
+
+def find_sha256(manifest: dict) -> str | None:
+    """The GAN checkpoint hash recorded in a shard manifest, wherever its writer put it."""
+    stack = [manifest]
+    while stack:
+        d = stack.pop()
+        for k, v in d.items():
+            if isinstance(v, str) and "sha256" in k and ("gan" in k or "checkpoint" in k or "generator" in k):
+                return v
+            if isinstance(v, dict):
+                stack.append(v)
+    return None

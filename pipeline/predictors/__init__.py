@@ -50,3 +50,14 @@ def check_images(images: torch.Tensor) -> torch.Tensor:
         shape = tuple(images.shape) if hasattr(images, "shape") else type(images).__name__
         raise ValueError(f"images must be a float tensor [N, 3, H, W] in [-1, 1], got {shape}")
     return images.float()
+
+
+def predictor_from_args(name: str, path: str | None = None, device: str = "cpu") -> Predictor:
+    """The CLI's `--predictor NAME [--predictor-path PATH]` as a predictor."""
+    if name == "classifier":
+        return get_predictor(name, path=path, device=device)
+    if name == "places365":
+        return get_predictor(name, weights_dir=path, device=device)
+    if path is not None:
+        raise UserError(f"predictor '{name}' takes no --predictor-path")
+    return get_predictor(name, device=device)
