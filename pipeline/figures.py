@@ -1,0 +1,156 @@
+"""Figures a run leaves for its report: sample grids, curves, pair sheets, before/after.
+
+Each function writes one image file and nothing else; the report embeds them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """[N,3,H,W] in [-1,1] -> [N,H,W,3] uint8."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
+    """rows: list of [N,H,W,3] uint8 (same N, H, W) -> one image, rows stacked."""
+    n, h, w, _ = rows[0].shape
+    out = np.full((len(rows) * (h + pad) + pad, n * (w + pad) + pad, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for i, im in enumerate(row):
+            y, x = pad + r * (h + pad), pad + i * (w + pad)
+            out[y:y + h, x:x + w] = im
+    return out
+
+
+def save(arr: np.ndarray, path: Path, scale: int = 1) -> None:
+    """Write an image atomically (temp file in the same folder, then rename)."""
+    img = Image.fromarray(arr)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    img.save(tmp, quality=92) if path.suffix.lower() in (".jpg", ".jpeg") else img.save(tmp)
+    tmp.replace(path)
+
+
+def swd_curve(stats_jsonl: Path, png: Path, floor: float | None = None) -> None:
+    """SWD over training images seen, from the GAN run's stats.jsonl."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in Path(stats_jsonl).read_text().splitlines() if line.strip()]
+    pts = [(r.get("kimg", r.get("images", 0) / 1000), r["swd"]) for r in rows if r.get("swd") is not None]
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    if pts:
+        ax.plot(*zip(*pts), marker="o", label="EMA generator vs held-out renders")
+    if floor is not None:
+        ax.axhline(floor, color="grey", ls="--", label="floor: real vs real")
+    ax.set_xlabel("thousands of training images seen")
+    ax.set_ylabel("SWD (x1e3)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def pair_sheet(gan_ckpt: Path, boundary_file: Path, png: Path, n: int = 6, strength: float | None = None,
+               truncation_psi: float = 0.8) -> None:
+    """Top row G(w), bottom row G(w + a n) at the top of the training range."""
+    from gan.checkpoint import load_generator
+    from pipeline.boundary import LinearBoundary
+    from pipeline.pairs import render_pairs
+
+    G = load_generator(gan_ckpt).eval()
+    b = LinearBoundary.load(boundary_file)
+    a = torch.full((n,), 3.0 if strength is None else strength)
+    x, y = render_pairs(G, b, list(range(10_000, 10_000 + n)), a, truncation_psi=truncation_psi)
+    save(grid([to_uint8(x), to_uint8(y)]), png, scale=2)
+
+
+@torch.no_grad()
+def world_sheet(bundle: Path, attr: str, png: Path, n: int = 6) -> None:
+    """Rows: held-out world scene | translator at strength 1 | the true re-render."""
+    from pipeline.evaluate import heldout_world, translate
+    from translators.bundle import load_bundle
+
+    model, cfg = load_bundle(bundle)
+    x, y, _ = heldout_world(attr, tuple(cfg["resolution"]), n, "mixed")
+    out = translate(model.eval(), x, 1.0, n, "cpu")
+    save(grid([to_uint8(x), to_uint8(out), to_uint8(y)]), png, scale=2)
+
+
+@torch.no_grad()
+def strength_strip(bundle: Path, attr: str, png: Path, n: int = 3) -> None:
+    """Each row one held-out scene; columns strength 0, 0.25, 0.5, 0.75, 1."""
+    from pipeline.evaluate import heldout_world, translate
+    from translators.bundle import load_bundle
+
+    model, cfg = load_bundle(bundle)
+    x, _, _ = heldout_world(attr, tuple(cfg["resolution"]), n, "mixed")
+    cols = [to_uint8(translate(model.eval(), x, s, n, "cpu")) for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    rows = [np.stack([c[i] for c in cols]) for i in range(n)]
+    save(grid(rows), png, scale=2)
+
+
+def example_scenes(out: Path, n: int, size: tuple[int, int]) -> list[Path]:
+    """Street scenes rendered at photo-like size, never seen in training, to show edits on."""
+    from pipeline import world
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    conditions = ["overcast", "day", "golden_hour", "fog", "snow", "night"]
+    for i in range(n):
+        seed = world.HELD_OUT_SEED_START + 500_000 + i
+        r = world.render(world.sample_scene(seed, conditions[i % len(conditions)]), size)
+        p = out / f"example_{i:02d}.png"
+        save(r.image, p)
+        paths.append(p)
+    return paths
+
+
+def edit_examples(plan, out: Path) -> dict:
+    """Edit the run's photos (or example scenes) with each attribute, through the same
+    command a user types (`photoedit --attribute A ... -o OUT`); sheets for the report."""
+    from PIL import ImageOps
+
+    from pipeline.batch import plan_jobs
+    from pipeline.stages import call
+
+    c = plan.cfg
+    inputs = [Path(p) for p in c.photos] if c.photos else example_scenes(out / "inputs", c.example_photos,
+                                                                       tuple(c.example_size))
+    for p in inputs:
+        if not p.exists():
+            from pipeline.errors import UserError
+
+            raise UserError(f"run.photos: {p} does not exist")
+    edited = 0
+    for attr in c.attributes:
+        call("edit", ["--attribute", attr, "--models", plan.bundle(attr).parent, *inputs, "-o", out / attr])
+        jobs = [j for j in plan_jobs([str(p) for p in inputs], [attr], str(out / attr)) if j.dst.is_file()]
+        edited += len(jobs)
+        if jobs:
+            sheet_side_by_side([ImageOps.exif_transpose(Image.open(j.src)).convert("RGB") for j in jobs[:8]],
+                               [Image.open(j.dst).convert("RGB") for j in jobs[:8]], out / f"sheet-{attr}.jpg")
+    return {"edited": edited, "inputs": [str(p) for p in inputs]}
+
+
+def sheet_side_by_side(befores: list[Image.Image], afters: list[Image.Image], path: Path, width: int = 480) -> None:
+    rows = []
+    for b, a in zip(befores, afters):
+        h = max(1, round(b.height * width / b.width))
+        pair = np.concatenate([np.asarray(b.resize((width, h))), np.full((h, 4, 3), 255, np.uint8),
+                               np.asarray(a.resize((width, h)))], axis=1)
+        rows += [pair, np.full((4, pair.shape[1], 3), 255, np.uint8)]
+    save(np.concatenate(rows[:-1], axis=0), path)

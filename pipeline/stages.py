@@ -1,0 +1,203 @@
+"""The stages of `photoedit run`, built from one preset: each stage drives one or two verbs.
+
+A stage calls the same command modules a user would (`train-gan`, `sample`, `score`,
+`boundary`, `rescore`, `train-translator`, `eval-translator`, the edit pipeline), with
+the same preset and `--set` overrides, so a run and a hand-typed sequence of commands
+give the same result. Per-attribute stages (`boundary-sunny`, `translator-sunny`,
+`eval-sunny`) are keyed on that attribute's settings only: adding an attribute to a
+finished run runs only the new attribute's stages; the GAN is not retrained.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config import KNOWN_SECTIONS, read_preset, parse_overrides, resolve_preset
+from pipeline.errors import UserError
+from pipeline.runner import Stage
+
+
+@dataclass
+class RunConfig:
+    """Section `run:`: what the whole pipeline does, end to end."""
+
+    data: str = "world"  # "world" (built-in procedural streets) or a folder of your photos
+    attributes: list[str] = field(default_factory=lambda: ["sunny", "night"])  # one translator each
+    predictor: str = "photometric"  # scores samples: photometric | classifier | places365
+    predictor_path: str | None = None  # classifier folder / places365 weights folder
+    samples: int = 2000  # GAN samples scored to find each boundary
+    sample_seed: int = 0  # first seed of those samples
+    conditions: dict = field(default_factory=dict)  # attribute -> attributes projected out of its boundary
+    photos: list[str] = field(default_factory=list)  # files/folders edited at the end; empty = example scenes
+    example_photos: int = 4  # example street scenes rendered when `photos` is empty
+    example_size: tuple[int, int] = (256, 512)  # their size (H, W)
+    eval_pairs: int = 64  # held-out GAN pairs per translator evaluation
+    eval_world: int = 32  # held-out world scenes per translator evaluation
+
+    def __post_init__(self):
+        if not self.attributes:
+            raise ValueError("attributes: give at least one attribute")
+        if len(set(self.attributes)) != len(self.attributes):
+            raise ValueError(f"attributes: duplicates in {self.attributes}")
+        for a, conds in self.conditions.items():
+            if a not in self.attributes or not isinstance(conds, list):
+                raise ValueError(f"conditions.{a}: expected a list, for an attribute in `attributes`")
+
+
+def call(verb: str, argv: list[str]) -> int:
+    """Run a verb in-process; its UserError propagates to the runner (stage fails, named)."""
+    from pipeline.cli import run_module
+
+    code = run_module(verb.replace("-", "_"), [str(a) for a in argv])
+    if code not in (0, None):
+        raise UserError(f"`photoedit {verb}` exited with code {code}")
+    return code
+
+
+class Plan:
+    """The run's stages for one preset + overrides."""
+
+    def __init__(self, preset: str | Path, overrides: list[str], run_dir: Path, device: str | None = None):
+        from pipeline.config import load_section
+
+        self.preset = resolve_preset(preset)
+        self.overrides = list(overrides)
+        self.run_dir = Path(run_dir)
+        self.device = device
+        self.cfg: RunConfig = load_section(RunConfig, "run", self.preset, self.overrides)
+        raw = read_preset(self.preset)
+        sets = parse_overrides(self.overrides)
+        # each section's resolved raw settings (preset + overrides), for the stage keys
+        self.sections = {s: dict(raw.get(s) or {}) for s in KNOWN_SECTIONS}
+        for key, value in sets.items():
+            head, _, rest = key.partition(".")
+            self.sections.setdefault(head, {})[rest] = value
+
+    # common arguments every configurable verb gets
+    def cfg_args(self) -> list[str]:
+        out = ["--config", str(self.preset)]
+        for o in self.overrides:
+            out += ["--set", o]
+        return out
+
+    def dev(self) -> list[str]:
+        return ["--device", self.device] if self.device else []
+
+    def sec(self, *names: str) -> dict:
+        return {n: self.sections.get(n, {}) for n in names}
+
+    @property
+    def gan_ckpt(self) -> Path:
+        return self.run_dir / "gan" / "generator.safetensors"
+
+    def boundary_file(self, attr: str) -> Path:
+        return self.run_dir / f"boundary-{attr}" / f"{attr}.npz"
+
+    def bundle(self, attr: str) -> Path:
+        return self.run_dir / f"translator-{attr}" / attr
+
+    def stages(self) -> list[Stage]:
+        c = self.cfg
+        data_inputs = []
+        st = [
+            Stage("gan", self.stage_gan, config={"data": c.data, **self.sec("world", "data", "gan", "train_gan")},
+                  inputs=data_inputs),
+            Stage("samples", self.stage_samples,
+                  config={"n": c.samples, "seed": c.sample_seed, "predictor": c.predictor,
+                          "predictor_path": c.predictor_path, **self.sec("sample")},
+                  needs=["gan"]),
+        ]
+        for a in c.attributes:
+            conds = c.conditions.get(a, [])
+            st.append(Stage(f"boundary-{a}", lambda out, a=a: self.stage_boundary(out, a),
+                            config={"attribute": a, "conditions": conds, **self.sec("boundary", "rescore")},
+                            needs=["gan", "samples"] + [f"boundary-{b}" for b in conds]))
+        for a in c.attributes:
+            st.append(Stage(f"translator-{a}", lambda out, a=a: self.stage_translator(out, a),
+                            config=self.sec("pairs", "translator", "train_translator"),
+                            needs=["gan", f"boundary-{a}"]))
+            st.append(Stage(f"eval-{a}", lambda out, a=a: self.stage_eval(out, a),
+                            config={"pairs": c.eval_pairs, "world": c.eval_world, "predictor": c.predictor},
+                            needs=[f"translator-{a}"]))
+        st.append(Stage("edit", self.stage_edit,
+                        config={"photos": c.photos, "examples": c.example_photos,
+                                "size": list(c.example_size), **self.sec("edit")},
+                        needs=[f"translator-{a}" for a in c.attributes]))
+        return st
+
+    # 1. the GAN ---------------------------------------------------------------------
+    def stage_gan(self, out: Path) -> dict:
+        from pipeline.commands.train_gan import run_training_stage
+
+        return run_training_stage(self.cfg_args(), data=self.cfg.data, out=out, ckpt=self.gan_ckpt,
+                                  device=self.device)
+
+    # 2-3. samples + scores ------------------------------------------------------------
+    def stage_samples(self, out: Path) -> dict:
+        c = self.cfg
+        call("sample", ["--gan", self.gan_ckpt, "--n", c.samples, "--seed", c.sample_seed, "--out", out,
+                        "--no-images", *self.dev()])
+        pred = ["--predictor", c.predictor] + (["--predictor-path", c.predictor_path] if c.predictor_path else [])
+        call("score", ["--samples", out, *pred, *self.dev()])
+        scores = np.load(out / f"scores_{c.predictor}.npz", allow_pickle=False)
+        return {"n": c.samples, "score_means": {k: float(scores[k].mean()) for k in scores.files}}
+
+    # 4. boundary + layer-wise re-scoring ---------------------------------------------
+    def stage_boundary(self, out: Path, attr: str) -> dict:
+        c = self.cfg
+        conds = []
+        for b in c.conditions.get(attr, []):
+            conds += ["--condition", self.boundary_file(b)]
+        path = self.boundary_file(attr)
+        call("boundary", ["--samples", self.run_dir / "samples", "--predictor", c.predictor,
+                          "--attribute", attr, *conds, "--out", path, *self.cfg_args()])
+        pred = c.predictor + (f":{c.predictor_path}" if c.predictor_path else "")
+        call("rescore", ["--gan", self.gan_ckpt, "--boundary", path, "--predictor", pred,
+                         "--out", out, *self.cfg_args(), *self.dev()])
+        meta = json.loads(path.with_suffix(".json").read_text())
+        for f in out.glob(f"rescore_{attr}.png"):
+            shutil.copyfile(f, out / "rescore.png")
+        acc = meta.get("accuracies", {})
+        return {"val_accuracy": acc.get("validation", acc.get("val")),
+                "remaining_accuracy": acc.get("remaining"),
+                "layers": meta.get("layers"), "boundary": str(path)}
+
+    # 5-6. pairs streamed into translator training ------------------------------------
+    def stage_translator(self, out: Path, attr: str) -> dict:
+        from pipeline.figures import pair_sheet
+
+        bundle, run = self.bundle(attr), out / "run"
+        resume = ["--resume"] if (run / "state.pt").exists() else []  # a killed run goes on
+        call("train-translator", ["--gan", self.gan_ckpt, "--boundary", self.boundary_file(attr),
+                                  "--out", bundle, "--run-dir", run, *resume, "--quiet",
+                                  *self.cfg_args(), *self.dev()])
+        pair_sheet(self.gan_ckpt, self.boundary_file(attr), out / "pairs.png")
+        return {"bundle": str(bundle)}
+
+    # 7. evaluation --------------------------------------------------------------------
+    def stage_eval(self, out: Path, attr: str) -> dict:
+        c = self.cfg
+        bundle = self.bundle(attr)
+        call("eval-translator", [bundle, "--gan", self.gan_ckpt, "--boundary", self.boundary_file(attr),
+                                 "--n-pairs", c.eval_pairs, "--n-world", c.eval_world,
+                                 "--predictor", c.predictor, *self.dev()])
+        from pipeline.figures import strength_strip, world_sheet
+
+        world_sheet(bundle, attr, out / "world.png")
+        strength_strip(bundle, attr, out / "strength.png")
+        return json.loads((bundle / "config.json").read_text()).get("metrics", {})
+
+    # 8. edit photos -------------------------------------------------------------------
+    def stage_edit(self, out: Path) -> dict:
+        from pipeline.figures import edit_examples
+
+        return edit_examples(self, out)
+
+
+def run_config_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(RunConfig)]
