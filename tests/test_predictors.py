@@ -8,6 +8,15 @@ import torch
 from pipeline.errors import UserError
 from pipeline.predictors import get_predictor
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: intra-op threads only add contention on a shared CPU (13 s vs 1 s measured)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realphotos"
 
 
@@ -100,22 +109,40 @@ def write_places365_files(folder: Path, n_attr=5, seed=0):
     return net, names
 
 
-def test_places365_random_weights_match_an_independent_resnet(tmp_path):
-    import torchvision
+def reference_features(sd, x):
+    """WRN18 written out functionally from the state dict alone (no module code shared)."""
+    import torch.nn.functional as F
 
+    def bn(t, k):
+        return F.batch_norm(t, sd[k + ".running_mean"], sd[k + ".running_var"], sd[k + ".weight"], sd[k + ".bias"])
+
+    t = F.relu(bn(F.conv2d(x, sd["conv1.weight"], stride=2, padding=3), "bn1"))
+    for stage in range(1, 5):
+        for blk in range(2):
+            k = f"layer{stage}.{blk}"
+            stride = 2 if stage > 1 and blk == 0 else 1
+            y = F.relu(bn(F.conv2d(t, sd[k + ".conv1.weight"], stride=stride, padding=1), k + ".bn1"))
+            y = bn(F.conv2d(y, sd[k + ".conv2.weight"], padding=1), k + ".bn2")
+            if k + ".downsample.0.weight" in sd:
+                t = bn(F.conv2d(t, sd[k + ".downsample.0.weight"], stride=stride), k + ".downsample.1")
+            t = F.relu(y + t)
+    return F.adaptive_avg_pool2d(t, 1).flatten(1)
+
+
+def test_places365_random_weights_match_an_independent_resnet(tmp_path):
     net, names = write_places365_files(tmp_path)
     p = get_predictor("places365", weights_dir=tmp_path, batch=1)
     assert p.attributes == names
     x = torch.rand(2, 3, 40, 60) * 2 - 1
+    # the real input is 224 x 224 with ImageNet statistics ...
+    pre = p.preprocess(x)
+    assert pre.shape == (2, 3, 224, 224)
+    assert pre.mean().abs() < 1.0 and pre[:, 0].min() >= (0 - 0.485) / 0.229 - 1e-5
+    # ... but the network is fully convolutional, so compare at 64 px to keep the test fast
+    p.input_size = 64
     scores = p.score(x)
-    # Reference: torchvision's ResNet-18 (same parameter names) without its max-pool.
-    ref = torchvision.models.resnet18(num_classes=365)
-    ref.maxpool = torch.nn.Identity()
-    ref.load_state_dict(net.state_dict())
-    ref.fc = torch.nn.Identity()
-    ref.eval()
     with torch.no_grad():
-        feats = ref(p.preprocess(x))
+        feats = reference_features(net.state_dict(), p.preprocess(x))
     w = np.load(tmp_path / "W_sceneattribute_wideresnet18.npy")
     expected = feats.numpy() @ w.T
     got = np.stack([scores[n] for n in names], 1)
@@ -132,3 +159,75 @@ def test_places365_missing_and_bad_files_are_named(tmp_path):
         get_predictor("places365", weights_dir=tmp_path)
     with pytest.raises(UserError, match="unknown predictor"):
         get_predictor("nope")
+
+
+def write_pngs(folder: Path, colours, size=16):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i, c in enumerate(colours):
+        arr = np.clip(np.array(c) * 255 + rng.normal(0, 12, (size, size, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(folder / f"{i:06d}.png")
+
+
+def test_classifier_learns_a_folder_layout_and_reloads(tmp_path):
+    from pipeline.predictors.classifier import PredictorConfig, folder_data, train_classifier
+
+    rng = np.random.default_rng(1)
+    write_pngs(tmp_path / "data" / "bright" / "yes", rng.uniform(0.6, 1.0, (24, 3)))
+    write_pngs(tmp_path / "data" / "bright" / "no", rng.uniform(0.0, 0.4, (24, 3)))
+    cfg = PredictorConfig(width=8, input_size=(16, 16), epochs=12, batch=16, lr=0.01, val_fraction=0.2)
+    images, targets = folder_data(tmp_path / "data", cfg)
+    assert targets.names == ["bright"] and len(images) == 48
+    config = train_classifier(images, targets, cfg, tmp_path / "pred", log=lambda *_: None)
+    assert config["metrics"]["bright_accuracy"] >= 0.9
+    p = get_predictor("classifier", path=tmp_path / "pred")
+    light, dark = p.score(flat((0.9, 0.85, 0.8), 24, 24)), p.score(flat((0.1, 0.1, 0.15), 24, 24))
+    assert light["bright"][0] > 0.5 > dark["bright"][0]
+    with pytest.raises(UserError, match="config.json"):
+        get_predictor("classifier", path=tmp_path)
+
+
+def test_classifier_csv_regression_column(tmp_path):
+    from pipeline.predictors.classifier import PredictorConfig, csv_data
+
+    write_pngs(tmp_path / "imgs", [(0.2, 0.2, 0.2), (0.8, 0.8, 0.8)])
+    (tmp_path / "s.csv").write_text("path,sunny,count\nimgs/000000.png,0.1,3\nimgs/000001.png,,7\n")
+    images, t = csv_data(tmp_path / "s.csv", PredictorConfig(input_size=(8, 8)))
+    assert images.shape == (2, 8, 8, 3) and t.kinds == ["prob", "reg"] and np.isnan(t.values[1, 0])
+    (tmp_path / "bad.csv").write_text("file,sunny\nx.png,1\n")
+    with pytest.raises(UserError, match="header"):
+        csv_data(tmp_path / "bad.csv", PredictorConfig())
+
+
+def test_score_shard_writes_resumes_and_skips(tmp_path):
+    from pipeline.predictors.scoring import read_scores, score_shard
+
+    shard = tmp_path / "shard"
+    write_pngs(shard / "images", [(0.05, 0.05, 0.05)] * 3 + [(0.6, 0.7, 0.9)] * 4)
+    p = get_predictor("photometric")
+    out = score_shard(shard, p, batch=2, log=lambda *_: None)
+    full = read_scores(shard, "photometric")
+    assert set(full) == set(p.attributes) and len(full["night"]) == 7
+    assert full["night"][:3].min() > full["night"][3:].max()
+    # an interrupted run left the first 4 scores: the rerun scores only the rest
+    out.unlink()
+    np.savez(shard / ".scores_photometric.partial.npz", **{a: v[:4] for a, v in full.items()})
+    calls = []
+
+    class Counting:
+        name, attributes = p.name, p.attributes
+
+        def score(self, images):
+            calls.append(len(images))
+            return p.score(images)
+
+    score_shard(shard, Counting(), batch=2, log=lambda *_: None)
+    assert sum(calls) == 3 and not (shard / ".scores_photometric.partial.npz").exists()
+    np.testing.assert_allclose(read_scores(shard, "photometric")["night"], full["night"], rtol=1e-6)
+    calls.clear()
+    score_shard(shard, Counting(), batch=2, log=lambda *_: None)
+    assert calls == []
+    with pytest.raises(UserError, match="images"):
+        score_shard(tmp_path, p)

@@ -126,10 +126,12 @@ class Places365Predictor:
         self.net.eval().to(self.device)
         self.matrix = torch.from_numpy(w.astype(np.float32)).to(self.device)
         self.batch = batch
+        self.input_size = INPUT_SIZE  # the network's training size; tests shrink it for speed
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         x = (check_images(images).clamp(-1, 1) + 1) / 2
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
+        size = (self.input_size, self.input_size)
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
         mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
