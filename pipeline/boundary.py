@@ -323,6 +323,8 @@ def train_boundary(
         stats = {k: float(np.mean([s[k] for s in per_layer])) for k in per_layer[0]}
         stats["per_layer"] = per_layer
     info = dict(meta or {})
+    info["accuracies"] = {"train": stats["train_accuracy"], "validation": stats["val_accuracy"],
+                          "remaining": stats["remaining_accuracy"]}
     info.update(stats, space=cfg.space, solver=cfg.solver, ratio=cfg.ratio, count=cfg.count,
                 split=cfg.split, n_samples=int(len(scores)), n_selected_each_end=int(
                     cfg.count if cfg.count is not None else round(len(scores) * cfg.ratio)),

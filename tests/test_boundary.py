@@ -123,3 +123,28 @@ def test_bad_inputs_are_user_errors():
         train_boundary(x, s[:-1])
     with pytest.raises(UserError, match="constant"):
         train_boundary(x, np.zeros(500), BoundaryConfig(ratio=0.1))
+
+
+def test_boundary_cli_with_plain_arrays_and_condition(tmp_path, capsys):
+    from pipeline.cli import main
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3000, 8)).astype(np.float32)
+    a, c = np.eye(8)[0], np.eye(8)[1]
+    np.save(tmp_path / "w.npy", x)
+    np.save(tmp_path / "a.npy", x @ (a + 0.5 * c))
+    np.save(tmp_path / "c.npy", x @ c)
+    common = ["--latents", str(tmp_path / "w.npy"), "--set", "boundary.ratio=0.1"]
+    assert main(["boundary", *common, "--scores", str(tmp_path / "c.npy"), "--attribute", "c",
+                 "--out", str(tmp_path / "c.npz")]) == 0
+    assert main(["boundary", *common, "--scores", str(tmp_path / "a.npy"), "--attribute", "a",
+                 "--condition", str(tmp_path / "c.npz"), "--layers", "0-2", "--out", str(tmp_path / "a.npz")]) == 0
+    b = LinearBoundary.load(tmp_path / "a.npz")
+    assert b.layers == [0, 1, 2] and b.meta["conditions"] == ["c"] and b.meta["accuracies"]["validation"] > 0.9
+    assert abs(b.normal @ LinearBoundary.load(tmp_path / "c.npz").normal) < 1e-5
+    assert "val accuracy" in capsys.readouterr().out
+    # bad input: a user error naming the file, exit 2
+    (tmp_path / "bad.npy").write_text("not an array")
+    assert main(["boundary", *common, "--scores", str(tmp_path / "bad.npy"), "--attribute", "a",
+                 "--out", str(tmp_path / "x.npz")]) == 2
+    assert "bad.npy" in capsys.readouterr().err
