@@ -55,15 +55,29 @@ def fit_local_affine(guide: np.ndarray, target: np.ndarray, radius: int = 2, eps
     sigma = ii - mean_i[:, :, :, None] * mean_i[:, :, None, :]
     cov = ip - mean_i[:, :, :, None] * mean_p[:, :, None, :]  # [.., j(in), c(out)]
     sigma = sigma + eps * np.eye(3, dtype=np.float32)
-    # Solve sigma @ X = cov for every pixel; X[j, c] = A[c, j].
-    x = np.linalg.solve(sigma.reshape(-1, 3, 3).astype(np.float64), cov.reshape(-1, 3, 3).astype(np.float64))
-    a = np.transpose(x.reshape(h, w, 3, 3), (0, 1, 3, 2)).astype(np.float32)  # [h, w, c, j]
+    # Solve sigma @ X = cov for every pixel (X[j, c] = A[c, j]) with the closed-form
+    # inverse of a symmetric 3x3: ~10x faster than batched np.linalg.solve, and sigma
+    # is well conditioned thanks to eps.
+    x = _inverse_sym3(sigma) @ cov
+    a = np.ascontiguousarray(np.swapaxes(x, 2, 3))  # [h, w, c, j]
     b = mean_p - np.einsum("hwcj,hwj->hwc", a, mean_i)
     a += np.eye(3, dtype=np.float32)
     coef = np.concatenate([a, b[:, :, :, None]], axis=3).reshape(h, w, 12)
     # Averaging the coefficients of all windows covering a pixel (the guided filter's
     # second box pass) keeps them smooth, so bilinear upsampling adds no seams.
     return _box(coef, radius).reshape(h, w, 3, 4)
+
+
+def _inverse_sym3(m: np.ndarray) -> np.ndarray:
+    """Inverse of symmetric positive-definite 3x3 matrices [..., 3, 3] via the adjugate."""
+    a, b, c = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
+    d, e, f = m[..., 1, 1], m[..., 1, 2], m[..., 2, 2]
+    c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
+    c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
+    inv_det = 1.0 / (a * c00 + b * c01 + c * c02)
+    adj = np.stack([np.stack([c00, c01, c02], -1), np.stack([c01, c11, c12], -1),
+                    np.stack([c02, c12, c22], -1)], -2)
+    return adj * inv_det[..., None, None]
 
 
 def _row_weights(out_rows: np.ndarray, out_h: int, in_h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
