@@ -1,6 +1,7 @@
 """Score a sample shard's images with an attribute predictor (adds DIR/scores_<predictor>.npz).
 
-Batched, with a progress bar, resumable after an interruption.
+Batched, with a progress bar, resumable after an interruption. A shard saved with
+--no-images is scored by re-synthesising its images from the stored w (constant noise).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classifier: its folder; places365: folder with its three weight files")
     p.add_argument("--batch", type=int, default=64, help="images per batch (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    p.add_argument("--gan", metavar="CKPT", help="generator for a shard saved without images "
+                   "(default: the checkpoint named in its manifest)")
     p.add_argument("--force", action="store_true", help="rescore even if the scores file is complete")
     return p
 
@@ -32,6 +35,7 @@ def main(argv: list[str]) -> int:
     from pipeline.predictors.scoring import score_shard
 
     predictor = predictor_from_args(args.predictor, args.predictor_path, args.device)
-    out = score_shard(args.samples, predictor, args.predictor, args.batch, args.force)
+    out = score_shard(args.samples, predictor, args.predictor, args.batch, args.force, gan=args.gan,
+                      device=args.device)
     print(f"wrote {out}")
     return 0

@@ -1,11 +1,16 @@
 """Scoring a sample shard: `DIR/images/*.png` -> `DIR/scores_<predictor>.npz` (one [N] array per attribute).
 
+A shard written without images (`photoedit sample --no-images`) is scored by re-synthesising
+each image from its stored w with the shard's generator (constant noise); the generator
+is the checkpoint named in the shard's manifest, or `gan=` when given.
+
 Batched, with a progress bar, and resumable: every few batches the scores so far are
 saved to `DIR/.scores_<predictor>.partial.npz`; a rerun continues from there. A finished
 file whose arrays cover every image is left alone (pass force=True to redo it).
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -19,10 +24,56 @@ CHECKPOINT_EVERY = 8  # batches between partial saves
 
 
 def shard_images(folder: Path) -> list[Path]:
-    images = sorted((folder / "images").glob("*.png"))
-    if not images:
-        raise UserError(f"{folder}: no images/*.png; is this a sample shard written by `photoedit sample`?")
-    return images
+    return sorted((folder / "images").glob("*.png"))
+
+
+class ShardSource:
+    """The shard's images in order: PNG files if present, else synthesised from the stored w."""
+
+    def __init__(self, folder: Path, gan: str | Path | None = None, device: str = "cpu"):
+        self.paths = shard_images(folder)
+        self.G = self.w = None
+        if self.paths:
+            self.n = len(self.paths)
+            return
+        if not (folder / "manifest.json").is_file():
+            raise UserError(f"{folder}: no images/*.png and no manifest.json; is this a sample shard "
+                            "written by `photoedit sample`?")
+        from gan.checkpoint import load_generator
+        from gan.sampling import read_samples
+
+        ckpt = Path(gan) if gan else manifest_gan_path(folder)
+        if ckpt is None or not ckpt.exists():
+            raise UserError(f"{folder}: the shard has no images and its generator checkpoint "
+                            f"{ckpt or '(not named in manifest.json)'} is not available; pass --gan CKPT")
+        self.G = load_generator(ckpt, device=device).eval()
+        self.w = torch.from_numpy(np.asarray(read_samples(folder)["w"], np.float32))
+        self.n = len(self.w)
+        self.device = device
+
+    @torch.no_grad()
+    def batch(self, lo: int, hi: int) -> torch.Tensor:
+        if self.paths:
+            return read_batch(self.paths[lo:hi])
+        w = self.w[lo:hi].to(self.device)
+        ws = w.unsqueeze(1).repeat(1, self.G.num_ws, 1)
+        return self.G.synthesis(ws, noise_mode="const").clamp(-1, 1).cpu()
+
+
+def manifest_gan_path(folder: Path) -> Path | None:
+    """The generator checkpoint a shard manifest names (any string value under a key mentioning gan/checkpoint)."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    stack = [manifest]
+    while stack:
+        d = stack.pop()
+        for k, v in d.items():
+            if isinstance(v, dict):
+                stack.append(v)
+            elif isinstance(v, str) and ("gan" in k or "checkpoint" in k or "generator" in k) \
+                    and "sha" not in k and v.endswith((".safetensors", ".pt", ".pkl")):
+                path = Path(v) if Path(v).is_absolute() else folder / v
+                return path if path.exists() else Path(v)
+    return None
 
 
 def read_batch(paths: list[Path]) -> torch.Tensor:
@@ -51,12 +102,13 @@ def read_scores(folder: str | Path, name: str) -> dict[str, np.ndarray]:
 
 
 def score_shard(folder: str | Path, predictor, name: str | None = None, batch: int = 64,
-                force: bool = False, log=print) -> Path:
+                force: bool = False, log=print, gan: str | Path | None = None, device: str = "cpu") -> Path:
     from tqdm import tqdm
 
     folder = Path(folder)
     name = name or predictor.name
-    images = shard_images(folder)
+    source = ShardSource(folder, gan, device)
+    images = range(source.n)
     out, partial = scores_path(folder, name), folder / f".scores_{name}.partial.npz"
     if out.is_file() and not force:
         done = read_scores(folder, name)
@@ -73,7 +125,7 @@ def score_shard(folder: str | Path, predictor, name: str | None = None, batch: i
                 log(f"resuming from {partial}: {start} of {len(images)} images already scored")
     bar = tqdm(total=len(images), initial=start, desc=f"score {name}", unit="img", disable=None)
     for i, lo in enumerate(range(start, len(images), batch)):
-        result = predictor.score(read_batch(images[lo:lo + batch]))
+        result = predictor.score(source.batch(lo, lo + batch))
         for a in scores:
             scores[a].append(np.asarray(result[a], np.float32).reshape(-1))
         bar.update(min(batch, len(images) - lo))
