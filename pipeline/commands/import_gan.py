@@ -1,4 +1,4 @@
-"""Import a generator trained elsewhere (rosinality/stylegan2-pytorch .pt) as a photoedit checkpoint."""
+"""Import a generator trained elsewhere (rosinality .pt, NVlabs stylegan2-ada .pkl) as a photoedit checkpoint."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,9 @@ from pipeline.errors import UserError
 
 EPILOG = """\
 The architecture (size, mapping depth, latent width, channel widths) is read from the
-tensors; every tensor must map exactly, or nothing is written. The .pt is loaded with
-torch.load(weights_only=True): no code stored in the file runs.
+tensors; every tensor must map exactly, or nothing is written. No code stored in the
+file runs: a .pt is loaded with torch.load(weights_only=True); a .pkl (NVlabs
+stylegan2-ada-pytorch) with a restricted unpickler that imports nothing.
 
 rosinality's train.py stores no mean w; it is then estimated from --w-avg-samples
 mapped latents (fixed seed), like its generate.py's mean_latent(). A `latent_avg`
@@ -19,6 +20,7 @@ examples:
   photoedit import-gan checkpoint/550000.pt --out ffhq256.safetensors
   photoedit sample --gan ffhq256.safetensors --z z.npy --noise const --out same_as_original/
   photoedit import-gan stylegan2-ffhq-config-f.pt --out ffhq.safetensors --which g_ema
+  photoedit import-gan network-snapshot-001000.pkl --out snap.safetensors   (entry G_ema)
 """
 
 DEFAULT_NAME = "generator_ema.safetensors"  # file name used when --out is a folder
@@ -27,10 +29,10 @@ DEFAULT_NAME = "generator_ema.safetensors"  # file name used when --out is a fol
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="photoedit import-gan", description=__doc__.splitlines()[0],
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", metavar="FILE", help="the checkpoint to import (.pt / .pth from rosinality)")
+    p.add_argument("file", metavar="FILE", help="the checkpoint to import: .pt/.pth (rosinality) or .pkl (NVlabs)")
     p.add_argument("--out", required=True, metavar="CKPT",
                    help=f"output .safetensors file (a folder gets {DEFAULT_NAME} inside)")
-    p.add_argument("--which", default="g_ema", help="entry of the .pt to import (default: g_ema)")
+    p.add_argument("--which", help="entry to import (default: g_ema in a .pt, G_ema in a .pkl)")
     p.add_argument("--mapping-lr-mul", type=float, default=0.01,
                    help="the source's mapping lr multiplier, not stored in the file (default: 0.01, "
                         "rosinality's lr_mlp)")
@@ -52,9 +54,6 @@ def main(argv: list[str]) -> int:
     src, out = Path(args.file), output_path(args.out)
     if not src.is_file():
         raise UserError(f"{src}: no such file")
-    if src.suffix.lower() == ".pkl":
-        raise UserError(f"{src}: NVlabs .pkl checkpoints are not supported yet; "
-                        "convert with rosinality's convert_weight.py to a .pt first")
     if out.exists() and not args.force:
         raise UserError(f"{out}: already exists (use --force to overwrite)")
     if args.w_avg_samples < 1:
@@ -62,27 +61,61 @@ def main(argv: list[str]) -> int:
 
     # Imported lazily so that `photoedit --help` stays instant.
     from gan.checkpoint import file_sha256, save_generator
+
+    importer = import_nvlabs_file if src.suffix.lower() == ".pkl" else import_rosinality_file
+    G, provenance = importer(src, args)
+    provenance = {"source_file": src.name, "source_sha256": file_sha256(src), **provenance}
+    save_generator(G, out, extra=provenance)
+    c = G.cfg
+    print(f"imported {src} ({provenance['source_entry']}, {provenance['imported_from']}): "
+          f"{c.resolution[0]}x{c.resolution[1]}, mapping {c.mapping_layers} layers, z {c.z_dim}, w {c.w_dim}, "
+          f"widths {[c.level_channels(i) for i in range(c.num_levels)]}")
+    print(f"w_avg: {provenance['w_avg']}")
+    print(f"wrote {out} (sha256 {file_sha256(out)[:16]})")
+    return 0
+
+
+def import_rosinality_file(src: Path, args) -> tuple:
     from gan.import_rosinality import RosinalityImportError, import_rosinality
 
+    which = args.which or "g_ema"
     try:
-        result = import_rosinality(src, which=args.which, mapping_lr_mul=args.mapping_lr_mul,
+        result = import_rosinality(src, which=which, mapping_lr_mul=args.mapping_lr_mul,
                                    w_avg_samples=args.w_avg_samples)
     except RosinalityImportError as exc:
         raise UserError(str(exc)) from None
-    provenance = {
+    return result.generator, {
         "imported_from": "rosinality/stylegan2-pytorch",
-        "source_file": src.name,
-        "source_sha256": file_sha256(src),
-        "source_entry": args.which,
+        "source_entry": which,
         "source_arch": result.arch.to_dict(),
         "mapping_lr_mul": args.mapping_lr_mul,
         "w_avg": result.w_avg_source,
     }
-    save_generator(result.generator, out, extra=provenance)
-    a = result.arch
-    cm = f", channel multiplier {a.channel_multiplier}" if a.channel_multiplier else ""
-    print(f"imported {src} ({args.which}): {a.size}x{a.size}, n_mlp {a.n_mlp}, latent {a.style_dim}, "
-          f"widths {list(a.widths)}{cm}")
-    print(f"w_avg: {result.w_avg_source}")
-    print(f"wrote {out} (sha256 {file_sha256(out)[:16]})")
-    return 0
+
+
+def import_nvlabs_file(src: Path, args) -> tuple:
+    from gan.import_nvlabs import NVlabsImportError, import_nvlabs
+
+    which = args.which or "G_ema"
+    try:
+        result = import_nvlabs(src, which=which)
+    except NVlabsImportError as exc:
+        raise UserError(str(exc)) from None
+    kwargs = json_safe(result.kwargs)
+    return result.generator, {
+        "imported_from": "NVlabs/stylegan2-ada-pytorch",
+        "source_entry": which,
+        "source_kwargs": kwargs,
+        "w_avg": "tracked w_avg stored in the file",
+    }
+
+
+def json_safe(value):
+    """Constructor kwargs as stored in the pickle, reduced to JSON types (anything else as its repr)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
