@@ -24,7 +24,6 @@ space, layers, accuracies, sample counts, solver).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import tempfile
@@ -318,7 +317,9 @@ def train_boundary(
         for pos, li in enumerate(out_layers):
             sel = select_samples(latents[:, li], scores, cfg)
             nrm, b, st = _fit_one(sel, cfg.solver, _condition_rows(conditions, pos))
-            normals.append(nrm), intercepts.append(b), per_layer.append(st)
+            normals.append(nrm)
+            intercepts.append(b)
+            per_layer.append(st)
         normal, intercept = np.stack(normals), np.asarray(intercepts)
         stats = {k: float(np.mean([s[k] for s in per_layer])) for k in per_layer[0]}
         stats["per_layer"] = per_layer
@@ -361,9 +362,6 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, np.float64).reshape(-1), np.asarray(b, np.float64).reshape(-1)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
-
-def as_dict(cfg: BoundaryConfig) -> dict:
-    return dataclasses.asdict(cfg)
 
 
 # ----------------------------------------------------------------------------- sample shards

@@ -98,7 +98,8 @@ def write_places365_files(folder: Path, n_attr=5, seed=0):
     net = WideResNet18()
     for m in net.modules():  # non-trivial BN statistics so eval-mode BN matters
         if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1), m.running_var.uniform_(0.5, 1.5)
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
     state = {f"module.{k}": v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     torch.save({"epoch": 40, "arch": "wideresnet18", "state_dict": state, "best_prec1": 54.6},
                folder / "wideresnet18_places365.pth.tar")

@@ -6,7 +6,6 @@ layers) + FILE.json (attribute, predictor, GAN hash, space, accuracies, solver, 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
