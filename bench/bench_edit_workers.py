@@ -9,6 +9,7 @@ carry to full resolution and encode while the main thread runs the network.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -21,8 +22,11 @@ from bench_edit_common import default_bundle, synthetic_photo, write_jpeg  # noq
 
 
 def run(pipe, folder: Path, out: Path, workers: int) -> float:
-    from pipeline.batch import BatchOptions, plan_jobs, run_batch
+    import torch
 
+    from pipeline.batch import BatchOptions, default_torch_threads, plan_jobs, run_batch
+
+    torch.set_num_threads(default_torch_threads(workers))  # what the CLI does
     jobs = plan_jobs([str(folder)], ["sunny"], str(out))
     t0 = time.perf_counter()
     summary = run_batch(pipe, jobs, BatchOptions(workers=workers, progress=False), log=lambda m: None)
@@ -38,8 +42,6 @@ def main() -> None:
     ap.add_argument("--size", default="720x1280", help="photo HxW")
     ap.add_argument("--resolution", default="128x256", help="bundle training resolution HxW")
     args = ap.parse_args()
-    import torch
-
     from translators.inference import EditPipeline
 
     h, w = (int(v) for v in args.size.split("x"))
@@ -54,7 +56,8 @@ def main() -> None:
         run(pipe, tmp / "in", tmp / "warm", 1)  # warm-up: page cache, oneDNN primitives
         one = run(pipe, tmp / "in", tmp / "w1", 1)
         two = run(pipe, tmp / "in", tmp / "w2", 2)
-    print(f"{args.n} photos {w}x{h} JPEG, bundle res {res}, torch threads {torch.get_num_threads()}")
+    print(f"{args.n} photos {w}x{h} JPEG, bundle res {res}, {os.cpu_count()} cores; torch threads as the CLI "
+          f"sets them (cores - workers, >= 1)")
     print(f"1 worker : {one:.1f} s ({args.n / one:.2f} files/s)")
     print(f"2 workers: {two:.1f} s ({args.n / two:.2f} files/s)")
     print(f"speed-up 2 vs 1 workers: {one / two:.2f}x")

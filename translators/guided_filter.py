@@ -17,6 +17,8 @@ maps per pixel, done in row strips so memory stays O(strip) on top of the photo.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 
@@ -90,7 +92,7 @@ def _row_weights(out_rows: np.ndarray, out_h: int, in_h: int) -> tuple[np.ndarra
 
 
 def apply_local_affine(image: np.ndarray, coef: np.ndarray, out: np.ndarray | None = None,
-                       strip_rows: int = STRIP_ROWS) -> np.ndarray:
+                       strip_rows: int = STRIP_ROWS, threads: int = 1) -> np.ndarray:
     """Apply low-res coefficients [h, w, 3, 4] to a full-res image [H, W, 3].
 
     `image` is uint8, uint16 or float in [0, 1]; the result has the same dtype and
@@ -114,10 +116,27 @@ def apply_local_affine(image: np.ndarray, coef: np.ndarray, out: np.ndarray | No
         planes[3::4] += 0.5
     if out is None:
         out = np.empty_like(image)
-    for y0 in range(0, H, strip_rows):
-        y1 = min(H, y0 + strip_rows)
-        out[y0:y1] = _apply_strip(image[y0:y1], planes, y0, H, scale)
+
+    def rows(y_start: int, y_stop: int) -> None:
+        for y0 in range(y_start, y_stop, strip_rows):
+            y1 = min(y_stop, y0 + strip_rows)
+            out[y0:y1] = _apply_strip(image[y0:y1], planes, y0, H, scale)
+
+    # OpenCV and numpy release the GIL, so threads over row bands use several cores.
+    bands = _bands(H, max(1, threads), strip_rows)
+    if len(bands) == 1:
+        rows(*bands[0])
+    else:
+        with ThreadPoolExecutor(len(bands)) as pool:
+            list(pool.map(lambda b: rows(*b), bands))
     return out
+
+
+def _bands(height: int, n: int, strip_rows: int) -> list[tuple[int, int]]:
+    """Split rows into n bands aligned to strips (at least one strip each)."""
+    n = max(1, min(n, -(-height // strip_rows)))
+    per = -(-height // (n * strip_rows)) * strip_rows
+    return [(y, min(height, y + per)) for y in range(0, height, per)]
 
 
 def _apply_strip(strip: np.ndarray, planes: np.ndarray, y0: int, H: int, scale: float) -> np.ndarray:

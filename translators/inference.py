@@ -47,6 +47,7 @@ class EditConfig:
     eps: float = 1e-4  # guided filter regulariser on [0,1] colours; larger = smoother change
     max_aspect_stretch: float = 2.0  # working long side <= this x the bundle's long side (caps strips)
     batch_size: int = 4  # same-size photos (or tiles) per network call
+    carry_threads: int = 1  # threads applying the colour transform to one photo (batches run photos in parallel)
     tile_overlap: float = 0.25  # tiled mode: overlap between neighbouring tiles, fraction of a tile
     channels_last: bool = True  # NHWC convolutions: faster with oneDNN on CPU and tensor cores on GPU
     half_on_cuda: bool = True  # fp16 autocast when running on CUDA
@@ -58,8 +59,8 @@ class EditConfig:
             raise ValueError("radius must be >= 0 and eps > 0")
         if not 0 <= self.tile_overlap < 0.5:
             raise ValueError("tile_overlap must be in [0, 0.5)")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+        if self.batch_size < 1 or self.carry_threads < 1:
+            raise ValueError("batch_size and carry_threads must be >= 1")
 
 
 @dataclass
@@ -364,7 +365,7 @@ class EditPipeline:
     def finish(self, rgb: np.ndarray, prep: Prepared, edited_small: np.ndarray) -> np.ndarray:
         """Step 3 (any thread): fit the change at working res, apply it to the full-res photo."""
         coef = fit_local_affine(prep.small, edited_small, self.config.radius, self.config.eps)
-        return apply_local_affine(rgb, coef)
+        return apply_local_affine(rgb, coef, threads=self.config.carry_threads)
 
     def _forward(self, t: Translator, x: torch.Tensor, strength: float) -> torch.Tensor:
         s = torch.full((x.shape[0],), float(strength), device=x.device)

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse images with more pixels (decompression-bomb guard; default: 200e6)")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto = cuda if available)")
     g.add_argument("--threads", type=int, default=None, metavar="T",
-                   help="torch CPU threads (default: all cores)")
+                   help="torch CPU threads (default: cores minus --workers, at least 1)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("settings")
     g.add_argument("--config", default="quickstart", metavar="PRESET", help="preset holding an `edit:` section")
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> int:
         if not 0.0 <= s <= 1.0:
             print(f"photoedit: warning: strength {s} is outside the trained range [0, 1]; "
                   "the edit is extrapolated", file=sys.stderr)
-    pipe = _load_pipeline(bundles, config, args.device, args.threads)
+    pipe = _load_pipeline(bundles, config, args.device, args.threads or batch.default_torch_threads(args.workers))
     opts = batch.BatchOptions(quality=args.quality, max_pixels=int(args.max_pixels), overwrite=args.overwrite,
                               workers=args.workers, strength=strengths,
                               progress=False if args.no_progress else None)
