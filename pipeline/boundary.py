@@ -374,7 +374,10 @@ def read_shard_latents(folder: str | Path, space: str = "w") -> tuple[np.ndarray
         raise UserError(f"{folder}: no manifest.json; is this a sample shard written by `photoedit sample`?")
     from gan.sampling import read_samples
 
-    arrays = read_samples(folder)
+    try:
+        arrays = read_samples(folder)
+    except ValueError as e:  # gan.sampling.SampleError: a missing chunk, a foreign manifest...
+        raise UserError(str(e)) from None
     if space == "w":
         latents = arrays["w"]
     elif "ws" in arrays:

@@ -47,7 +47,10 @@ class ShardSource:
             raise UserError(f"{folder}: the shard has no images and its generator checkpoint "
                             f"{ckpt or '(not named in manifest.json)'} is not available; pass --gan CKPT")
         self.G = load_generator(ckpt, device=device).eval()
-        self.w = torch.from_numpy(np.asarray(read_samples(folder)["w"], np.float32))
+        try:
+            self.w = torch.from_numpy(np.asarray(read_samples(folder)["w"], np.float32))
+        except ValueError as e:  # gan.sampling.SampleError
+            raise UserError(str(e)) from None
         self.n = len(self.w)
         self.device = device
 
@@ -61,19 +64,10 @@ class ShardSource:
 
 
 def manifest_gan_path(folder: Path) -> Path | None:
-    """The generator checkpoint a shard manifest names (any string value under a key mentioning gan/checkpoint)."""
+    """The generator checkpoint (file or run folder) named by the shard manifest's "gan" entry."""
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    stack = [manifest]
-    while stack:
-        d = stack.pop()
-        for k, v in d.items():
-            if isinstance(v, dict):
-                stack.append(v)
-            elif isinstance(v, str) and ("gan" in k or "checkpoint" in k or "generator" in k) \
-                    and "sha" not in k and v.endswith((".safetensors", ".pt", ".pkl")):
-                path = Path(v) if Path(v).is_absolute() else folder / v
-                return path if path.exists() else Path(v)
-    return None
+    gan = manifest.get("gan")
+    return Path(gan) if isinstance(gan, str) and gan else None
 
 
 def read_batch(paths: list[Path]) -> torch.Tensor:
