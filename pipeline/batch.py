@@ -97,6 +97,17 @@ def _looks_like_output(p: Path, attributes: list[str]) -> bool:
     return p.stem.endswith("." + ".".join(attributes))
 
 
+def _inside(path: Path, folder: Path | None) -> bool:
+    # `photoedit -a x photos/ -o photos/edited`: earlier outputs are not new inputs.
+    if folder is None or not folder.is_dir():
+        return False
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
 def plan_jobs(inputs: list[str], attributes: list[str], out: str | None = None,
               in_place: bool = False) -> list[Job]:
     """Expand files and folders (recursively) into jobs, sorted by relative path.
@@ -110,7 +121,8 @@ def plan_jobs(inputs: list[str], attributes: list[str], out: str | None = None,
         p = Path(item)
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                if f.is_file() and _is_image_name(f) and not _looks_like_output(f, attributes):
+                if (f.is_file() and _is_image_name(f) and not _looks_like_output(f, attributes)
+                        and not _inside(f, out_path)):
                     files.append((f, f.relative_to(p).as_posix(), p))
         elif p.exists():
             files.append((p, p.name, None))
@@ -199,8 +211,12 @@ def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False,
     summary = Summary()
     t0 = time.perf_counter()
     todo = []
+    claimed: dict[Path, Path] = {}
     for job in jobs:
         reason = check_job(job, in_place)
+        first = claimed.setdefault(job.dst.resolve(), job.src)
+        if reason is None and first != job.src:
+            reason = f"output {job.dst} would also be written for {first}; edit them into different folders"
         if reason:
             summary.failed.append({"file": str(job.src), "reason": reason})
             log(f"photoedit: {job.src}: {reason}")
@@ -219,6 +235,8 @@ def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False,
         # delete any temp file a write left behind. Finished outputs stay: a rerun skips them.
         pool.shutdown(wait=True, cancel_futures=True)
         remove_live_temps()
+        log(f"photoedit: interrupted after {len(summary.done)} of {len(todo)} files; no partial file is left. "
+            "Run the same command again to finish the rest (finished outputs are skipped).")
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -292,7 +310,7 @@ def _load(pipe, job: Job, max_pixels: int):
         return _Loaded(job, photo, pipe.prepare(photo.rgb))
     except PhotoError as e:
         return (job, None, e.reason, [])
-    except (MemoryError, ValueError, RuntimeError) as e:
+    except Exception as e:  # noqa: BLE001 - any per-file failure is reported; the batch goes on
         return (job, None, f"{type(e).__name__}: {e}", [])
 
 
@@ -305,7 +323,7 @@ def _finish(pipe, item: _Loaded, small, quality: int):
         return (item.job, item.job.dst, None, notes)
     except PhotoError as e:
         return (item.job, None, str(e) if e.path != str(item.job.src) else e.reason, [])
-    except (MemoryError, ValueError, RuntimeError) as e:
+    except Exception as e:  # noqa: BLE001 - any per-file failure is reported; the batch goes on
         return (item.job, None, f"{type(e).__name__}: {e}", [])
 
 

@@ -28,6 +28,7 @@ REAL_PHOTOS = REPO.parent / "shared" / "realphotos"
 def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     make_bundle(folder, "sunny")
+    make_bundle(folder, "night", seed=1)
     return folder
 
 
@@ -112,6 +113,28 @@ def test_output_equal_to_input_needs_in_place(tmp_path, models, capsys):
     code, summary, _ = run_cli(["-a", "sunny", str(src), "--in-place", "--models", str(models)], capsys)
     assert code == 0 and src.read_bytes() != before and Image.open(src).size == (40, 30)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_outputs_inside_the_input_folder_and_name_collisions(tmp_path, models, capsys):
+    (tmp_path / "in" / "x").mkdir(parents=True)
+    (tmp_path / "in" / "y").mkdir()
+    for sub in ("x", "y"):
+        Image.fromarray(textured_photo(30, 40)).save(tmp_path / "in" / sub / "p.jpg")
+    edited = tmp_path / "in" / "edited"
+    code, summary, _ = run_cli(["-a", "sunny", str(tmp_path / "in"), "-o", str(edited), "--models", str(models)],
+                               capsys)
+    assert code == 0 and summary["counts"]["done"] == 2
+    # A second attribute over the same folder must not pick up the first run's outputs.
+    code, summary, _ = run_cli(["-a", "night", str(tmp_path / "in"), "-o", str(edited), "--models", str(models)],
+                               capsys)
+    assert code == 0 and summary["counts"]["done"] == 2
+    assert sorted(p.name for p in (edited / "x").iterdir()) == ["p.night.jpg", "p.sunny.jpg"]
+    # Two inputs that would land on one output: the second is refused, not silently lost.
+    inputs = [str(tmp_path / "in" / sub / "p.jpg") for sub in ("x", "y")]
+    code, summary, err = run_cli(["-a", "sunny", *inputs, "-o", str(tmp_path / "flat"), "--models", str(models)],
+                                 capsys)
+    assert code == 1 and summary["counts"] == {"done": 1, "skipped": 0, "failed": 1}
+    assert "would also be written" in summary["failed"][0]["reason"] and "y/p.jpg" in err
 
 
 @contextlib.contextmanager

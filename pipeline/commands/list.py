@@ -24,16 +24,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fmt(v) -> str:
+    return str(v).lower() if isinstance(v, bool) else f"{v:.3g}"
+
+
 def _metrics_text(metrics: dict) -> str:
     """A one-line digest of held-out metrics, e.g. `heldout_pairs psnr_gain_db=3.4`."""
     parts = []
     for group, values in metrics.items():
         if isinstance(values, dict):
-            nums = [f"{k}={v:.3g}" for k, v in values.items() if isinstance(v, (int, float))]
+            nums = [f"{k}={_fmt(v)}" for k, v in values.items() if isinstance(v, (int, float))]
             if nums:
                 parts.append(f"{group} " + " ".join(nums))
         elif isinstance(values, (int, float)):
-            parts.append(f"{group}={values:.3g}")
+            parts.append(f"{group}={_fmt(values)}")
     return "; ".join(parts) or "-"
 
 
