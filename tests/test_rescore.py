@@ -133,3 +133,27 @@ def test_directions_and_rescore_cli_on_a_tiny_generator(tmp_path, capsys):
     assert rc == 0
     assert (tmp_path / "r" / "rescore_night.png").is_file()
     assert LinearBoundary.load(tmp_path / "d_0.npz").meta["rescore"]["attribute"] == "night"
+
+
+def test_sample_score_boundary_chain_on_a_tiny_generator(tmp_path, capsys):
+    """sample --no-images -> score (re-synthesised from w) -> boundary --samples, as the run stage calls them."""
+    networks = pytest.importorskip("gan.networks")
+    checkpoint = pytest.importorskip("gan.checkpoint")
+    pytest.importorskip("gan.sampling")
+    from pipeline.cli import available_commands, main
+
+    if "sample" not in available_commands():
+        pytest.skip("photoedit sample not available")
+    torch.manual_seed(0)
+    G = networks.Generator(networks.GeneratorConfig(z_dim=8, w_dim=8, resolution=(16, 16), mapping_layers=1,
+                                                    channels=(8, 8, 8)))
+    ckpt = checkpoint.save_generator(G, tmp_path / "G.safetensors")
+    shard = tmp_path / "shard"
+    assert main(["sample", "--gan", str(ckpt), "--n", "300", "--out", str(shard), "--no-images", "--noise", "const"]) == 0
+    assert main(["score", "--samples", str(shard), "--batch", "100"]) == 0
+    assert (shard / "scores_photometric.npz").is_file()
+    assert main(["boundary", "--samples", str(shard), "--attribute", "night", "--set", "boundary.ratio=0.1",
+                 "--out", str(tmp_path / "night.npz")]) == 0
+    meta = json.loads((tmp_path / "night.json").read_text())
+    assert meta["gan_sha256"] == checkpoint.file_sha256(ckpt) and meta["predictor"] == "photometric"
+    assert meta["n_samples"] == 300 and 0.5 <= meta["val_accuracy"] <= 1.0
