@@ -42,44 +42,58 @@ def fit_local_affine(guide: np.ndarray, target: np.ndarray, radius: int = 2, eps
     """
     if guide.shape != target.shape or guide.ndim != 3 or guide.shape[2] != 3:
         raise ValueError(f"guide {guide.shape} and target {target.shape} must both be [h, w, 3]")
-    guide = np.ascontiguousarray(guide, dtype=np.float32)
+    h, w, _ = guide.shape
+    radius = int(max(0, min(radius, (min(h, w) - 1) // 2)))
+    # Planar maths ([h, w] planes, not [h, w, 3, 3] batches): numpy is fast on big flat
+    # arrays and slow on many tiny matrices.
+    g = [np.ascontiguousarray(guide[:, :, j], dtype=np.float32) for j in range(3)]
     # Fit the *change* (target - guide) and add the identity back at the end: eps then
     # shrinks only the change towards a local offset, never the photo itself, and "no
     # change" gives exactly the identity map.
-    target = np.ascontiguousarray(target, dtype=np.float32) - guide
-    h, w, _ = guide.shape
-    radius = int(max(0, min(radius, (min(h, w) - 1) // 2)))
-    mean_i = _box(guide, radius)
-    mean_p = _box(target, radius)
-    # Second moments: guide x guide (3x3, symmetric) and guide x target (3x3).
-    ii = _box((guide[:, :, :, None] * guide[:, :, None, :]).reshape(h, w, 9), radius).reshape(h, w, 3, 3)
-    ip = _box((guide[:, :, :, None] * target[:, :, None, :]).reshape(h, w, 9), radius).reshape(h, w, 3, 3)
-    sigma = ii - mean_i[:, :, :, None] * mean_i[:, :, None, :]
-    cov = ip - mean_i[:, :, :, None] * mean_p[:, :, None, :]  # [.., j(in), c(out)]
-    sigma = sigma + eps * np.eye(3, dtype=np.float32)
-    # Solve sigma @ X = cov for every pixel (X[j, c] = A[c, j]) with the closed-form
-    # inverse of a symmetric 3x3: ~10x faster than batched np.linalg.solve, and sigma
-    # is well conditioned thanks to eps.
-    x = _inverse_sym3(sigma) @ cov
-    a = np.ascontiguousarray(np.swapaxes(x, 2, 3))  # [h, w, c, j]
-    b = mean_p - np.einsum("hwcj,hwj->hwc", a, mean_i)
-    a += np.eye(3, dtype=np.float32)
-    coef = np.concatenate([a, b[:, :, :, None]], axis=3).reshape(h, w, 12)
+    p = [np.asarray(target[:, :, c], dtype=np.float32) - g[c] for c in range(3)]
+    pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+    means = _box_planes(g + p + [g[i] * g[j] for i, j in pairs] + [g[j] * p[c] for j in range(3) for c in range(3)],
+                        radius)
+    mi, mp = means[0:3], means[3:6]
+    sig = {ij: means[6 + k] - mi[ij[0]] * mi[ij[1]] for k, ij in enumerate(pairs)}
+    for j in range(3):
+        sig[(j, j)] = sig[(j, j)] + eps
+    cov = [[means[12 + 3 * j + c] - mi[j] * mp[c] for c in range(3)] for j in range(3)]  # cov[j][c]
+    inv = _inverse_sym3(sig)
+    planes = []
+    for c in range(3):
+        # A[c][j] = sum_k inv[j][k] cov[k][c]; b[c] = mean_p[c] - sum_j A[c][j] mean_i[j]
+        a_c = [inv[j][0] * cov[0][c] + inv[j][1] * cov[1][c] + inv[j][2] * cov[2][c] for j in range(3)]
+        b_c = mp[c] - a_c[0] * mi[0] - a_c[1] * mi[1] - a_c[2] * mi[2]
+        a_c[c] = a_c[c] + 1.0
+        planes += a_c + [b_c]
     # Averaging the coefficients of all windows covering a pixel (the guided filter's
     # second box pass) keeps them smooth, so bilinear upsampling adds no seams.
-    return _box(coef, radius).reshape(h, w, 3, 4)
+    smooth = _box_planes(planes, radius)
+    return np.stack(smooth, axis=-1).reshape(h, w, 3, 4)
 
 
-def _inverse_sym3(m: np.ndarray) -> np.ndarray:
-    """Inverse of symmetric positive-definite 3x3 matrices [..., 3, 3] via the adjugate."""
-    a, b, c = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
-    d, e, f = m[..., 1, 1], m[..., 1, 2], m[..., 2, 2]
+def _box_planes(planes: list[np.ndarray], radius: int) -> list[np.ndarray]:
+    """Box-filter many [h, w] planes, four at a time (OpenCV's fastest channel count)."""
+    out = []
+    for i in range(0, len(planes), 4):
+        chunk = planes[i:i + 4]
+        if len(chunk) == 1:
+            out.append(_box(chunk[0], radius))
+            continue
+        res = _box(cv2.merge(chunk), radius)
+        out += list(cv2.split(res))
+    return out
+
+
+def _inverse_sym3(m: dict) -> list[list[np.ndarray]]:
+    """Inverse of symmetric 3x3 matrices given as planes {(i, j): [h, w]} (i <= j), via the adjugate."""
+    a, b, c, d, e, f = m[(0, 0)], m[(0, 1)], m[(0, 2)], m[(1, 1)], m[(1, 2)], m[(2, 2)]
     c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
     c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
     inv_det = 1.0 / (a * c00 + b * c01 + c * c02)
-    adj = np.stack([np.stack([c00, c01, c02], -1), np.stack([c01, c11, c12], -1),
-                    np.stack([c02, c12, c22], -1)], -2)
-    return adj * inv_det[..., None, None]
+    c00, c01, c02, c11, c12, c22 = (x * inv_det for x in (c00, c01, c02, c11, c12, c22))
+    return [[c00, c01, c02], [c01, c11, c12], [c02, c12, c22]]
 
 
 def _row_weights(out_rows: np.ndarray, out_h: int, in_h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -109,10 +123,10 @@ def apply_local_affine(image: np.ndarray, coef: np.ndarray, out: np.ndarray | No
     # Planar layout [12, h, w] (A_c0, A_c1, A_c2, b_c for each output channel c): the
     # per-pixel maths then runs on contiguous planes, ~4x faster than interleaved.
     planes = np.ascontiguousarray(np.transpose(coef.reshape(h, w, 12), (2, 0, 1)), dtype=np.float32)
-    # Work in the image's own integer range: scale offsets instead of every pixel, and
-    # fold the +0.5 of round-to-nearest into the offset.
+    # Work in the image's own integer range: scale offsets instead of every pixel. For
+    # 16 bits fold the +0.5 of round-to-nearest into the offset (8 bits: OpenCV rounds).
     planes[3::4] *= scale
-    if scale != 1.0:
+    if image.dtype == np.uint16:
         planes[3::4] += 0.5
     if out is None:
         out = np.empty_like(image)
@@ -154,6 +168,10 @@ def _apply_strip(strip: np.ndarray, planes: np.ndarray, y0: int, H: int, scale: 
         for j in range(3):
             cv2.accumulateProduct(full[4 * c + j], src[j], acc)
         res.append(acc)
+    if strip.dtype == np.uint8:
+        # Clip below, then OpenCV's saturating round-to-uint8 per plane; merging uint8
+        # planes moves 4x fewer bytes than merging float ones.
+        return cv2.merge([cv2.convertScaleAbs(cv2.max(r, 0.0, dst=r)) for r in res])
     merged = cv2.merge(res)
     np.clip(merged, 0.0, scale, out=merged)
     return merged.astype(strip.dtype)
