@@ -30,11 +30,12 @@ outputs:
 full-resolution modes (what they cost):
   default        the network runs once per photo at its working resolution (the bundle's
                  training size, aspect kept): constant network time per photo; the edit
-                 is carried to full res as a per-pixel colour transform: time and extra
-                 memory linear in pixels (~0.05 s and ~30 MB per megapixel on one core).
+                 is carried to full res as a per-pixel colour transform: time linear in
+                 pixels (~0.03 s per megapixel on one core), memory = one output copy of
+                 the photo (3 bytes/pixel) plus a few MB (24 MP: 842 MB peak in all).
   --full-res-net the network itself runs on overlapping tiles covering the full-res
                  photo: exact, but time = network cost x (pixels / tile pixels) x ~1.8
-                 overlap (minutes for 24 MP on a CPU), memory ~3 float copies of the photo.
+                 overlap (minutes for 24 MP on a CPU), memory ~36 bytes/pixel (float copies).
 
 exit codes: 0 all done (or skipped), 1 some files failed (the batch goes on; each is
 reported with its reason), 2 usage or setup error (bad flag, unknown attribute), 130 interrupted.
@@ -70,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shard", metavar="K/N", help="edit only part K of N of the sorted inputs, or 'auto' (torchrun)")
     g.add_argument("--max-pixels", type=float, default=200e6, metavar="N",
                    help="refuse images with more pixels (decompression-bomb guard; default: 200e6)")
-    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: auto = cuda if available)")
+    g.add_argument("--device", default="auto",
+                   help="cpu, cuda, cuda:1, ... (default: auto = cuda:$LOCAL_RANK if a GPU is there, else cpu)")
     g.add_argument("--threads", type=int, default=None, metavar="T",
                    help="torch CPU threads (default: cores minus --workers, at least 1)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -158,7 +160,8 @@ def _load_pipeline(bundles, config, device: str, threads: int | None):
     from translators.inference import EditPipeline, load_translator
 
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        # Under torchrun each rank takes its own GPU (and its own --shard auto part).
+        device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu"
     if threads:
         torch.set_num_threads(threads)
     translators = []
