@@ -30,9 +30,10 @@ outputs:
 full-resolution modes (what they cost):
   default        the network runs once per photo at its working resolution (the bundle's
                  training size, aspect kept): constant network time per photo; the edit
-                 is carried to full res as a per-pixel colour transform: time linear in
-                 pixels (~0.03 s per megapixel on one core), memory = one output copy of
-                 the photo (3 bytes/pixel) plus a few MB (24 MP: 842 MB peak in all).
+                 is carried to full res as a per-pixel colour transform: its time is
+                 linear in pixels (~0.03 s per megapixel on one core), its memory one
+                 output copy of the photo (3 bytes/pixel) plus a few MB (24 MP: 842 MB
+                 peak for the whole process).
   --full-res-net the network itself runs on overlapping tiles covering the full-res
                  photo: exact, but time = network cost x (pixels / tile pixels) x ~1.8
                  overlap (minutes for 24 MP on a CPU), memory ~36 bytes/pixel (float copies).
