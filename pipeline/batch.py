@@ -69,6 +69,7 @@ class Summary:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d["done"], d["skipped"] = sorted(self.done), sorted(self.skipped)  # completion order varies
         d["counts"] = {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed)}
         d["files_per_second"] = len(self.done) / self.seconds if self.seconds > 0 else None
         return d

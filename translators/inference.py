@@ -316,6 +316,9 @@ class EditPipeline:
         result = self.edit_array(rgb, strength)
         result.notes = notes + result.notes
         if is_pil:
+            if result.image.dtype != np.uint8:
+                result.notes.append("16-bit input returned as an 8-bit PIL image (PIL has no 16-bit RGB); "
+                                    "pass a numpy array to keep 16 bits")
             result.image = array_to_pil(result.image, alpha)
         elif image.ndim == 3 and image.shape[2] == 4:
             result.image = np.dstack([result.image, alpha])

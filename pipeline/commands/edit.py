@@ -127,13 +127,18 @@ def main(argv: list[str]) -> int:
             where = "\n".join(f"  {src:<18} {path}" for src, path in search_paths(args.models))
             raise UserError(f"no translator for '{name}' is installed; looked in:\n{where}")
         bundles.append(found[1])
-    jobs = batch.shard_jobs(batch.plan_jobs(args.inputs, [b.name for b in bundles], args.out, args.in_place),
-                            batch.parse_shard(args.shard))
+    all_jobs = batch.plan_jobs(args.inputs, [b.name for b in bundles], args.out, args.in_place)
+    jobs = batch.shard_jobs(all_jobs, batch.parse_shard(args.shard))
     if args.dry_run:
         return _dry_run(config, bundles, strengths, jobs)
-    if not jobs:
+    if not all_jobs:
         raise UserError(f"no images found in {', '.join(args.inputs)} "
                         f"(looked for {', '.join(sorted(batch.READ_EXTENSIONS))})")
+    if not jobs:
+        print(f"photoedit: shard {args.shard} has no files (only {len(all_jobs)} in all)", file=sys.stderr)
+        if args.json:
+            print(batch.summary_json(batch.Summary()))
+        return 0
     for s in strengths:
         if not 0.0 <= s <= 1.0:
             print(f"photoedit: warning: strength {s} is outside the trained range [0, 1]; "
