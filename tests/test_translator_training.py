@@ -140,3 +140,23 @@ def test_ddp_two_processes_keep_params_identical(tmp_path):
     trained = torch.load(tmp_path / "rank0.pt", weights_only=True)["trunk.stem.0.weight"]
     init = TranslatorTrainer(DarkenPairs(16), ARCH, small_cfg(), tmp_path / "init_run", A_MAX, log=lambda m: None)
     assert not torch.equal(init.G.state_dict()["trunk.stem.0.weight"], trained)
+
+
+def test_lr_schedule_constant_then_linear_decay():
+    from translators.training import lr_at
+
+    cfg = small_cfg(steps=100, decay_start=0.5, lr=2e-4)
+    assert lr_at(cfg, 0) == lr_at(cfg, 49) == 2e-4
+    assert lr_at(cfg, 75) == pytest.approx(1e-4)
+    assert 0 < lr_at(cfg, 99) < lr_at(cfg, 98)
+
+
+def test_vgg_weights_must_be_a_local_file(tmp_path):
+    from translators.losses import VGGPerceptualLoss
+
+    with pytest.raises(FileNotFoundError, match="missing.pth: VGG19 weights not found"):
+        VGGPerceptualLoss(tmp_path / "missing.pth")
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a state dict")
+    with pytest.raises(ValueError, match="bad.pth: not a loadable state dict"):
+        VGGPerceptualLoss(bad)

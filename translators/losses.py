@@ -49,12 +49,15 @@ class VGGPerceptualLoss(nn.Module):
         path = Path(weights_path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: VGG19 weights not found (expected a torchvision vgg19 state dict)")
-        net = vgg19(weights=None)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises several types for foreign/corrupt files
             raise ValueError(f"{path}: not a loadable state dict ({type(e).__name__}: {e})") from None
-        net.load_state_dict(state, strict=True)
+        net = vgg19(weights=None)  # built after the load: 140M parameters are slow to initialise
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise ValueError(f"{path}: not a torchvision vgg19 state dict: {e}") from None
         feats = net.features[: self.SLICES[-1][0]].eval()
         for p in feats.parameters():
             p.requires_grad_(False)
