@@ -106,3 +106,18 @@ def test_bundle_errors_name_the_file(tmp_path):
     (b / "config.json").write_text(json.dumps(conf))
     with pytest.raises(BundleError, match=r"missing key\(s\) \['resolution'\]"):
         load_bundle(b)
+
+
+def test_translators_package_never_imports_pipeline_or_gan():
+    import ast
+    from pathlib import Path
+
+    import translators
+
+    offenders = []
+    for path in Path(translators.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("pipeline", "gan")]
+    assert offenders == []
