@@ -171,7 +171,8 @@ def _apply_strip(strip: np.ndarray, planes: np.ndarray, y0: int, H: int, scale: 
     if strip.dtype == np.uint8:
         # Clip below, then OpenCV's saturating round-to-uint8 per plane; merging uint8
         # planes moves 4x fewer bytes than merging float ones.
-        return cv2.merge([cv2.convertScaleAbs(cv2.max(r, 0.0, dst=r)) for r in res])
+        # (np.maximum, not cv2.max: OpenCV reads a scalar as a 4-vector for 1x1 inputs.)
+        return cv2.merge([cv2.convertScaleAbs(np.maximum(r, 0.0, out=r)) for r in res])
     merged = cv2.merge(res)
     np.clip(merged, 0.0, scale, out=merged)
     return merged.astype(strip.dtype)
