@@ -160,8 +160,9 @@ def test_real_tiny_bundle_by_name_and_path(tmp_path, monkeypatch):
     photo = textured_photo(37, 91)
     a, b = by_name(photo).image, by_path(photo).image
     assert a.shape == photo.shape and np.array_equal(a, b)
-    tiled = EditPipeline.from_pretrained(path, config=EditConfig(mode="tiled"))(photo).image
-    assert tiled.shape == photo.shape
+    tiled_pipe = EditPipeline.from_pretrained(path, config=EditConfig(mode="tiled"))
+    for shape in (photo.shape, (1, 1, 3), (10, 300, 3)):
+        assert tiled_pipe(np.zeros(shape, np.uint8) if shape != photo.shape else photo).image.shape == shape
     with pytest.raises(FileNotFoundError, match="nosuch.*PHOTOEDIT_MODELS"):
         EditPipeline.from_pretrained("nosuch")
 

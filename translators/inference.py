@@ -22,7 +22,6 @@ Image <-> array <-> tensor conversion lives here and nowhere else (`pil_to_array
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -395,6 +394,12 @@ class EditPipeline:
         return img.astype(rgb.dtype)
 
     def _tiled_pass(self, t: Translator, img: np.ndarray, strength: float) -> np.ndarray:
+        # Photos thinner than the network's smallest input (see working_size) are padded
+        # with their edge pixels for the pass and cropped back.
+        min_side = max(2 * t.multiple, 8)
+        H0, W0, _ = img.shape
+        if H0 < min_side or W0 < min_side:
+            img = np.pad(img, ((0, max(0, min_side - H0)), (0, max(0, min_side - W0)), (0, 0)), mode="edge")
         H, W, _ = img.shape
         th, tw = min(t.resolution[0], H), min(t.resolution[1], W)
         ys = _tile_starts(H, th, self.config.tile_overlap)
@@ -411,7 +416,7 @@ class EditPipeline:
             for (y, x), o in zip(chunk, outs):
                 acc[y:y + th, x:x + tw] += o * ramp
                 weight[y:y + th, x:x + tw] += ramp
-        return np.clip(acc / weight, 0, 1)
+        return np.clip(acc / weight, 0, 1)[:H0, :W0]
 
 
 def _tile_starts(length: int, tile: int, overlap: float) -> list[int]:
@@ -430,12 +435,3 @@ def _blend_window(th: int, tw: int, overlap: float) -> np.ndarray:
         return np.clip(np.minimum(i + 1, n - i) / (k + 1), 1e-3, 1.0)
 
     return (ramp(th)[:, None] * ramp(tw)[None, :])[:, :, None]
-
-
-def config_from_dict(d: dict) -> EditConfig:
-    """EditConfig from a plain mapping (unknown keys are an error)."""
-    known = {f.name for f in dataclasses.fields(EditConfig)}
-    unknown = set(d) - known
-    if unknown:
-        raise ValueError(f"unknown edit settings {sorted(unknown)} (known: {sorted(known)})")
-    return EditConfig(**d)
