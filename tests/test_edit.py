@@ -221,3 +221,33 @@ def test_carried_edit_matches_full_res_network_on_real_photos(name):
     assert psnr(carried, truth) > 35
     assert psnr(carried, truth) > psnr(photo, truth) + 15
     assert psnr(carried, truth) > psnr(offset_only, truth) + 3  # the colour matrix matters
+
+
+def test_batched_network_call_equals_one_by_one(tmp_path):
+    pipe = EditPipeline.from_pretrained(make_bundle(tmp_path))
+    preps = [pipe.prepare(textured_photo(60, 80, seed=i)) for i in range(3)]
+    together = pipe.run_network(preps, [1.0])
+    for prep, out in zip(preps, together):
+        np.testing.assert_allclose(pipe.run_network([prep], [1.0])[0], out, atol=1e-5)
+    with pytest.raises(ValueError, match="same-size"):
+        pipe.run_network([preps[0], pipe.prepare(textured_photo(60, 200))], [1.0])
+
+
+def test_batch_groups_only_loaded_same_size_photos():
+    from collections import deque
+    from concurrent.futures import Future
+
+    from pipeline.batch import _Loaded, _next_group
+    from translators.inference import Prepared
+
+    def loaded(h, w, done=True):
+        f = Future()
+        if done:
+            f.set_result(_Loaded(job=None, photo=None, prep=Prepared(np.zeros((h, w, 3), np.float32))))
+        return f
+
+    loads = deque([loaded(32, 48), loaded(32, 48), loaded(32, 64), loaded(32, 64), loaded(32, 64, done=False)])
+    sizes = []
+    while loads and loads[0].done():
+        sizes.append([g.prep.key for g in _next_group(loads, 4, None, None, None)])
+    assert sizes == [[(32, 48), (32, 48)], [(32, 64), (32, 64)]] and len(loads) == 1
