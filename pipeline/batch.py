@@ -236,7 +236,7 @@ def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False,
         # delete any temp file a write left behind. Finished outputs stay: a rerun skips them.
         pool.shutdown(wait=True, cancel_futures=True)
         remove_live_temps()
-        log(f"photoedit: interrupted after {len(summary.done)} of {len(todo)} files; no partial file is left. "
+        log("photoedit: stopped; every output written so far is complete and no partial file is left. "
             "Run the same command again to finish the rest (finished outputs are skipped).")
         raise
     finally:
