@@ -12,6 +12,7 @@ At most `2 * workers + batch_size` photos are in memory at once.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -318,8 +319,7 @@ def _load(pipe, job: Job, max_pixels: int):
 def _finish(pipe, item: _Loaded, small, quality: int):
     try:
         rgb = pipe.finish(item.photo.rgb, item.prep, small)
-        out = Photo(rgb=rgb, alpha=item.photo.alpha, exif=item.photo.exif, icc=item.photo.icc,
-                    format=item.photo.format)
+        out = dataclasses.replace(item.photo, rgb=rgb, notes=[])
         notes = item.photo.notes + write_photo(item.job.dst, out, quality=quality)
         return (item.job, item.job.dst, None, notes)
     except PhotoError as e:

@@ -56,6 +56,7 @@ class Photo:
     exif: bytes | None = None  # orientation already reset to 1
     icc: bytes | None = None
     format: str | None = None  # the source format, e.g. "JPEG"
+    dpi: tuple[float, float] | None = None  # print resolution, kept for layout tools
     notes: list[str] = field(default_factory=list)  # conversions/warnings to show the user
 
     @property
@@ -117,6 +118,9 @@ def _decode(path: Path, data: bytes, max_pixels: int) -> Photo:
     if im.mode == "CMYK" and icc:
         icc = None  # a CMYK profile would mislabel the RGB output
     fmt = im.format
+    dpi = im.info.get("dpi")
+    if dpi is not None and orientation in (5, 6, 7, 8):
+        dpi = (dpi[1], dpi[0])  # axes swap with the rotation
     with warnings.catch_warnings():
         # Our own max_pixels check above is the limit that applies; Pillow's warning is noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -130,7 +134,16 @@ def _decode(path: Path, data: bytes, max_pixels: int) -> Photo:
     if orientation != 1:
         exif[ORIENTATION_TAG] = 1
     return Photo(rgb=np.ascontiguousarray(rgb), alpha=None if alpha is None else np.ascontiguousarray(alpha),
-                 exif=exif.tobytes() if len(exif) else None, icc=icc, format=fmt, notes=notes)
+                 exif=exif.tobytes() if len(exif) else None, icc=icc, format=fmt,
+                 dpi=_valid_dpi(dpi), notes=notes)
+
+
+def _valid_dpi(dpi) -> tuple[float, float] | None:
+    try:
+        x, y = (float(v) for v in dpi)
+    except (TypeError, ValueError):
+        return None
+    return (x, y) if x > 0 and y > 0 else None
 
 
 def _png_bit_depth(data: bytes) -> int:
@@ -213,6 +226,8 @@ def encode_photo(photo: Photo, fmt: str, quality: int = 95) -> bytes:
         kwargs["icc_profile"] = photo.icc
     if photo.exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         kwargs["exif"] = photo.exif
+    if photo.dpi and fmt in ("JPEG", "PNG", "TIFF"):
+        kwargs["dpi"] = photo.dpi
     if fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = quality
     if fmt == "JPEG":

@@ -22,7 +22,7 @@ def save_with_orientation(path, arr, orientation, fmt):
     exif = im.getexif()
     exif[0x0112] = orientation
     exif[0x010F] = "TestCam"  # Make: must survive the round trip
-    im.save(path, format=fmt, exif=exif.tobytes(), icc_profile=SRGB_ICC)
+    im.save(path, format=fmt, exif=exif.tobytes(), icc_profile=SRGB_ICC, dpi=(300, 150))
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -43,6 +43,7 @@ def test_exif_rotated_jpeg_round_trip_is_upright_with_metadata(tmp_path):
     assert back.size == (40, 64)
     assert back.getexif().get(0x0112) == 1 and back.getexif().get(0x010F) == "TestCam"
     assert back.info.get("icc_profile") == SRGB_ICC
+    assert tuple(round(v) for v in back.info["dpi"]) == (150, 300)  # swapped with the rotation
 
 
 def test_modes_become_rgb_plus_untouched_alpha(tmp_path):
