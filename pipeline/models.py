@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from translators.registry import (  # noqa: F401  (re-exported)
+from translators.registry import (
     SHIPPED_MODELS,
     find_bundle,
     is_bundle,
@@ -16,6 +16,9 @@ from translators.registry import (  # noqa: F401  (re-exported)
     search_paths,
     user_models_dir,
 )
+
+__all__ = ["SHIPPED_MODELS", "describe_bundle", "find_bundle", "is_bundle", "list_bundles", "search_paths",
+           "user_models_dir"]
 
 
 def describe_bundle(attribute: str, source: str, path: Path) -> dict:
