@@ -226,3 +226,24 @@ def test_real_photos_keep_size_orientation_and_alpha(tmp_path, models, capsys):
         if has_alpha:
             assert out.mode == "RGBA"
             assert np.array_equal(np.asarray(out)[..., 3], np.asarray(ref.convert("RGBA"))[..., 3])
+
+
+def test_torchrun_ranks_split_a_folder_with_shard_auto(tmp_path, models):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(7):
+        Image.fromarray(textured_photo(40, 60, seed=i)).save(src / f"p{i}.jpg")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "pipeline",
+           "-a", "sunny", str(src), "-o", str(tmp_path / "out"), "--models", str(models), "--shard", "auto",
+           "--json", "--no-progress"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    decoder, text, summaries = json.JSONDecoder(), r.stdout.strip(), []
+    while text:
+        obj, end = decoder.raw_decode(text)
+        summaries.append(obj)
+        text = text[end:].strip()
+    done = [set(s["done"]) for s in summaries]
+    assert len(done) == 2 and not (done[0] & done[1])  # no file edited twice
+    assert done[0] | done[1] == {str(p) for p in src.glob("*.jpg")}
+    assert len(list((tmp_path / "out").glob("*.sunny.jpg"))) == 7
