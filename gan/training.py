@@ -74,7 +74,8 @@ class TrainConfig:
     tick_kimg: float = 1.0  # log a stats line every this many thousand images
     snapshot_ticks: int = 5  # checkpoint + sample grid every N ticks (and at the end)
     keep_checkpoints: int = 3  # older checkpoint folders are deleted
-    swd_images: int = 128  # EMA samples vs held-out reals for SWD at each snapshot (0 = off)
+    swd_images: int = 128  # EMA samples vs held-out reals for SWD (0 = off)
+    swd_ticks: int = 1  # measure SWD every N ticks (and at the end)
     grid_images: int = 16  # images in each fakes_*.png grid
     data_images: int = 2048  # training images held in memory (world renders, or up to this many photos)
     seed: int = 0  # seeds weights, latents, augmentation (rank r uses seed + r for its draws)
@@ -366,8 +367,8 @@ class Trainer:
         if self.world > 1:  # each rank tracked w_avg on its own latents: agree on their mean
             dist.all_reduce(self.G.mapping.w_avg)
             self.G.mapping.w_avg /= self.world
-        for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            pe.copy_(p.detach().lerp(pe, beta))
+        # One fused op over all tensors: per-parameter lerps cost more than the maths at this size.
+        torch._foreach_lerp_(list(self.G_ema.parameters()), [p.detach() for p in self.G.parameters()], 1.0 - beta)
         for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
             be.copy_(b)
 
@@ -541,10 +542,16 @@ def train(
     return trainer
 
 
-def _log_swd(trainer: Trainer, ref: torch.Tensor, out: Path) -> float:
+def _measure_swd(trainer: Trainer, ref: torch.Tensor) -> float:
+    """SWD x1e3 of EMA samples (fixed latents, const noise) against the reference; kept in the history."""
     fakes = generate(trainer.G_ema, len(ref), seed=trainer.cfg.seed + 12345, device=trainer.device)
     value = swd(fakes, ref.float())["swd"]
     trainer.state.history.append({"kimg": trainer.state.nimg / 1000, "swd": value})
+    return value
+
+
+def _log_swd(trainer: Trainer, ref: torch.Tensor, out: Path) -> float:
+    value = _measure_swd(trainer, ref)
     with open(out / "stats.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps({"kimg": trainer.state.nimg / 1000, "step": trainer.state.step, "swd": value}) + "\n")
     return value
@@ -582,13 +589,16 @@ def _loop(trainer: Trainer, data: DataFn, out: Path, swd_ref: torch.Tensor | Non
             line = {"tick": st.tick, "kimg": st.nimg / 1000, "step": st.step, "seconds": round(st.seconds, 1),
                     "img_per_s": (st.nimg - tick_nimg) / max(dt, 1e-9),
                     **{k: float(np.mean(v)) for k, v in sums.items()}}
+            if rank == 0 and swd_ref is not None and (st.tick % cfg.swd_ticks == 0 or done):
+                line["swd"] = _measure_swd(trainer, swd_ref)
             if rank == 0:
                 with open(out / "stats.jsonl", "a", encoding="utf-8") as f:
                     f.write(json.dumps(line) + "\n")
-                bar.set_postfix(img_s=f"{line['img_per_s']:.1f}", loss_g=f"{line.get('loss_g', 0):.3f}")
+                bar.set_postfix(img_s=f"{line['img_per_s']:.1f}", loss_g=f"{line.get('loss_g', 0):.3f}",
+                                **({"swd": f"{line['swd']:.1f}"} if "swd" in line else {}))
             sums.clear()
             if st.tick % cfg.snapshot_ticks == 0 or done:
-                _snapshot(trainer, out, swd_ref)
+                _snapshot(trainer, out)
             tick_start, tick_nimg = time.time(), st.nimg
     bar.close()
 
@@ -602,10 +612,8 @@ def _any_true_from_rank0(flag: bool, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
-def _snapshot(trainer: Trainer, out: Path, swd_ref: torch.Tensor | None) -> None:
+def _snapshot(trainer: Trainer, out: Path) -> None:
     if trainer.rank == 0:
         grid = generate(trainer.G_ema, trainer.cfg.grid_images, seed=trainer.cfg.seed + 777, device=trainer.device)
         save_grid(grid, out / f"fakes_{trainer.state.nimg:09d}img.png")
-        if swd_ref is not None:
-            _log_swd(trainer, swd_ref, out)
     trainer.save(out)
