@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from gan.checkpoint import file_sha256, resolve_generator_path
-from gan.networks import Generator, NoiseMode
+from gan.networks import Generator
 
 FORMAT = "photoedit-samples"
 

@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from gan.checkpoint import EMA_FILENAME, atomic_save_file, save_generator
 from gan.networks import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
-from gan.swd import SWDConfig, swd
+from gan.swd import swd
 
 DataFn = Callable[[int], Iterator[torch.Tensor]]
 AUGMENTS = ("translation", "cutout", "color")
