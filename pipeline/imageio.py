@@ -100,7 +100,14 @@ def read_photo(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
 
 
 def _decode(path: Path, data: bytes, max_pixels: int) -> Photo:
-    im = Image.open(io.BytesIO(data))
+    # Pillow refuses images above 2x its own MAX_IMAGE_PIXELS inside open(), before our
+    # clearer check could run; let `max_pixels` be the limit that applies. Only ever
+    # raised (never lowered), so concurrent readers cannot undo each other.
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our check below says it better
+        im = Image.open(io.BytesIO(data))
     width, height = im.size
     if width * height > max_pixels:
         raise PhotoError(path, f"{width}x{height} = {width * height:,} pixels exceeds the limit of "

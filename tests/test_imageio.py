@@ -124,3 +124,19 @@ def test_failed_write_leaves_nothing(tmp_path):
         write_photo(blocker / "x.png", photo)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notafolder"]
     assert encode_photo(photo, "PNG").startswith(b"\x89PNG")
+
+
+def test_decompression_bomb_header_is_refused_before_decoding(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    # 20000x20000 RGB claimed by a 60-byte file: 1.2 GB if decoded.
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 8)) + chunk(b"IEND", b"")
+    (tmp_path / "bomb.png").write_bytes(bomb)
+    expected = r"bomb.png: 20000x20000 = 400,000,000 pixels exceeds the limit of 200,000,000"
+    with pytest.raises(PhotoError, match=expected):
+        read_photo(tmp_path / "bomb.png")
