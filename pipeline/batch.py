@@ -53,6 +53,7 @@ class BatchOptions:
     workers: int = 2  # threads for decode/carry/encode while the network runs
     strength: float | list[float] = 1.0  # edit strength per attribute
     progress: bool | None = None  # tqdm bar; None = only on a terminal
+    max_live_pixels: int = 100_000_000  # photos in memory at once, in pixels (~6 bytes each in flight)
 
 
 @dataclass
@@ -251,16 +252,24 @@ def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar,
     batch_size = pipe.config.batch_size
     in_flight = 2 * max(1, opts.workers) + batch_size
     strengths = pipe.resolve_strengths(opts.strength)
-    queue = iter(todo)
+    pending = deque(todo)
     loads: deque[Future] = deque()
     writes: set[Future] = set()
+    write_pixels: dict[Future, int] = {}
+
+    def live_pixels() -> int:
+        # Decoded photos waiting for the network plus photos being carried/encoded.
+        loaded = sum(f.result().photo.rgb.shape[0] * f.result().photo.rgb.shape[1]
+                     for f in loads if f.done() and isinstance(f.result(), _Loaded))
+        return loaded + sum(write_pixels.values())
 
     def refill():
-        while len(loads) + len(writes) < in_flight:
-            job = next(queue, None)
-            if job is None:
+        # Bounded by file count and, for big photos, by pixels (a folder of 24-MP photos
+        # must not hold 2 * workers + batch_size of them at once).
+        while len(loads) + len(writes) < in_flight and (not writes or live_pixels() < opts.max_live_pixels):
+            if not pending:
                 return
-            loads.append(pool.submit(_load, pipe, job, opts.max_pixels))
+            loads.append(pool.submit(_load, pipe, pending.popleft(), opts.max_pixels))
 
     def settle(block: bool):
         nonlocal writes
@@ -268,10 +277,15 @@ def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar,
             return
         done, writes = wait(writes, timeout=None if block else 0, return_when=FIRST_COMPLETED)
         for fut in done:
+            write_pixels.pop(fut, None)
             _record(fut.result(), summary, bar, log)
 
     refill()
-    while loads:
+    while loads or pending:
+        if not loads:  # held back by the pixel budget: let a write finish first
+            settle(block=True)
+            refill()
+            continue
         group = _next_group(loads, batch_size, summary, bar, log)
         if group:
             try:
@@ -281,8 +295,11 @@ def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar,
                     _record((g.job, None, f"edit failed: {type(e).__name__}: {e}", []), summary, bar, log)
                 edited = []
             for g, small in zip(group, edited):
-                writes.add(pool.submit(_finish, pipe, g, small, opts.quality))
-        settle(block=len(loads) + len(writes) >= in_flight and bool(writes))
+                fut = pool.submit(_finish, pipe, g, small, opts.quality)
+                writes.add(fut)
+                write_pixels[fut] = g.photo.rgb.shape[0] * g.photo.rgb.shape[1]
+        full = len(loads) + len(writes) >= in_flight or live_pixels() >= opts.max_live_pixels
+        settle(block=full and bool(writes))
         refill()
     while writes:
         settle(block=True)

@@ -247,3 +247,19 @@ def test_torchrun_ranks_split_a_folder_with_shard_auto(tmp_path, models):
     assert len(done) == 2 and not (done[0] & done[1])  # no file edited twice
     assert done[0] | done[1] == {str(p) for p in src.glob("*.jpg")}
     assert len(list((tmp_path / "out").glob("*.sunny.jpg"))) == 7
+
+
+@pytest.mark.parametrize("workers, budget", [(1, 1), (2, 1), (2, 10**9)])
+def test_pixel_budget_holds_back_loads_but_finishes_every_file(tmp_path, models, workers, budget):
+    from pipeline.batch import BatchOptions, run_batch
+    from translators.inference import EditPipeline
+
+    (tmp_path / "in").mkdir()
+    for i in range(6):
+        Image.fromarray(textured_photo(30, 40, seed=i)).save(tmp_path / "in" / f"p{i}.png")
+    jobs = plan_jobs([str(tmp_path / "in")], ["sunny"], str(tmp_path / "out"))
+    pipe = EditPipeline.from_pretrained(models / "sunny")
+    summary = run_batch(pipe, jobs, BatchOptions(workers=workers, progress=False, max_live_pixels=budget),
+                        log=lambda msg: None)
+    assert len(summary.done) == 6 and not summary.failed
+    assert len(list((tmp_path / "out").glob("*.sunny.png"))) == 6
