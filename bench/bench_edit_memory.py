@@ -2,10 +2,11 @@
 
     python bench/bench_edit_memory.py [--megapixels 24] [--resolution 256x512]
 
-Three child processes, each reporting its own peak RSS (VmHWM): (1) the baseline,
+Child processes, each reporting its own peak RSS (VmHWM): (1) the baseline,
 importing torch + the product and decoding/encoding the photo without editing;
-(2) the default edit (`photoedit --attribute`, guided carrying); (3) optionally the
-exact tiled mode (--tiled). Goal: default edit < 2 GB. Peak = VmHWM of the child.
+(2) the default edit (`photoedit --attribute`, guided carrying); (3) a folder of
+--folder such photos with 2 workers (the batch bounds photos in memory by pixels);
+(4) optionally the exact tiled mode (--tiled). Goal: default edit < 2 GB. Peak = VmHWM of the child.
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ if mode == "io":
     code = 0
 else:
     from pipeline.cli import main
-    argv = ["-a", "sunny", src, "-o", out, "--models", models, "--no-progress", "--overwrite", "--workers", "1"]
+    workers = "2" if mode == "folder" else "1"
+    argv = ["-a", "sunny", src, "-o", out, "--models", models, "--no-progress", "--overwrite", "--workers", workers]
     code = main(argv + (["--full-res-net"] if mode == "tiled" else []))
 # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report the
 # parent's peak (which made the 24-MP test photo) instead of this process's own.
@@ -58,6 +60,8 @@ def main() -> None:
     ap.add_argument("--megapixels", type=float, default=24.0)
     ap.add_argument("--resolution", default="256x512", help="bundle training resolution HxW")
     ap.add_argument("--tiled", action="store_true", help="also measure --full-res-net (slow)")
+    ap.add_argument("--folder", type=int, default=4, metavar="N",
+                    help="also edit a folder of N such photos with 2 workers (0 = skip)")
     args = ap.parse_args()
     width = int(round(math.sqrt(args.megapixels * 1e6 * 3 / 2)))
     height = int(round(width * 2 / 3))
@@ -71,6 +75,13 @@ def main() -> None:
         print(f"peak RSS decode+encode only (same imports): {base:8.0f} MB")
         print(f"peak RSS photoedit --attribute (default)  : {edit:8.0f} MB   ratio {edit / base:.2f}x  "
               f"(goal < 2048 MB)")
+        if args.folder:
+            (tmp / "many").mkdir()
+            for i in range(args.folder):
+                (tmp / "many" / f"p{i}.jpg").write_bytes(src.read_bytes())
+            many = child("folder", tmp / "many", tmp / "many_out", models)
+            print(f"peak RSS photoedit on a folder of {args.folder}, 2 workers: {many:8.0f} MB   ratio "
+                  f"{many / base:.2f}x  (goal < 2048 MB)")
         if args.tiled:
             tiled = child("tiled", src, tmp / "tiled.jpg", models)
             print(f"peak RSS photoedit --full-res-net         : {tiled:8.0f} MB   ratio {tiled / base:.2f}x")
