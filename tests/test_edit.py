@@ -140,7 +140,7 @@ def test_guided_and_tiled_modes_match_the_direct_full_res_network():
     guided = make_pipeline(model)(photo).image
     # The stand-in's height ramp depends on the input height, so tiles see a different
     # ramp: use a genuinely pointwise model for the exactness check of tiling.
-    flat = make_pipeline(_NoRamp(), mode="tiled", batch_size=3)
+    flat = make_pipeline(_NoRamp(), mode="tiled", batch_size=3, tile_size=48)  # many tiles, overlaps
     tiled = flat(photo).image
     assert psnr(guided, truth) > 30  # carried edit ~ the full-res network
     assert np.abs(tiled.astype(int) - direct_full_res(photo, _NoRamp()).astype(int)).max() <= 1
@@ -160,7 +160,7 @@ def test_real_tiny_bundle_by_name_and_path(tmp_path, monkeypatch):
     photo = textured_photo(37, 91)
     a, b = by_name(photo).image, by_path(photo).image
     assert a.shape == photo.shape and np.array_equal(a, b)
-    tiled_pipe = EditPipeline.from_pretrained(path, config=EditConfig(mode="tiled"))
+    tiled_pipe = EditPipeline.from_pretrained(path, config=EditConfig(mode="tiled", tile_size=32))
     for shape in (photo.shape, (1, 1, 3), (10, 300, 3)):
         assert tiled_pipe(np.zeros(shape, np.uint8) if shape != photo.shape else photo).image.shape == shape
     with pytest.raises(FileNotFoundError, match="nosuch.*PHOTOEDIT_MODELS"):
@@ -209,7 +209,8 @@ class ToneCurveNight(torch.nn.Module):
 
 
 @pytest.mark.skipif(not REAL_PHOTOS.is_dir(), reason="../shared/realphotos not present")
-@pytest.mark.parametrize("name", ["hybridnets_bdd_1.jpg", "mmdet3d_kitti_000008.png", "realesrgan_OST_009_portrait.png"])
+@pytest.mark.parametrize("name", ["hybridnets_bdd_1.jpg", "mmdet3d_kitti_000008.png",
+                                  "realesrgan_OST_009_portrait.png"])
 def test_carried_edit_matches_full_res_network_on_real_photos(name):
     photo = np.asarray(Image.open(REAL_PHOTOS / name).convert("RGB"))
     model = ToneCurveNight()

@@ -47,6 +47,7 @@ class EditConfig:
     max_aspect_stretch: float = 2.0  # working long side <= this x the bundle's long side (caps strips)
     batch_size: int = 4  # same-size photos (or tiles) per network call
     carry_threads: int = 1  # threads applying the colour transform to one photo (batches run photos in parallel)
+    tile_size: int = 512  # tiled mode: tile side; larger = closer to one full-image pass, more memory
     tile_overlap: float = 0.25  # tiled mode: overlap between neighbouring tiles, fraction of a tile
     channels_last: bool = True  # NHWC convolutions: faster with oneDNN on CPU and tensor cores on GPU
     half_on_cuda: bool = True  # fp16 autocast when running on CUDA
@@ -56,8 +57,8 @@ class EditConfig:
             raise ValueError(f"mode must be 'guided' or 'tiled', got {self.mode!r}")
         if self.radius < 0 or self.eps <= 0:
             raise ValueError("radius must be >= 0 and eps > 0")
-        if not 0 <= self.tile_overlap < 0.5:
-            raise ValueError("tile_overlap must be in [0, 0.5)")
+        if not 0 <= self.tile_overlap < 0.5 or self.tile_size < 8:
+            raise ValueError("tile_overlap must be in [0, 0.5) and tile_size >= 8")
         if self.batch_size < 1 or self.carry_threads < 1:
             raise ValueError("batch_size and carry_threads must be >= 1")
 
@@ -401,7 +402,10 @@ class EditPipeline:
         if H0 < min_side or W0 < min_side:
             img = np.pad(img, ((0, max(0, min_side - H0)), (0, max(0, min_side - W0)), (0, 0)), mode="edge")
         H, W, _ = img.shape
-        th, tw = min(t.resolution[0], H), min(t.resolution[1], W)
+        # Tiles only bound memory: the network is fully convolutional and sees full-res
+        # content whatever the tile size, so big tiles (few seams, few calls) are best.
+        tile = max(self.config.tile_size, min_side)
+        th, tw = min(tile, H), min(tile, W)
         ys = _tile_starts(H, th, self.config.tile_overlap)
         xs = _tile_starts(W, tw, self.config.tile_overlap)
         ramp = _blend_window(th, tw, self.config.tile_overlap)

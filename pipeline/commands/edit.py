@@ -34,9 +34,10 @@ full-resolution modes (what they cost):
                  linear in pixels (~0.03 s per megapixel on one core), its memory one
                  output copy of the photo (3 bytes/pixel) plus a few MB (24 MP: 842 MB
                  peak for the whole process).
-  --full-res-net the network itself runs on overlapping tiles covering the full-res
-                 photo: exact, but time = network cost x (pixels / tile pixels) x ~1.8
-                 overlap (minutes for 24 MP on a CPU), memory ~36 bytes/pixel (float copies).
+  --full-res-net the network itself runs on overlapping 512-px tiles covering the
+                 full-res photo: exact, but time = the network's cost per pixel x ~1.8 x
+                 the photo's pixels (a 1080p photo: ~150x the default's time on a CPU;
+                 minutes for 24 MP), memory ~36 bytes/pixel (float copies).
 
 exit codes: 0 all done (or skipped), 1 some files failed (the batch goes on; each is
 reported with its reason), 2 usage or setup error (bad flag, unknown attribute), 130 interrupted.
