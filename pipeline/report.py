@@ -94,7 +94,7 @@ def section_boundaries(run: Path) -> str:
         rows.append([attr, met.get("val_accuracy", float("nan")), met.get("remaining_accuracy", float("nan")),
                      ", ".join(map(str, met.get("layers", []))), met.get("score_change_at_3", float("nan"))])
     return table(["attribute", "validation accuracy", "accuracy on the rest", "layers edited",
-                  "mean score change at +3"], rows)
+                  "mean positive score change at +3 (edited layers)"], rows)
 
 
 def section_hierarchy(run: Path) -> str:

@@ -95,6 +95,11 @@ class Plan:
     def gan_ckpt(self) -> Path:
         return self.run_dir / "gan" / "generator.safetensors"
 
+    @property
+    def shard(self) -> Path:
+        """The sample shard (its own manifest.json must not meet the stage's)."""
+        return self.run_dir / "samples" / "shard"
+
     def boundary_file(self, attr: str) -> Path:
         return self.run_dir / f"boundary-{attr}" / f"{attr}.npz"
 
@@ -132,19 +137,35 @@ class Plan:
 
     # 1. the GAN ---------------------------------------------------------------------
     def stage_gan(self, out: Path) -> dict:
-        from pipeline.commands.train_gan import run_training_stage
+        from gan.checkpoint import EMA_FILENAME
+        from pipeline.figures import swd_curve
 
-        return run_training_stage(self.cfg_args(), data=self.cfg.data, out=out, ckpt=self.gan_ckpt,
-                                  device=self.device)
+        run = out / "run"
+        latest = run / "checkpoints" / "latest"
+        resume = ["--resume"] if (latest / EMA_FILENAME).exists() else []  # a killed run goes on
+        call("train-gan", ["--data", self.cfg.data, "--out", run, *resume, *self.cfg_args(), *self.dev()])
+        shutil.copyfile(latest / EMA_FILENAME, self.gan_ckpt)
+        grids = sorted(run.glob("fakes_*.png"))
+        if grids:
+            shutil.copyfile(grids[-1], out / "samples.png")
+        rows = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines() if x.strip()]
+        swd_curve(run / "stats.jsonl", out / "swd.png")
+        swds = [r["swd"] for r in rows if r.get("swd") is not None]
+        speeds = [r["img_per_s"] for r in rows if "img_per_s" in r]
+        return {"kimg": max((r.get("kimg", 0) for r in rows), default=0),
+                "swd_first": swds[0] if swds else None, "swd_final": swds[-1] if swds else None,
+                "images_per_s": float(np.median(speeds)) if speeds else None,
+                "generator": str(self.gan_ckpt)}
 
     # 2-3. samples + scores ------------------------------------------------------------
     def stage_samples(self, out: Path) -> dict:
         c = self.cfg
-        call("sample", ["--gan", self.gan_ckpt, "--n", c.samples, "--seed", c.sample_seed, "--out", out,
-                        "--no-images", *self.dev()])
+        shard = self.shard
+        call("sample", ["--gan", self.gan_ckpt, "--n", c.samples, "--seed", c.sample_seed, "--out", shard,
+                        "--no-images", *self.cfg_args(), *self.dev()])
         pred = ["--predictor", c.predictor] + (["--predictor-path", c.predictor_path] if c.predictor_path else [])
-        call("score", ["--samples", out, *pred, *self.dev()])
-        scores = np.load(out / f"scores_{c.predictor}.npz", allow_pickle=False)
+        call("score", ["--samples", shard, *pred, *self.dev()])
+        scores = np.load(shard / f"scores_{c.predictor}.npz", allow_pickle=False)
         return {"n": c.samples, "score_means": {k: float(scores[k].mean()) for k in scores.files}}
 
     # 4. boundary + layer-wise re-scoring ---------------------------------------------
@@ -154,18 +175,31 @@ class Plan:
         for b in c.conditions.get(attr, []):
             conds += ["--condition", self.boundary_file(b)]
         path = self.boundary_file(attr)
-        call("boundary", ["--samples", self.run_dir / "samples", "--predictor", c.predictor,
+        call("boundary", ["--samples", self.shard, "--predictor", c.predictor,
                           "--attribute", attr, *conds, "--out", path, *self.cfg_args()])
         pred = c.predictor + (f":{c.predictor_path}" if c.predictor_path else "")
         call("rescore", ["--gan", self.gan_ckpt, "--boundary", path, "--predictor", pred,
                          "--out", out, *self.cfg_args(), *self.dev()])
         meta = json.loads(path.with_suffix(".json").read_text())
-        for f in out.glob(f"rescore_{attr}.png"):
-            shutil.copyfile(f, out / "rescore.png")
-        acc = meta.get("accuracies", {})
-        return {"val_accuracy": acc.get("validation", acc.get("val")),
-                "remaining_accuracy": acc.get("remaining"),
-                "layers": meta.get("layers"), "boundary": str(path)}
+        shutil.copyfile(out / f"rescore_{attr}.png", out / "rescore.png")
+        acc = meta["accuracies"]
+        return {"val_accuracy": acc["validation"], "remaining_accuracy": acc["remaining"],
+                "layers": meta["layers"], "score_change_at_3": self._edit_effect(path, attr),
+                "boundary": str(path)}
+
+    def _edit_effect(self, boundary_file: Path, attr: str, n: int = 64) -> float:
+        """Mean rise of the attribute's score when fresh samples move +3 on the chosen layers."""
+        from gan.checkpoint import load_generator
+        from pipeline.boundary import LinearBoundary
+        from pipeline.predictors import predictor_from_args
+        from pipeline.rescore import RescoreConfig, rescore
+
+        b = LinearBoundary.load(boundary_file)
+        pred = predictor_from_args(self.cfg.predictor, self.cfg.predictor_path)
+        res = rescore(load_generator(self.gan_ckpt).eval(), b, {self.cfg.predictor: pred},
+                      RescoreConfig(n=n, distance=3.0, seed=777), groups=[b.layers], attribute=attr,
+                      progress=False)
+        return float(res.table[attr][0])
 
     # 5-6. pairs streamed into translator training ------------------------------------
     def stage_translator(self, out: Path, attr: str) -> dict:

@@ -1,0 +1,90 @@
+"""`photoedit run` end to end on toy sizes: every stage, the report, kill + resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+
+TINY = str(Path(__file__).parent / "configs" / "tiny.yaml")
+
+
+def manifests(run: Path) -> dict:
+    out = {}
+    for m in run.glob("*/manifest.json"):
+        d = json.loads(m.read_text())
+        if "stage" in d and "key" in d:
+            out[d["stage"]] = d
+    return out
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run") / "A"
+    assert main(["run", TINY, "--out", str(run)]) == 0
+    return run
+
+
+def test_run_writes_every_stage_and_the_report(finished_run):
+    ms = manifests(finished_run)
+    assert sorted(ms) == sorted(["gan", "samples", "boundary-sunny", "boundary-night", "translator-sunny",
+                                 "translator-night", "eval-sunny", "eval-night", "edit"])
+    for attr in ("sunny", "night"):
+        assert (finished_run / f"translator-{attr}" / attr / "model.safetensors").is_file()
+        assert "heldout_pairs" in ms[f"eval-{attr}"]["metrics"]
+        assert len(list((finished_run / "edit" / attr).glob(f"*.{attr}.png"))) == 1
+    assert ms["boundary-sunny"]["needs"] == ["gan", "samples"]
+    text = (finished_run / "report.html").read_text()
+    assert "has not run" not in text and "missing figure" not in text
+
+
+def test_second_run_skips_and_new_attribute_keeps_gan(finished_run, capsys):
+    capsys.readouterr()
+    assert main(["run", TINY, "--out", str(finished_run), "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert plan.count("skip") == 9 and "  run " not in plan
+    assert main(["run", TINY, "--out", str(finished_run), "--dry-run",
+                 "--set", "run.attributes=[sunny,night,foggy]"]) == 0
+    lines = {line.split()[1]: line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]}
+    assert lines["gan"] == lines["samples"] == lines["translator-sunny"] == "skip"
+    assert lines["boundary-foggy"] == lines["translator-foggy"] == lines["eval-foggy"] == "run"
+
+
+def test_killed_run_resumes_without_redoing_finished_stages(finished_run, tmp_path):
+    run = tmp_path / "B"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", TINY, "--out", str(run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 300
+        while not (run / "boundary-sunny" / "manifest.json").exists():
+            assert proc.poll() is None and time.time() < deadline, "run ended before it could be killed"
+            time.sleep(0.2)
+        time.sleep(1.0)  # now in the middle of a later stage
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        proc.kill()
+    before = {k: v["timings"]["started"] for k, v in manifests(run).items()}
+    assert "gan" in before and "edit" not in before
+    assert main(["run", TINY, "--out", str(run)]) == 0
+    after = manifests(run)
+    assert sorted(after) == sorted(manifests(finished_run))
+    for stage, started in before.items():  # finished stages were not redone
+        assert after[stage]["timings"]["started"] == started, stage
+
+
+def test_failing_stage_is_named_with_resume_hint(tmp_path, capsys):
+    code = main(["run", TINY, "--out", str(tmp_path / "C"), "--set", "run.data=" + str(tmp_path / "nophotos")])
+    err = capsys.readouterr().err
+    assert code == 1 and "stage 'gan' failed" in err and "resume" in err and "nophotos" in err
+
+
+def test_bad_run_config_names_the_key(tmp_path, capsys):
+    assert main(["run", TINY, "--out", str(tmp_path / "D"), "--set", "run.atributes=[x]"]) == 2
+    assert "run.atributes" in capsys.readouterr().err
