@@ -63,7 +63,8 @@ def heldout_gan_pairs(G, boundary, bundle_cfg: dict, n: int, batch: int) -> tupl
         idx = list(range(start, min(n, start + batch)))
         seeds = [HELDOUT_SEED_BASE + i for i in idx]
         a = pair_strengths(HELDOUT_SEED_BASE, idx, bundle_cfg["strength_range"])
-        x, y = render_pairs(G, boundary, seeds, a, noise_mode="const")
+        prov = bundle_cfg.get("provenance", {})  # the same truncation and noise as the training pairs
+        x, y = render_pairs(G, boundary, seeds, a, prov.get("truncation_psi", 0.8), prov.get("noise_mode", "const"))
         xs.append(x.cpu()), ys.append(y.cpu()), As.append(a)
     return torch.cat(xs), torch.cat(ys), torch.cat(As)
 
@@ -143,7 +144,7 @@ def run_evaluation(bundle_path: str | Path, cfg: EvalConfig, gan: str | None = N
     except BundleError as e:
         raise UserError(str(e)) from None
     G = boundary = None
-    gan, boundary_path = _gan_sources(bundle_cfg, gan, boundary_path)
+    gan, boundary_path, why_not = _gan_sources(bundle_cfg, gan, boundary_path)
     if gan and boundary_path:
         from pipeline.pairs import load_gan_and_boundary
 
@@ -152,6 +153,8 @@ def run_evaluation(bundle_path: str | Path, cfg: EvalConfig, gan: str | None = N
             raise UserError(f"{boundary_path}: boundary is for '{prov['attribute']}', the bundle for '{bundle_cfg['attribute']}'")
     result = evaluate_translator(model, bundle_cfg, cfg, G, boundary, device)
     result["bundle"] = str(bundle_path)
+    if why_not:
+        result["heldout_pairs_skipped"] = why_not
     if write:
         bundle_cfg["metrics"] = {k: v for k, v in result.items() if k != "bundle"}
         write_bundle_config(bundle_path, bundle_cfg)
@@ -159,19 +162,23 @@ def run_evaluation(bundle_path: str | Path, cfg: EvalConfig, gan: str | None = N
 
 
 def _gan_sources(bundle_cfg: dict, gan, boundary_path):
-    """Flags win; otherwise the bundle's provenance paths, if those files still exist unchanged."""
+    """(gan, boundary, reason if none): flags win; otherwise the bundle's provenance paths,
+    if those files still exist with the recorded sha256 (a changed file would measure a
+    different edit than the one the translator learned)."""
     if gan or boundary_path:
         if not (gan and boundary_path):
             raise UserError("give both --gan and --boundary (or neither, to use the bundle's provenance)")
-        return gan, boundary_path
+        return gan, boundary_path, None
     from gan.checkpoint import file_sha256
 
     prov = bundle_cfg.get("provenance", {})
-    g, b = prov.get("gan_path"), prov.get("boundary_path")
-    if g and b and Path(g).is_file() and Path(b).is_file():
-        if file_sha256(g) == prov.get("gan_sha256") and file_sha256(b) == prov.get("boundary_sha256"):
-            return g, b
-    return None, None
+    for key in ("gan", "boundary"):
+        path = prov.get(f"{key}_path")
+        if not path or not Path(path).is_file():
+            return None, None, f"the bundle's {key} file {path!r} is not available; pass --gan and --boundary"
+        if file_sha256(path) != prov.get(f"{key}_sha256"):
+            return None, None, f"{path} changed since training (sha256 differs); pass --gan and --boundary"
+    return prov["gan_path"], prov["boundary_path"], None
 
 
 def _r(v) -> float:

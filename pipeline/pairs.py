@@ -350,7 +350,8 @@ def load_gan_and_boundary(gan_path: str | Path, boundary_path: str | Path, devic
     from gan.checkpoint import CheckpointError, file_sha256, load_generator, resolve_generator_path
 
     try:
-        gan_file = resolve_generator_path(gan_path)
+        # resolve(): a run's checkpoints/latest is a moving symlink; record the real file
+        gan_file = resolve_generator_path(gan_path).resolve()
         G = load_generator(gan_file, device=device)
     except CheckpointError as e:
         raise UserError(str(e)) from None
@@ -360,7 +361,7 @@ def load_gan_and_boundary(gan_path: str | Path, boundary_path: str | Path, devic
     provenance = {
         "gan_path": str(gan_file),
         "gan_sha256": file_sha256(gan_file),
-        "boundary_path": str(boundary_path),
+        "boundary_path": str(Path(boundary_path).resolve()),
         "boundary_sha256": file_sha256(boundary_path),
         "layers": list(boundary.layers),
         "attribute": attribute_of(boundary, boundary_path),

@@ -68,10 +68,13 @@ def pair_source(args, cfgs, device):
     if args.pairs:
         data = PairShardDataset(args.pairs)
         m = data.manifest
-        prov = dict(m.get("provenance", {}), pairs_dir=str(args.pairs), layers=m.get("layers", []))
+        pc = m.get("config", {})
+        prov = dict(m.get("provenance", {}), pairs_dir=str(Path(args.pairs).resolve()), layers=m.get("layers", []),
+                    truncation_psi=pc.get("truncation_psi", 0.8), noise_mode=pc.get("noise_mode", "const"))
         return data, m["attribute"], list(m["strength_range"]), prov
     G, boundary, prov = load_gan_and_boundary(args.gan, args.boundary, device)
     pc = cfgs["pairs"]
+    prov.update(truncation_psi=pc.truncation_psi, noise_mode=pc.noise_mode)  # eval regenerates pairs alike
     flt = PairFilter(pc.filter_predictor, prov["attribute"], pc.margin) if pc.filter_predictor else None
     return GANPairStream(G, boundary, pc, flt), prov["attribute"], list(pc.strength_range), prov
 
