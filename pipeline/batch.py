@@ -131,8 +131,11 @@ def plan_jobs(inputs: list[str], attributes: list[str], out: str | None = None,
             files.append((p, p.name, None))
         else:
             raise UserError(f"{item}: no such file or folder")
-    single_file_out = (out_path is not None and len(files) == 1 and files[0][2] is None
-                       and out_path.suffix.lower() in READ_EXTENSIONS and not out_path.is_dir())
+    names_a_file = out_path is not None and out_path.suffix.lower() in READ_EXTENSIONS and not out_path.is_dir()
+    single_file_out = names_a_file and len(files) == 1 and files[0][2] is None
+    if names_a_file and not single_file_out and files:
+        raise UserError(f"-o {out}: names one image file, but the inputs hold {len(files)} images "
+                        "(or a folder); give -o a folder instead")
     jobs = []
     for src, rel, root in files:
         if in_place:

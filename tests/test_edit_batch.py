@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 
 from pipeline.batch import parse_shard, plan_jobs, shard_jobs
 from pipeline.cli import main
+from pipeline.errors import UserError
 from test_edit import make_bundle, textured_photo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -177,6 +178,8 @@ def test_shards_are_disjoint_stable_and_cover_everything(tmp_path, monkeypatch):
     parts = [shard_jobs(jobs, parse_shard(f"{k}/3")) for k in (1, 2, 3)]
     names = [j.rel for part in parts for j in part]
     assert sorted(names) == sorted(j.rel for j in jobs) and len(set(names)) == 11
+    with pytest.raises(UserError, match="names one image file"):
+        plan_jobs([str(tmp_path / "in")], ["sunny"], str(tmp_path / "out.jpg"))
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "3")
     assert [j.rel for j in shard_jobs(jobs, parse_shard("auto"))] == [j.rel for j in parts[1]]
