@@ -32,6 +32,8 @@ from pipeline.imageio import (
     default_extension,
     read_photo,
     remove_live_temps,
+    software_of,
+    with_software,
     write_photo,
 )
 
@@ -216,6 +218,7 @@ def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False,
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     summary = Summary()
     t0 = time.perf_counter()
+    stamp = edit_stamp(pipe, opts.strength)
     todo = []
     claimed: dict[Path, Path] = {}
     for job in jobs:
@@ -227,6 +230,10 @@ def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False,
             summary.failed.append({"file": str(job.src), "reason": reason})
             log(f"photoedit: {job.src}: {reason}")
         elif job.dst.exists() and not opts.overwrite and not in_place:
+            summary.skipped.append(str(job.src))
+        elif in_place and not opts.overwrite and software_of(job.src) == stamp:
+            # --in-place cannot tell done from not-done by the output's existence; the
+            # EXIF stamp of a finished edit can, so a rerun never edits a photo twice.
             summary.skipped.append(str(job.src))
         else:
             todo.append(job)
@@ -255,6 +262,7 @@ def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar,
     batch_size = pipe.config.batch_size
     in_flight = 2 * max(1, opts.workers) + batch_size
     strengths = pipe.resolve_strengths(opts.strength)
+    stamp = edit_stamp(pipe, opts.strength)
     pending = deque(todo)
     loads: deque[Future] = deque()
     writes: set[Future] = set()
@@ -298,7 +306,7 @@ def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar,
                     _record((g.job, None, f"edit failed: {type(e).__name__}: {e}", []), summary, bar, log)
                 edited = []
             for g, small in zip(group, edited):
-                fut = pool.submit(_finish, pipe, g, small, opts.quality)
+                fut = pool.submit(_finish, pipe, g, small, opts.quality, stamp)
                 writes.add(fut)
                 write_pixels[fut] = g.photo.rgb.shape[0] * g.photo.rgb.shape[1]
         full = len(loads) + len(writes) >= in_flight or live_pixels() >= opts.max_live_pixels
@@ -336,10 +344,18 @@ def _load(pipe, job: Job, max_pixels: int):
         return (job, None, f"{type(e).__name__}: {e}", [])
 
 
-def _finish(pipe, item: _Loaded, small, quality: int):
+def edit_stamp(pipe, strength) -> str:
+    """EXIF Software text recording the edit, e.g. `photoedit 0.1.0: sunny 1, night 0.5`."""
+    from pipeline import __version__
+
+    parts = [f"{a} {s:g}" for a, s in zip(pipe.attributes, pipe.resolve_strengths(strength))]
+    return f"photoedit {__version__}: {', '.join(parts)}"
+
+
+def _finish(pipe, item: _Loaded, small, quality: int, stamp: str):
     try:
         rgb = pipe.finish(item.photo.rgb, item.prep, small)
-        out = dataclasses.replace(item.photo, rgb=rgb, notes=[])
+        out = dataclasses.replace(item.photo, rgb=rgb, notes=[], exif=with_software(item.photo.exif, stamp))
         notes = item.photo.notes + write_photo(item.job.dst, out, quality=quality)
         return (item.job, item.job.dst, None, notes)
     except PhotoError as e:

@@ -194,6 +194,28 @@ def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ writing
 
+SOFTWARE_TAG = 0x0131
+
+
+def with_software(exif: bytes | None, text: str) -> bytes:
+    """EXIF bytes with the Software tag set to `text` (provenance of the edit)."""
+    tags = Image.Exif()
+    if exif:
+        tags.load(exif)
+    tags[SOFTWARE_TAG] = text
+    return tags.tobytes()
+
+
+def software_of(path: str | Path) -> str | None:
+    """The EXIF Software tag of an image file, read from its header only (None if absent)."""
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(SOFTWARE_TAG)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return str(value).rstrip("\x00") if value else None
+
+
 def _read_umask() -> int:
     # os.umask can only be read by setting it; do it once at import, not per write (threads).
     mask = os.umask(0o022)

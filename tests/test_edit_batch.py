@@ -87,6 +87,7 @@ def test_bad_input_corpus_each_reported_batch_goes_on(tmp_path, models, capsys):
     assert Image.open(out / "one.sunny.png").size == (1, 1)
     assert Image.open(out / "rotated.sunny.jpg").size == (48, 64)  # upright, as displayed
     assert Image.open(out / "rotated.sunny.jpg").getexif().get(0x0112) == 1
+    assert Image.open(out / "rotated.sunny.jpg").getexif().get(0x0131).endswith(": sunny 1")
     deep = cv2.imread(str(out / "deep16.sunny.png"), cv2.IMREAD_UNCHANGED)
     assert deep.dtype == np.uint16 and deep.shape == (40, 50, 3)
     pal_in = np.asarray(Image.open(tmp_path / "in" / "palette.png").convert("RGBA"))[..., 3]
@@ -114,6 +115,14 @@ def test_output_equal_to_input_needs_in_place(tmp_path, models, capsys):
     code, summary, _ = run_cli(["-a", "sunny", str(src), "--in-place", "--models", str(models)], capsys)
     assert code == 0 and src.read_bytes() != before and Image.open(src).size == (40, 30)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+    # The EXIF stamp of the finished edit makes an in-place rerun skip it, not edit twice.
+    assert Image.open(src).getexif().get(0x0131).startswith("photoedit ")
+    edited = src.read_bytes()
+    code, summary, _ = run_cli(["-a", "sunny", str(src), "--in-place", "--models", str(models)], capsys)
+    assert code == 0 and summary["counts"]["skipped"] == 1 and src.read_bytes() == edited
+    code, summary, _ = run_cli(["-a", "sunny", str(src), "--in-place", "-s", "0.5", "--models", str(models)],
+                               capsys)
+    assert summary["counts"]["done"] == 1 and src.read_bytes() != edited  # a different edit is not skipped
 
 
 def test_outputs_inside_the_input_folder_and_name_collisions(tmp_path, models, capsys):

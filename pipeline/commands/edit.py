@@ -23,9 +23,11 @@ outputs:
   rerunning an interrupted batch finishes the rest; --overwrite redoes them. Each output is
   written to a temp file in its folder and renamed, so no half-written file is ever left.
   Format follows the output extension (.jpg .png .webp .tif .bmp; GIF inputs default to .png).
-  Kept: size, EXIF (orientation applied, then reset to 1), ICC profile, alpha (untouched),
-  16 bits per channel for PNG -> PNG. Converted (with a warning): CMYK -> RGB, animated
-  images -> first frame, alpha dropped for JPEG/BMP outputs.
+  Kept: size, EXIF (orientation applied, then reset to 1), ICC profile, dpi, alpha
+  (untouched), 16 bits per channel for PNG -> PNG. Converted (with a warning): CMYK -> RGB,
+  animated images -> first frame, alpha dropped for JPEG/BMP outputs. Not kept: XMP, the
+  EXIF thumbnail. EXIF Software records the edit ("photoedit 0.1.0: sunny 1"), so an
+  interrupted --in-place run can be rerun: photos stamped with the same edit are skipped.
 
 full-resolution modes (what they cost):
   default        the network runs once per photo at its working resolution (the bundle's
