@@ -27,6 +27,7 @@ class RunConfig:
     """Section `run:`: what the whole pipeline does, end to end."""
 
     data: str = "world"  # "world" (built-in procedural streets) or a folder of your photos
+    gan: str | None = None  # an existing generator (.safetensors, e.g. from import-gan): no GAN training
     attributes: list[str] = field(default_factory=lambda: ["sunny", "night"])  # one translator each
     predictor: str = "photometric"  # scores samples: photometric | classifier | places365
     predictor_path: str | None = None  # classifier folder / places365 weights folder
@@ -108,10 +109,10 @@ class Plan:
 
     def stages(self) -> list[Stage]:
         c = self.cfg
-        data_inputs = []
+        gan_config = ({"gan_file": c.gan} if c.gan else
+                      {"data": c.data, **self.sec("world", "data", "gan", "train_gan")})
         st = [
-            Stage("gan", self.stage_gan, config={"data": c.data, **self.sec("world", "data", "gan", "train_gan")},
-                  inputs=data_inputs),
+            Stage("gan", self.stage_gan, config=gan_config, inputs=[Path(c.gan)] if c.gan else []),
             Stage("samples", self.stage_samples,
                   config={"n": c.samples, "seed": c.sample_seed, "predictor": c.predictor,
                           "predictor_path": c.predictor_path, **self.sec("sample")},
@@ -140,6 +141,8 @@ class Plan:
         from gan.checkpoint import EMA_FILENAME
         from pipeline.figures import swd_curve
 
+        if self.cfg.gan:
+            return self.use_existing_gan(out)
         run = out / "run"
         latest = run / "checkpoints" / "latest"
         resume = ["--resume"] if (latest / EMA_FILENAME).exists() else []  # a killed run goes on
@@ -156,6 +159,16 @@ class Plan:
                 "swd_first": swds[0] if swds else None, "swd_final": swds[-1] if swds else None,
                 "images_per_s": float(np.median(speeds)) if speeds else None,
                 "generator": str(self.gan_ckpt)}
+
+    def use_existing_gan(self, out: Path) -> dict:
+        from gan.checkpoint import load_generator
+        from gan.training import generate, save_grid
+
+        src = Path(self.cfg.gan).expanduser()
+        G = load_generator(src).eval()  # fails here, named, if it is not a generator file
+        shutil.copyfile(src, self.gan_ckpt)
+        save_grid(generate(G, 16, seed=0), out / "samples.png")
+        return {"generator": str(self.gan_ckpt), "imported_from": str(src)}
 
     # 2-3. samples + scores ------------------------------------------------------------
     def stage_samples(self, out: Path) -> dict:

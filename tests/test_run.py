@@ -88,3 +88,15 @@ def test_failing_stage_is_named_with_resume_hint(tmp_path, capsys):
 def test_bad_run_config_names_the_key(tmp_path, capsys):
     assert main(["run", TINY, "--out", str(tmp_path / "D"), "--set", "run.atributes=[x]"]) == 2
     assert "run.atributes" in capsys.readouterr().err
+
+
+def test_existing_generator_replaces_gan_training(finished_run, tmp_path):
+    from pipeline.runner import Runner
+    from pipeline.stages import Plan
+
+    ckpt = finished_run / "gan" / "generator.safetensors"
+    plan = Plan(TINY, [f"run.gan={ckpt}"], tmp_path / "E")
+    gan_stage = plan.stages()[0]
+    Runner(plan.run_dir, [gan_stage], log=lambda s: None).run()
+    assert plan.gan_ckpt.read_bytes() == ckpt.read_bytes()
+    assert (plan.run_dir / "gan" / "samples.png").is_file() and not (plan.run_dir / "gan" / "run").exists()
