@@ -326,6 +326,8 @@ class EditPipeline:
 
     def edit_array(self, rgb: np.ndarray, strength: float | Sequence[float] = 1.0) -> EditResult:
         """rgb [H,W,3] uint8/uint16/float in [0,1] -> EditResult whose image is the same dtype and size."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
+            raise ValueError(f"edit_array expects rgb [H, W, 3] with H, W >= 1, got {rgb.shape}")
         strengths = self.resolve_strengths(strength)
         t0 = time.perf_counter()
         if self.config.mode == "tiled":
