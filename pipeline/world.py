@@ -1,0 +1,618 @@
+"""The embedded procedural street world: seeded scene records, re-renders, streaming datasets.
+
+A scene is a `SceneParams` record drawn from one seed: lighting (sun elevation and
+azimuth, cloud cover, fog, snow), layout (horizon, vanishing point, camera) and the
+static objects (buildings, trees, cars, street lights). `render(params, size)` draws it
+with numpy/OpenCV (pipeline/world_render.py) and returns the picture, its semantic
+label map and the attribute scores derived from the lighting record.
+
+`params.with_attribute("night", 1.0)` is the same street with only the lighting or
+weather changed: the ground truth "after" picture that later stages measure edits
+against. Structure and lighting are drawn from separate random streams of the seed,
+so `sample_scene(seed, "night")` and `sample_scene(seed, "day")` are also one street.
+
+Seeds below `HELD_OUT_SEED_START` are for training; evaluation scenes ("streets the GAN
+never saw") use seeds at or above it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+HELD_OUT_SEED_START = 1_000_000_000
+
+ATTRIBUTES = ("sunny", "overcast", "night", "golden_hour", "foggy", "snowy")
+CONDITIONS = ("day", "overcast", "golden_hour", "night", "fog", "snow")
+
+# Semantic classes of the label map (value in the label PNG -> name).
+LABELS = {
+    0: "sky",
+    1: "building",
+    2: "road",
+    3: "sidewalk",
+    4: "vegetation",
+    5: "car",
+    6: "light_source",
+    7: "pole",
+}
+LABEL_IDS = {name: i for i, name in LABELS.items()}
+# Classes whose pixels never move when only lighting or weather changes.
+STATIC_LABELS = ("building", "road", "sidewalk", "vegetation", "car", "pole")
+
+# Aliases accepted by `with_attribute` (condition names and attribute names).
+_ATTRIBUTE_ALIASES = {"day": "sunny", "fog": "foggy", "snow": "snowy", "golden-hour": "golden_hour"}
+
+
+# ----------------------------------------------------------------------------------
+# The scene record
+
+
+@dataclass
+class Lighting:
+    """Everything that changes between re-renders of one street."""
+
+    sun_elevation: float  # degrees above the horizon; below 0 after sunset, < -10 is night
+    sun_azimuth: float  # degrees from the street's direction (0 = straight ahead), + = right
+    cloud_cover: float  # 0 clear sky .. 1 fully overcast
+    fog_density: float  # 0 clear air .. 1 visibility of about 15 m
+    snow: float  # 0 none .. 1 snow-covered ground, falling flakes above 0.5
+
+    @property
+    def time_of_day(self) -> float:
+        """Approximate local hour: the sun on the left is morning, on the right evening."""
+        frac = min(max(self.sun_elevation, -30.0), 60.0) / 60.0
+        hours_from_noon = 6.0 * (1.0 - frac)
+        return round(12.0 + math.copysign(hours_from_noon, self.sun_azimuth or 1.0), 2) % 24.0
+
+
+@dataclass
+class Layout:
+    """Camera and street geometry; fixed under re-rendering."""
+
+    horizon_y: float  # horizon row as a fraction of image height (0 top)
+    vanishing_x: float  # vanishing point column as a fraction of image width
+    focal: float  # focal length in units of image height
+    camera_height: float  # m above the road
+    camera_x: float  # m, camera offset from the road's centre line (+ = right)
+    road_half_width: float  # m, centre line to kerb
+    sidewalk_width: float  # m, kerb to the building line
+
+    def camera_yaw(self, size: tuple[int, int]) -> float:
+        """Degrees the camera turns off the street axis to put the vanishing point here."""
+        h, w = size
+        return math.degrees(math.atan((self.vanishing_x - 0.5) * w / (self.focal * h)))
+
+
+@dataclass
+class Building:
+    side: int  # -1 left of the road, +1 right
+    z0: float  # m, near end along the street
+    z1: float  # m, far end
+    height: float  # m
+    setback: float  # m behind the building line
+    color: tuple[float, float, float]  # facade albedo, RGB in [0, 1]
+    floor_height: float  # m between window rows
+    window_spacing: float  # m between window columns
+    window_width: float  # fraction of the spacing that is glass
+    window_height: float  # fraction of the floor that is glass
+    lit_fraction: float  # share of windows lit at night
+    shop_color: tuple[float, float, float]  # ground-floor awning / shop front colour
+
+
+@dataclass
+class Tree:
+    side: int  # -1 left, +1 right sidewalk
+    z: float  # m along the street
+    trunk_height: float  # m
+    crown_radius: float  # m
+    color: tuple[float, float, float]  # foliage albedo
+
+
+@dataclass
+class Car:
+    x: float  # m, lateral centre relative to the road's centre line
+    z: float  # m, distance of the face nearest the camera
+    length: float  # m
+    width: float  # m
+    height: float  # m
+    facing: int  # +1 driving away (rear visible), -1 coming toward (front visible)
+    color: tuple[float, float, float]  # body albedo
+
+
+@dataclass
+class StreetLight:
+    side: int  # -1 left, +1 right kerb
+    z: float  # m along the street
+    height: float  # m, lamp head height
+
+
+@dataclass
+class SceneParams:
+    """One street scene; JSON-serialisable with `to_dict()` / `from_dict()`."""
+
+    seed: int  # the seed the scene was drawn from
+    condition: str  # the condition preset it was drawn under (or "mixed:<preset>")
+    lighting: Lighting
+    layout: Layout
+    buildings: list[Building] = field(default_factory=list)
+    trees: list[Tree] = field(default_factory=list)
+    cars: list[Car] = field(default_factory=list)
+    street_lights: list[StreetLight] = field(default_factory=list)
+    texture_seed: int = 0  # cloud, snow and grain patterns; fixed under re-rendering
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["lighting"]["time_of_day"] = self.lighting.time_of_day
+        return _plain(d)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SceneParams":
+        d = dict(d)
+        light = {k: v for k, v in d.pop("lighting").items() if k != "time_of_day"}
+        return cls(
+            seed=int(d["seed"]),
+            condition=str(d["condition"]),
+            lighting=Lighting(**light),
+            layout=Layout(**d["layout"]),
+            buildings=[Building(**_tuples(b)) for b in d.get("buildings", [])],
+            trees=[Tree(**_tuples(t)) for t in d.get("trees", [])],
+            cars=[Car(**_tuples(c)) for c in d.get("cars", [])],
+            street_lights=[StreetLight(**s) for s in d.get("street_lights", [])],
+            texture_seed=int(d.get("texture_seed", 0)),
+        )
+
+    def attributes(self) -> dict[str, float]:
+        return derive_attributes(self.lighting)
+
+    def counts(self) -> dict[str, int]:
+        """Objects near enough to be seen (within 80 m): what a counting head should learn."""
+        return {
+            "cars": sum(1 for c in self.cars if c.z < 80.0),
+            "trees": sum(1 for t in self.trees if t.z < 80.0),
+            "buildings": len(self.buildings),
+            "street_lights": len(self.street_lights),
+        }
+
+    def with_lighting(self, **changes: float) -> "SceneParams":
+        return dataclasses.replace(self, lighting=dataclasses.replace(self.lighting, **changes))
+
+    def with_attribute(self, name: str, value: float = 1.0) -> "SceneParams":
+        """The same street with one attribute set to `value` in [0, 1].
+
+        Only the lighting fields that attribute depends on change, so buildings, road,
+        trees and cars stay put. Setting `sunny`, `overcast` or `golden_hour` to 1 also
+        clears what would contradict it (night, fog); see `_lighting_for`.
+        """
+        name = _ATTRIBUTE_ALIASES.get(name, name)
+        if name not in ATTRIBUTES:
+            raise ValueError(f"unknown attribute '{name}' (known: {', '.join(ATTRIBUTES)})")
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"attribute value must be in [0, 1], got {value}")
+        return dataclasses.replace(self, lighting=_lighting_for(self.lighting, name, float(value)))
+
+
+def rerender(params: SceneParams, attribute: str, value: float = 1.0, size: tuple[int, int] = (128, 128)):
+    """`render(params.with_attribute(attribute, value), size)`."""
+    return render(params.with_attribute(attribute, value), size)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, (np.floating, float)):
+        return round(float(v), 5)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def _tuples(d: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+# ----------------------------------------------------------------------------------
+# Attributes derived from the lighting record
+
+
+def _smoothstep(e0: float, e1: float, x: float) -> float:
+    t = min(max((x - e0) / (e1 - e0), 0.0), 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def derive_attributes(light: Lighting) -> dict[str, float]:
+    """Attribute scores in [0, 1] that a perfect predictor would output for this scene."""
+    el, cloud, fog = light.sun_elevation, light.cloud_cover, light.fog_density
+    daylight = _smoothstep(-6.0, 4.0, el)
+    clear = 1.0 - _smoothstep(0.15, 0.8, cloud)
+    visible = 1.0 - _smoothstep(0.15, 0.6, fog)
+    scores = {
+        "sunny": _smoothstep(8.0, 20.0, el) * clear * visible,
+        "overcast": _smoothstep(0.4, 0.9, cloud) * daylight,
+        "night": 1.0 - _smoothstep(-10.0, 0.0, el),
+        "golden_hour": _smoothstep(-3.0, 1.0, el) * (1.0 - _smoothstep(9.0, 14.0, el))
+        * (1.0 - 0.8 * _smoothstep(0.4, 0.9, cloud)) * visible,
+        "foggy": _smoothstep(0.1, 0.6, fog),
+        "snowy": _smoothstep(0.1, 0.6, light.snow),
+    }
+    return {k: round(float(v), 5) for k, v in scores.items()}
+
+
+def _solve(fn, lo: float, hi: float, target: float) -> float:
+    """The x in [lo, hi] with fn(x) closest to target (fn monotone on the interval)."""
+    xs = np.linspace(lo, hi, 401)
+    ys = np.array([fn(x) for x in xs])
+    return float(xs[int(np.argmin(np.abs(ys - target)))])
+
+
+def _lighting_for(light: Lighting, name: str, v: float) -> Lighting:
+    """New lighting with attribute `name` ~= v and everything else kept where possible."""
+    rep = dataclasses.replace
+    score = lambda lt: derive_attributes(lt)[name]  # noqa: E731
+    if name == "night":
+        if v >= 0.5:
+            el = _solve(lambda e: score(rep(light, sun_elevation=e)), -30.0, 0.0, v)
+            return rep(light, sun_elevation=min(el, -12.0) if v >= 0.999 else el)
+        day_el = light.sun_elevation if light.sun_elevation > 0 else 35.0
+        return rep(light, sun_elevation=_solve(lambda e: score(rep(light, sun_elevation=e)), -10.0, day_el, v))
+    if name == "foggy":
+        fog = 0.8 if v >= 0.999 else _solve(lambda f: score(rep(light, fog_density=f)), 0.0, 0.6, v)
+        return rep(light, fog_density=fog if v > 0.0 else 0.0)
+    if name == "snowy":
+        snow = 0.85 if v >= 0.999 else _solve(lambda s: score(rep(light, snow=s)), 0.0, 0.6, v)
+        return rep(light, snow=snow if v > 0.0 else 0.0)
+    if name == "overcast":
+        base = light if light.sun_elevation > 5.0 else rep(light, sun_elevation=30.0)
+        cloud = 1.0 if v >= 0.999 else _solve(lambda c: score(rep(base, cloud_cover=c)), 0.0, 0.9, v)
+        return rep(base, cloud_cover=cloud if v > 0.0 else min(base.cloud_cover, 0.3))
+    if name == "sunny":
+        if v <= 0.0:  # "not sunny": same time of day, clouds drawn over
+            return rep(light, cloud_cover=max(light.cloud_cover, 0.9))
+        base = rep(light, fog_density=min(light.fog_density, 0.1),
+                   sun_elevation=max(light.sun_elevation, 40.0))
+        cloud = 0.05 if v >= 0.999 else _solve(lambda c: score(rep(base, cloud_cover=c)), 0.0, 1.0, v)
+        return rep(base, cloud_cover=cloud)
+    if name == "golden_hour":
+        if v <= 0.0:
+            return rep(light, sun_elevation=max(light.sun_elevation, 35.0))
+        base = rep(light, cloud_cover=min(light.cloud_cover, 0.3), fog_density=min(light.fog_density, 0.1))
+        el = 4.0 if v >= 0.999 else _solve(lambda e: score(rep(base, sun_elevation=e)), 4.0, 14.0, v)
+        return rep(base, sun_elevation=el)
+    raise ValueError(name)
+
+
+# ----------------------------------------------------------------------------------
+# Sampling scenes from a seed
+
+
+def _lighting_preset(condition: str, rng: np.random.Generator) -> Lighting:
+    u = rng.uniform
+    # The sun ahead of the camera half the time at low elevations, so golden hour
+    # often shows the low sun itself; otherwise anywhere around.
+    az = float(u(-70, 70) if rng.random() < 0.5 else u(-160, 160))
+    haze = float(u(0.0, 0.06))
+    presets = {
+        "day": lambda: Lighting(u(25, 65), az, u(0.0, 0.3), haze, 0.0),
+        "overcast": lambda: Lighting(u(15, 55), az, u(0.9, 1.0), u(0.0, 0.12), 0.0),
+        "golden_hour": lambda: Lighting(u(1.0, 7.0), az, u(0.0, 0.35), haze, 0.0),
+        "night": lambda: Lighting(u(-30, -13), az, u(0.0, 0.8), u(0.0, 0.1), 0.0),
+        "fog": lambda: Lighting(u(8, 50), az, u(0.4, 1.0), u(0.65, 1.0), 0.0),
+        "snow": lambda: Lighting(u(12, 45), az, u(0.3, 1.0), u(0.0, 0.15), u(0.65, 1.0)),
+    }
+    if condition == "random":  # every field independent: scores spread over [0, 1]
+        fog = u(0, 1) ** 2 if rng.random() < 0.5 else 0.0
+        snow = u(0, 1) if rng.random() < 0.3 else 0.0
+        return Lighting(*(round(float(x), 4) for x in (u(-30, 65), az, u(0, 1), fog, snow)))
+    lt = presets[condition]()
+    return Lighting(*(round(float(x), 4) for x in dataclasses.astuple(lt)))
+
+
+def sample_scene(seed: int, condition: str = "mixed") -> SceneParams:
+    """The scene of `seed` under a condition (`day`, `night`, ..., `mixed`, `random`).
+
+    `mixed` picks one of the six presets per seed (70%) or fully independent lighting
+    (30%), so attribute scores cover the whole range.
+    """
+    if condition not in CONDITIONS + ("mixed", "random"):
+        raise ValueError(f"unknown condition '{condition}' (known: {', '.join(CONDITIONS + ('mixed', 'random'))})")
+    seed = int(seed)
+    rng_struct = np.random.default_rng([seed, 0])
+    rng_light = np.random.default_rng([seed, 1])
+    label = condition
+    if condition == "mixed":
+        pick = rng_light.integers(0, 10)
+        condition = CONDITIONS[pick] if pick < len(CONDITIONS) else "random"
+        label = f"mixed:{condition}"
+    lighting = _lighting_preset(condition, rng_light)
+    layout = _sample_layout(rng_struct)
+    return SceneParams(
+        seed=seed,
+        condition=label,
+        lighting=lighting,
+        layout=layout,
+        buildings=_sample_buildings(rng_struct, layout),
+        trees=_sample_trees(rng_struct),
+        cars=_sample_cars(rng_struct, layout),
+        street_lights=_sample_street_lights(rng_struct),
+        texture_seed=int(rng_struct.integers(0, 2**31 - 1)),
+    )
+
+
+def _r(x: float) -> float:
+    return round(float(x), 4)
+
+
+def _sample_layout(rng: np.random.Generator) -> Layout:
+    u = rng.uniform
+    half = u(3.2, 7.0)
+    return Layout(
+        horizon_y=_r(u(0.36, 0.56)),
+        vanishing_x=_r(u(0.32, 0.68)),
+        focal=_r(u(0.75, 1.1)),
+        camera_height=_r(u(1.3, 2.4)),
+        camera_x=_r(u(-0.6, 0.6) * half),
+        road_half_width=_r(half),
+        sidewalk_width=_r(u(2.0, 4.5)),
+    )
+
+
+FACADE_COLORS = np.array([
+    [0.62, 0.32, 0.24],  # red brick
+    [0.72, 0.45, 0.32],  # light brick
+    [0.82, 0.76, 0.62],  # sandstone
+    [0.88, 0.86, 0.80],  # white plaster
+    [0.60, 0.60, 0.60],  # concrete
+    [0.45, 0.45, 0.48],  # dark concrete
+    [0.85, 0.72, 0.50],  # ochre
+    [0.62, 0.70, 0.72],  # blue-grey
+    [0.80, 0.62, 0.58],  # pink plaster
+    [0.50, 0.38, 0.30],  # brown
+])
+CAR_COLORS = np.array([
+    [0.85, 0.85, 0.86], [0.08, 0.08, 0.09], [0.45, 0.46, 0.48], [0.65, 0.08, 0.07],
+    [0.10, 0.20, 0.50], [0.75, 0.75, 0.72], [0.15, 0.35, 0.20], [0.90, 0.75, 0.10],
+])
+
+
+def _color(rng: np.random.Generator, palette: np.ndarray, jitter: float) -> tuple[float, float, float]:
+    base = palette[rng.integers(0, len(palette))] * rng.uniform(1 - jitter, 1 + jitter, 3)
+    return tuple(_r(c) for c in np.clip(base, 0.02, 0.98))
+
+
+def _sample_buildings(rng: np.random.Generator, layout: Layout) -> list[Building]:
+    out = []
+    style_height = rng.uniform(8, 30)  # a street of low houses or of tall blocks
+    for side in (-1, 1):
+        z = rng.uniform(-2.0, 6.0)
+        while z < 160.0:
+            width = rng.uniform(6, 22)
+            out.append(Building(
+                side=side,
+                z0=_r(z),
+                z1=_r(z + width),
+                height=_r(np.clip(style_height * rng.uniform(0.5, 1.6), 5, 60)),
+                setback=_r(rng.uniform(0, 1.5) if rng.random() < 0.3 else 0.0),
+                color=_color(rng, FACADE_COLORS, 0.12),
+                floor_height=_r(rng.uniform(2.9, 3.6)),
+                window_spacing=_r(rng.uniform(2.2, 3.8)),
+                window_width=_r(rng.uniform(0.35, 0.65)),
+                window_height=_r(rng.uniform(0.4, 0.65)),
+                lit_fraction=_r(rng.uniform(0.2, 0.7)),
+                shop_color=_color(rng, np.array([[0.6, 0.1, 0.1], [0.1, 0.3, 0.5], [0.2, 0.4, 0.2],
+                                                 [0.3, 0.3, 0.3], [0.8, 0.6, 0.2]]), 0.15),
+            ))
+            z += width + (rng.uniform(2, 8) if rng.random() < 0.15 else 0.0)
+    return out
+
+
+def _sample_trees(rng: np.random.Generator) -> list[Tree]:
+    out = []
+    if rng.random() < 0.15:  # some streets have no trees
+        return out
+    spacing = rng.uniform(7, 16)
+    for side in (-1, 1):
+        if rng.random() < 0.25:
+            continue
+        z = rng.uniform(2, spacing)
+        foliage = np.array([[0.18, 0.38, 0.12], [0.25, 0.45, 0.15], [0.14, 0.30, 0.12], [0.55, 0.45, 0.12]])
+        while z < 120.0:
+            if rng.random() < 0.85:
+                out.append(Tree(side=side, z=_r(z), trunk_height=_r(rng.uniform(1.8, 3.0)),
+                                crown_radius=_r(rng.uniform(1.3, 2.6)), color=_color(rng, foliage[:3] if rng.random() < 0.9 else foliage, 0.15)))
+            z += spacing * rng.uniform(0.8, 1.25)
+    return out
+
+
+def _sample_cars(rng: np.random.Generator, layout: Layout) -> list[Car]:
+    out = []
+    half = layout.road_half_width
+    lanes = [(half * 0.45, 1), (-half * 0.45, -1)]  # drive on the right
+    if half > 5.0:  # wide streets have parking along the kerbs
+        lanes += [(half - 1.2, 1), (-(half - 1.2), -1)]
+    for x, facing in lanes:
+        z = rng.uniform(4, 25)
+        while z < 110.0:
+            if rng.random() < 0.6:
+                out.append(Car(x=_r(x + rng.uniform(-0.3, 0.3)), z=_r(z), length=_r(rng.uniform(3.8, 4.9)),
+                               width=_r(rng.uniform(1.65, 1.95)), height=_r(rng.uniform(1.35, 1.7)),
+                               facing=facing, color=_color(rng, CAR_COLORS, 0.08)))
+            z += rng.uniform(7, 30)
+    return out
+
+
+def _sample_street_lights(rng: np.random.Generator) -> list[StreetLight]:
+    spacing = rng.uniform(18, 32)
+    out = []
+    for side in (-1, 1):
+        z = rng.uniform(3, spacing)
+        while z < 140.0:
+            out.append(StreetLight(side=side, z=_r(z), height=_r(rng.uniform(5.5, 8.0))))
+            z += spacing
+    return out
+
+
+# ----------------------------------------------------------------------------------
+# Rendering (the layers live in world_render.py)
+
+
+@dataclass
+class Render:
+    image: np.ndarray  # uint8 [H, W, 3] RGB
+    masks: np.ndarray  # uint8 [H, W] label map, values in LABELS
+    depth: np.ndarray  # float32 [H, W] metres along the view axis (sky = 1000)
+    attributes: dict[str, float]  # derived scores in [0, 1]
+    layout: dict[str, float]  # horizon_y, vanishing_x (fractions), camera_yaw (deg)
+    counts: dict[str, int]  # cars, trees, ... within 80 m
+
+
+def parse_size(size: int | str | Sequence[int]) -> tuple[int, int]:
+    """128 -> (128, 128); "128x256" -> (128, 256) as (H, W)."""
+    if isinstance(size, str):
+        parts = size.lower().split("x")
+        try:
+            dims = [int(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"size '{size}': expected H or HxW, e.g. 128 or 128x256") from None
+    elif isinstance(size, int):
+        dims = [size]
+    else:
+        dims = [int(s) for s in size]
+    if len(dims) == 1:
+        dims = dims * 2
+    if len(dims) != 2 or min(dims) < 8 or max(dims) > 4096:
+        raise ValueError(f"size {size}: expected H or HxW with sides between 8 and 4096")
+    return dims[0], dims[1]
+
+
+def render(params: SceneParams, size: int | str | Sequence[int] = (128, 128)) -> Render:
+    from pipeline.world_render import render_scene
+
+    h, w = parse_size(size)
+    image, labels, depth = render_scene(params, h, w)
+    lay = params.layout
+    return Render(
+        image=image,
+        masks=labels,
+        depth=depth,
+        attributes=params.attributes(),
+        layout={"horizon_y": lay.horizon_y, "vanishing_x": lay.vanishing_x,
+                "camera_yaw": round(lay.camera_yaw((h, w)), 4)},
+        counts=params.counts(),
+    )
+
+
+def scene_record(params: SceneParams, r: Render, size: tuple[int, int]) -> dict:
+    """The JSON record written beside each image: parameters plus derived ground truth."""
+    return {
+        "seed": params.seed,
+        "size": list(size),
+        "attributes": r.attributes,
+        "layout": r.layout,
+        "counts": r.counts,
+        "params": params.to_dict(),
+    }
+
+
+def render_batch(seeds: Sequence[int], size=(128, 128), condition: str = "mixed") -> tuple[np.ndarray, list[dict]]:
+    """Images uint8 [N, H, W, 3] and their records, e.g. to train predictor heads."""
+    hw = parse_size(size)
+    images = np.empty((len(seeds), hw[0], hw[1], 3), np.uint8)
+    records = []
+    for i, s in enumerate(seeds):
+        p = sample_scene(int(s), condition)
+        r = render(p, hw)
+        images[i] = r.image
+        records.append(scene_record(p, r, hw))
+    return images, records
+
+
+def image_to_tensor(image: np.ndarray):
+    """uint8 [H, W, 3] -> float tensor [3, H, W] in [-1, 1]."""
+    import torch
+
+    return torch.from_numpy(image).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+
+
+# ----------------------------------------------------------------------------------
+# Config and streaming dataset
+
+
+@dataclass
+class WorldConfig:
+    size: tuple[int, int] = (64, 64)  # (H, W) of rendered images
+    seed: int = 0  # first seed; scene i uses seed + i
+    condition: str = "mixed"  # day|overcast|golden_hour|night|fog|snow|mixed|random
+
+    def __post_init__(self):
+        self.size = parse_size(self.size)
+        if self.condition not in CONDITIONS + ("mixed", "random"):
+            raise ValueError(f"condition '{self.condition}' is not one of {', '.join(CONDITIONS + ('mixed', 'random'))}")
+        if not 0 <= self.seed < 2**62:
+            raise ValueError(f"seed {self.seed} must be >= 0")
+
+
+def _iterable_base():
+    import torch.utils.data
+
+    return torch.utils.data.IterableDataset
+
+
+class WorldDataset(_iterable_base()):
+    """Endless (or `length`-long) stream of rendered scenes as [3, H, W] tensors in [-1, 1].
+
+    Each DataLoader worker of each DDP rank takes every `world_size * num_workers`-th
+    seed, so no two ever render the same scene. Training streams stay below
+    HELD_OUT_SEED_START; `held_out=True` streams evaluation scenes above it.
+    With `with_record=True` items are `(tensor, record_dict)`.
+    """
+
+    def __init__(self, size=(64, 64), seed: int = 0, condition: str = "mixed", rank: int = 0,
+                 world_size: int = 1, length: int | None = None, held_out: bool = False,
+                 with_record: bool = False):
+        super().__init__()
+        self.size = parse_size(size)
+        self.start = (HELD_OUT_SEED_START if held_out else 0) + int(seed)
+        if not held_out and length is not None and self.start + length > HELD_OUT_SEED_START:
+            raise ValueError("training seeds must stay below HELD_OUT_SEED_START")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} not in [0, world_size={world_size})")
+        self.condition = condition
+        self.rank = rank
+        self.world_size = world_size
+        self.length = length
+        self.held_out = held_out
+        self.with_record = with_record
+
+    def seeds(self, worker_id: int = 0, num_workers: int = 1) -> Iterator[int]:
+        """The seeds this (rank, worker) renders, in order."""
+        stride = self.world_size * num_workers
+        offset = self.rank * num_workers + worker_id
+        i = offset
+        while self.length is None or i < self.length:
+            seed = self.start + i
+            if not self.held_out and seed >= HELD_OUT_SEED_START:
+                return
+            yield seed
+            i += stride
+
+    def __iter__(self):
+        import torch.utils.data
+
+        info = torch.utils.data.get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+        for seed in self.seeds(wid, nw):
+            params = sample_scene(seed, self.condition)
+            r = render(params, self.size)
+            x = image_to_tensor(r.image)
+            yield (x, scene_record(params, r, self.size)) if self.with_record else x
+
+    def __len__(self):
+        if self.length is None:
+            raise TypeError("an endless WorldDataset has no length; pass length=N")
+        # Length of this rank's share: DataLoader uses it for progress only.
+        return len(range(self.rank, self.length, self.world_size))

@@ -1,0 +1,802 @@
+"""The street renderer: one function per layer of the picture, numpy/OpenCV only.
+
+How a picture is made (see `render_scene`):
+  1. Geometry: every visible surface (road, facades, windows, trees, cars, lamps) is a
+     polygon filled with its own id into an id buffer, far to near (painter's order).
+     Each id carries a palette row: albedo, label, how much sun it faces (n.l), the
+     plane it lies on (for depth), what it emits at night, how much snow it catches.
+  2. Gathers: palette[ids] gives albedo, labels and depth per pixel in a few array ops.
+  3. Shadows: the sun's direction sweeps roof edges, trees, cars and poles onto the
+     ground and onto the facade across the street; one fillPoly each.
+  4. Shading: albedo * (sky ambient + sun * n.l * lit), the sky is drawn separately.
+  5. Night: lit windows, street lamps, car lights emit; their light pools and glow.
+  6. Weather: snow on the ground and on upward surfaces, falling flakes; fog by depth.
+Everything random comes from `params.texture_seed`, so re-rendering with other
+lighting draws the same clouds, the same lit windows, the same snow patches.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline.world import LABEL_IDS, SceneParams
+
+SHIFT = 4  # fillPoly sub-pixel bits: coordinates are multiplied by 16
+ONE = 1 << SHIFT
+NEAR = 0.4  # m; geometry nearer than this is clamped (it lies below the image anyway)
+ZFAR = 600.0  # m; the road runs this far toward the vanishing point
+SKY_DEPTH = 1000.0  # m; depth recorded for sky pixels
+
+LB = LABEL_IDS
+# Palette columns.
+ALB = slice(0, 3)  # albedo RGB
+NDL = 3  # n.l with the sun, clamped to >= 0
+PLN = slice(4, 8)  # plane (nx, ny, nz, d) in camera coordinates: n.p = d
+EMI = slice(8, 11)  # emitted RGB at full night
+SNW = 11  # how much snow the surface catches, 0..1
+NCOL = 12
+
+
+@dataclass
+class Camera:
+    h: int  # image rows
+    w: int  # image columns
+    f: float  # focal length in pixels
+    hor: float  # horizon row (pixels)
+    vp: float  # vanishing point column (pixels)
+    height: float  # camera height above the road (m)
+    cx: float  # camera lateral position (m, road centre = 0)
+
+    def project(self, x, y, z):
+        """World points (arrays, m) -> (u, v) pixels; z clamped to NEAR."""
+        z = np.maximum(z, NEAR)
+        return self.vp + self.f * (np.asarray(x) - self.cx) / z, self.hor + self.f * (self.height - np.asarray(y)) / z
+
+    def polys(self, x, y, z) -> np.ndarray:
+        """Arrays of shape [..., K] -> int32 polygons [..., K, 2] for fillPoly (shifted)."""
+        u, v = self.project(x, y, z)
+        pts = np.stack([u, v], -1) * ONE
+        return np.clip(pts, -(2**24), 2**24).astype(np.int32)
+
+
+class Canvas:
+    """Id buffer plus one palette row per id (id 0 = sky).
+
+    Ids are handed out in blocks: `add_block(rows [n, k, NCOL], labels [k])` gives
+    object i part j the id base[i] + j, so a layer builds every object's palette rows
+    with array ops and then only loops to fill polygons in painter's order.
+    """
+
+    def __init__(self, cam: Camera):
+        self.cam = cam
+        self.ids = np.zeros((cam.h, cam.w), np.uint16)
+        sky = np.zeros((1, NCOL), np.float32)
+        sky[0, PLN] = (0.0, 0.0, 1.0, SKY_DEPTH)
+        self.rows = [sky]
+        self.labels = [np.zeros(1, np.uint8)]
+        self.count = 1
+
+    def add_block(self, rows: np.ndarray, labels: list[str]) -> np.ndarray:
+        n, k = rows.shape[:2]
+        if self.count + n * k >= 65535:
+            raise RuntimeError("too many primitives for a uint16 id buffer")
+        base = self.count + k * np.arange(n)
+        self.rows.append(rows.reshape(n * k, NCOL))
+        self.labels.append(np.tile(np.array([LB[x] for x in labels], np.uint8), n))
+        self.count += n * k
+        return base
+
+    def fill(self, polys: np.ndarray, idx) -> None:
+        """polys: int32 [K, 2] (one convex polygon) or [P, K, 2]."""
+        if polys.ndim == 2:
+            cv2.fillConvexPoly(self.ids, polys, int(idx), cv2.LINE_8, SHIFT)
+        elif len(polys):
+            cv2.fillPoly(self.ids, polys, int(idx), cv2.LINE_8, SHIFT)
+
+    def palette(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate(self.rows), np.concatenate(self.labels)
+
+
+def part_rows(n: int, albedo, ndotl, plane, emit=0.0, snow=0.0) -> np.ndarray:
+    """Palette rows [n, NCOL]; every argument broadcasts against n."""
+    r = np.zeros((n, NCOL), np.float32)
+    r[:, ALB] = albedo
+    r[:, NDL] = np.maximum(ndotl, 0.0)
+    r[:, PLN] = plane
+    r[:, EMI] = emit
+    r[:, SNW] = snow
+    return r
+
+
+# ----------------------------------------------------------------------------------
+# Light from the record
+
+
+@dataclass
+class Light:
+    sun: np.ndarray  # unit vector toward the sun, camera coordinates (x right, y up, z ahead)
+    sun_rgb: np.ndarray  # direct sunlight reaching a surface facing the sun
+    ambient: np.ndarray  # sky light on every surface
+    night: float  # 0 day .. 1 full night: how strongly lamps and windows show
+    fog_k: float  # fog extinction per metre
+    fog_rgb: np.ndarray
+    snow: float
+    horizon_rgb: np.ndarray  # sky colour at the horizon
+    zenith_rgb: np.ndarray  # sky colour overhead
+    cloud_rgb: np.ndarray  # lit colour of clouds
+
+
+def _ss(e0, e1, x):
+    t = min(max((x - e0) / (e1 - e0), 0.0), 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _mix(a, b, t):
+    return np.asarray(a, np.float32) * (1 - t) + np.asarray(b, np.float32) * t
+
+
+def light_from(params: SceneParams) -> Light:
+    lt = params.lighting
+    el, az = math.radians(lt.sun_elevation), math.radians(lt.sun_azimuth)
+    sun = np.array([math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)], np.float32)
+    cloud, fog = lt.cloud_cover, lt.fog_density
+    # 1. How much of the day is left: 0 at night, 1 in full day; "low" marks the warm hours.
+    day = _ss(-9.0, 14.0, lt.sun_elevation)
+    low = 1.0 - _ss(2.0, 18.0, lt.sun_elevation)
+    night = 1.0 - _ss(-9.0, 2.0, lt.sun_elevation)
+    # 2. Direct sun: gone under clouds, fog and below the horizon; warm when low.
+    direct = _ss(-2.0, 3.0, lt.sun_elevation) * (1 - cloud) ** 1.6 * (1 - 0.85 * _ss(0.0, 0.7, fog))
+    sun_rgb = _mix((1.05, 0.97, 0.88), (1.1, 0.62, 0.3), low) * direct * 0.95
+    # 3. Sky light: bluish clear, grey overcast, deep blue at night.
+    amb_clear = _mix((0.34, 0.26, 0.3), (0.36, 0.42, 0.52), _ss(2, 20, lt.sun_elevation)) * day
+    amb_cloud = np.array((0.62, 0.64, 0.67), np.float32) * day
+    ambient = _mix(amb_clear, amb_cloud, cloud ** 1.2) + np.array((0.02, 0.025, 0.045), np.float32)
+    # 4. Sky colours, then clouds' colour (lit from below at golden hour).
+    zen = _mix(_mix((0.02, 0.03, 0.09), (0.2, 0.28, 0.55), _ss(-8, 4, lt.sun_elevation)),
+               (0.24, 0.45, 0.82), _ss(3, 25, lt.sun_elevation))
+    hor = _mix(_mix((0.07, 0.07, 0.12), (1.0, 0.62, 0.32), _ss(-8, 0, lt.sun_elevation)),
+               (0.72, 0.83, 0.95), _ss(4, 20, lt.sun_elevation))
+    grey = _mix((0.06, 0.06, 0.07), (0.72, 0.73, 0.75), day)
+    zen = _mix(zen, grey * 0.9, cloud ** 1.5)
+    hor = _mix(hor, grey, cloud ** 1.5)
+    cloud_rgb = _mix(_mix((0.09, 0.08, 0.09), (1.0, 0.7, 0.55), _ss(-6, 1, lt.sun_elevation)),
+                     (0.97, 0.97, 0.98), _ss(6, 20, lt.sun_elevation)) * (1 - 0.35 * cloud)
+    # 5. Fog takes the horizon's colour; thick fog is light grey by day.
+    fog_rgb = _mix(hor, grey * 1.05, 0.6)
+    fog_k = 0.15 * fog ** 1.4 + 0.0015
+    return Light(sun, sun_rgb, ambient, night, fog_k, fog_rgb, lt.snow, hor, zen, cloud_rgb)
+
+
+def camera_from(params: SceneParams, h: int, w: int) -> Camera:
+    lay = params.layout
+    return Camera(h=h, w=w, f=lay.focal * h, hor=lay.horizon_y * h, vp=lay.vanishing_x * w,
+                  height=lay.camera_height, cx=lay.camera_x)
+
+
+# ----------------------------------------------------------------------------------
+# 1. Geometry, one function per layer
+
+
+ASPHALT = (0.25, 0.25, 0.26)
+PAVEMENT = (0.55, 0.53, 0.5)
+KERB = (0.68, 0.67, 0.64)
+PAINT = (0.88, 0.88, 0.84)
+GLASS = (0.16, 0.2, 0.26)  # dark glass that mirrors a little sky
+TYRE = (0.05, 0.05, 0.05)
+WINDOW_LIGHT = (1.25, 0.95, 0.55)
+LAMP_LIGHT = (2.5, 2.1, 1.5)
+
+
+def _quad(xs, ys, zs):
+    """Four corners given per axis (arrays or scalars that broadcast) -> (x, y, z), each [..., 4]."""
+    shape = np.broadcast_shapes(*(np.shape(a) for a in (*xs, *ys, *zs)))
+    out = np.empty((3,) + shape + (4,), np.float32)
+    for k in range(4):
+        out[0, ..., k] = xs[k]
+        out[1, ..., k] = ys[k]
+        out[2, ..., k] = zs[k]
+    return out[0], out[1], out[2]
+
+
+def _quad_x(x, y0, y1, z0, z1):
+    """Quads on planes x = const (facades, car sides)."""
+    return _quad((x, x, x, x), (y0, y1, y1, y0), (z0, z0, z1, z1))
+
+
+def _quad_z(x0, x1, y0, y1, z):
+    """Quads on planes z = const (faces toward the camera)."""
+    return _quad((x0, x1, x1, x0), (y0, y0, y1, y1), (z, z, z, z))
+
+
+def _quad_y(x0, x1, y, z0, z1):
+    """Quads on planes y = const (ground markings, car tops)."""
+    return _quad((x0, x1, x1, x0), (y, y, y, y), (z0, z0, z1, z1))
+
+
+def _stack_parts(*quads) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Several [n, 4] quads -> x, y, z arrays [n, parts, 4]."""
+    return tuple(np.stack([q[i] for q in quads], 1) for i in range(3))
+
+
+def draw_ground(cv: Canvas, p: SceneParams, light: Light) -> None:
+    cam, lay = cv.cam, p.layout
+    ground = (0.0, 1.0, 0.0, -cam.height)
+    ndl = float(light.sun[1])
+    rw, kerb = lay.road_half_width, lay.road_half_width + 0.25
+    rows = np.stack([part_rows(1, PAVEMENT, ndl, ground, snow=1.0)[0], part_rows(1, KERB, ndl, ground, snow=1.0)[0],
+                     part_rows(1, ASPHALT, ndl, ground, snow=0.75)[0], part_rows(1, PAINT, ndl, ground, snow=0.75)[0]])
+    base = int(cv.add_block(rows[None], ["sidewalk", "sidewalk", "road", "road"])[0])
+    # Pavement everywhere below the horizon, then kerbs and road on top of it.
+    below = (np.array([[-1e5, cam.hor + 0.02], [1e5, cam.hor + 0.02], [1e5, 1e5], [-1e5, 1e5]]) * ONE).astype(np.int32)
+    cv.fill(below, base)
+    cv.fill(cam.polys(*_quad_y(-kerb, kerb, 0.0, NEAR, ZFAR)), base + 1)
+    cv.fill(cam.polys(*_quad_y(-rw, rw, 0.0, NEAR, ZFAR)), base + 2)
+    # Markings: a dashed centre line (3 m paint, 6 m gap) and solid edge lines.
+    z0 = np.arange(1.0, 160.0, 9.0)
+    dashes = cam.polys(*_quad_y(-0.08, 0.08, 0.0, z0, z0 + 3.0))
+    edges = cam.polys(*_quad_y(np.array([-rw + 0.3, rw - 0.42]), np.array([-rw + 0.42, rw - 0.3]), 0.0, NEAR, ZFAR))
+    cv.fill(np.concatenate([dashes, edges]), base + 3)
+
+
+def _building_table(p: SceneParams) -> np.ndarray:
+    cols = [[b.side, b.z0, b.z1, b.height, b.setback, *b.color, b.floor_height, b.window_spacing,
+             b.window_width, b.window_height, b.lit_fraction, *b.shop_color] for b in p.buildings]
+    return np.array(cols, np.float32).reshape(-1, 16)
+
+
+def draw_buildings(cv: Canvas, p: SceneParams, light: Light, rng: np.random.Generator) -> None:
+    """Facades far to near; each: end wall, facade, cornice, shop front, awning, windows."""
+    cam, lay = cv.cam, p.layout
+    t = _building_table(p)
+    wins = _window_grid(t, rng)  # drawn for every building so the stream never shifts
+    order = np.argsort(-t[:, 1], kind="stable")
+    order = order[t[order, 2] > NEAR]
+    if not len(order):
+        return
+    b = t[order]
+    n = len(b)
+    side, z0, z1, hgt, col, shop = b[:, 0], b[:, 1], b[:, 2], b[:, 3], b[:, 5:8], b[:, 13:16]
+    x = side * (lay.road_half_width + lay.sidewalk_width + b[:, 4])
+    ndl = -side * float(light.sun[0])  # left facades face +x
+    facade = np.stack([np.ones(n), np.zeros(n), np.zeros(n), x - cam.cx], 1)
+    end = np.stack([np.zeros(n), np.zeros(n), np.ones(n), np.maximum(z0, NEAR)], 1)
+    sa, sb = z0 + 0.6, z1 - 0.6
+    has_shop = sb - sa > 1.5
+    # 1. Palette: 7 ids per building.
+    rows = np.stack([
+        part_rows(n, col * 0.9, float(-light.sun[2]), end),
+        part_rows(n, col, ndl, facade),
+        part_rows(n, col * 0.72, ndl, facade, snow=0.9),
+        part_rows(n, np.asarray(GLASS) + 0.08, ndl * 0.3, facade,
+                  emit=np.asarray(WINDOW_LIGHT) * (0.1 + 0.3 * (b[:, 12:13] > 0.45))),
+        part_rows(n, shop, ndl, facade, snow=0.6),
+        part_rows(n, np.asarray(GLASS) + 0.12 * col, ndl * 0.25, facade),
+        part_rows(n, np.asarray(GLASS) + 0.12 * col, ndl * 0.25, facade, emit=WINDOW_LIGHT),
+    ], 1)
+    base = cv.add_block(rows, ["building"] * 7)
+    # 2. Polygons of the five big parts.
+    polys = cam.polys(*_stack_parts(
+        _quad_z(x, x + side * 14.0, 0.0, hgt, z0),
+        _quad_x(x, 0.0, hgt, z0, z1),
+        _quad_x(x, hgt - 0.45, hgt, z0, z1),
+        _quad_x(x, 0.3, 2.5, sa, sb),
+        _quad_x(x, 2.5, 3.0, sa, sb),
+    ))
+    # The end wall shows only where the nearer neighbour on that side stands further
+    # back or leaves a gap; shop fronts only where they are over a pixel tall.
+    end_visible = _end_walls_visible(b)
+    has_shop &= cam.f * 2.7 / np.maximum(sa, NEAR) > 1.0
+    # 3. Windows of the drawn buildings, grouped per building and lit state.
+    wpolys, wstart = _window_polys(cam, wins, order, x)
+    fill = cv.fill
+    for i in range(n):
+        if end_visible[i]:
+            fill(polys[i, 0], base[i])
+        fill(polys[i, 1], base[i] + 1)
+        fill(polys[i, 2], base[i] + 2)
+        if has_shop[i]:
+            fill(polys[i, 3], base[i] + 3)
+            fill(polys[i, 4], base[i] + 4)
+        a, m, e = wstart[i]
+        cv.fill(wpolys[a:m], base[i] + 5)
+        cv.fill(wpolys[m:e], base[i] + 6)
+
+
+def _end_walls_visible(b: np.ndarray) -> np.ndarray:
+    """b: building rows sorted far to near. True where the wall facing the camera can show."""
+    vis = np.ones(len(b), bool)
+    for side in (-1.0, 1.0):
+        idx = np.flatnonzero(b[:, 0] == side)
+        idx = idx[np.argsort(b[idx, 1])]  # near to far along the street
+        for near, far in zip(idx[:-1], idx[1:]):
+            touching = b[near, 2] >= b[far, 1] - 0.05
+            vis[far] = not touching or b[near, 4] > b[far, 4] or b[near, 3] < b[far, 3]
+    return vis
+
+
+def _window_grid(t: np.ndarray, rng: np.random.Generator) -> dict:
+    """Every window of every building as flat arrays (building index, y0, y1, z0, z1, lit)."""
+    floors = np.maximum(((t[:, 3] - 1.0) // t[:, 8]).astype(int) - 1, 0)  # upper floors only
+    cols = np.maximum(((t[:, 2] - t[:, 1]) // t[:, 9]).astype(int), 0)
+    counts = floors * cols
+    total = int(counts.sum())
+    bi = np.repeat(np.arange(len(t)), counts)
+    local = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    c = np.maximum(cols[bi], 1)
+    fl, co = local // c + 1, local % c
+    fh, wh, ww = t[bi, 8], t[bi, 11], t[bi, 10]
+    span = (t[bi, 2] - t[bi, 1]) / c
+    zc = t[bi, 1] + (co + 0.5) * span
+    y0 = fl * fh + fh * (1 - wh) * 0.6
+    lit = rng.random(total) < t[bi, 12]
+    return {"b": bi, "y0": y0, "y1": y0 + fh * wh, "za": zc - 0.5 * span * ww, "zb": zc + 0.5 * span * ww,
+            "lit": lit, "size": fh * wh}
+
+
+def _window_polys(cam: Camera, w: dict, order: np.ndarray, x: np.ndarray):
+    """Polygons of visible windows sorted by (draw position, lit) and per-building slices."""
+    rank = np.full(int(order.max()) + 1 if len(order) else 0, -1)
+    rank[order] = np.arange(len(order))
+    bi = w["b"]
+    r = rank[bi] if len(bi) else bi
+    # Windows under a pixel tall are left out: far facades read as their own colour.
+    keep = (r >= 0) & (cam.f * w["size"] / np.maximum((w["za"] + w["zb"]) / 2, NEAR) > 1.2)
+    r, lit = r[keep], w["lit"][keep]
+    key = r * 2 + lit
+    srt = np.argsort(key, kind="stable")
+    key = key[srt]
+    sel = np.flatnonzero(keep)[srt]
+    polys = cam.polys(*_quad_x(x[r[srt]], w["y0"][sel], w["y1"][sel], w["za"][sel], w["zb"][sel]))
+    bounds = np.searchsorted(key, np.arange(2 * len(order) + 1))
+    starts = [(bounds[2 * i], bounds[2 * i + 1], bounds[2 * i + 2]) for i in range(len(order))]
+    return polys, starts
+
+
+def tree_x(p: SceneParams, side) -> np.ndarray:
+    return np.asarray(side) * (p.layout.road_half_width + 0.25 + 0.45 * p.layout.sidewalk_width)
+
+
+def street_light_x(p: SceneParams, side) -> np.ndarray:
+    return np.asarray(side) * (p.layout.road_half_width + 0.55)
+
+
+def draw_objects(cv: Canvas, p: SceneParams, light: Light, rng: np.random.Generator) -> None:
+    """Trees, cars and street lights, far to near so nearer ones cover farther ones."""
+    blobs = rng.uniform(-1, 1, (len(p.trees), 4, 3))  # crown shapes, independent of lighting
+    drawers = [_tree_drawer(cv, p, light, blobs), _car_drawer(cv, p, light), _light_drawer(cv, p, light)]
+    items = [(t.z, 0, i) for i, t in enumerate(p.trees)] + [(c.z, 1, i) for i, c in enumerate(p.cars)] \
+        + [(s.z, 2, i) for i, s in enumerate(p.street_lights)]
+    for z, kind, i in sorted(items, key=lambda it: (-it[0], it[1])):
+        if z + 5.0 > NEAR:
+            drawers[kind](i)
+
+
+def _tree_drawer(cv: Canvas, p: SceneParams, light: Light, blobs: np.ndarray):
+    """Trunk, a crown of overlapping shaded blobs, and a lit cap offset toward the sun."""
+    cam, n = cv.cam, len(p.trees)
+    if not n:
+        return lambda i: None
+    t = np.array([[tr.side, tr.z, tr.trunk_height, tr.crown_radius, *tr.color] for tr in p.trees], np.float32)
+    x, z, r = tree_x(p, t[:, 0]), np.maximum(t[:, 1], NEAR), t[:, 3]
+    plane = np.stack([np.zeros(n), np.zeros(n), np.ones(n), z], 1)
+    col = t[:, 4:7]
+    rows = np.stack([part_rows(n, (0.28, 0.2, 0.14), float(-light.sun[2]) * 0.5, plane),
+                     part_rows(n, col * 0.8, 0.25, plane, snow=0.45),
+                     part_rows(n, col, 0.95, plane, snow=0.6)], 1)
+    base = cv.add_block(rows, ["vegetation"] * 3)
+    trunk = cam.polys(*_quad_z(x - 0.15, x + 0.15, 0.0, t[:, 2] + 0.5, z))
+    cy = t[:, 2] + 0.8 * r
+    sx = float(np.clip(light.sun[0] * 2.0, -1, 1))
+    centres = np.concatenate([np.tile([[[0.0, 0.0, 1.0]]], (n, 1, 1)), blobs[:, :4] * [0.6, 0.45, 0.25] + [0, 0, 0.6],
+                              np.tile([[[sx * 0.3, 0.25, 0.7]]], (n, 1, 1))], 1)  # [n, 6, 3]; last = lit cap
+    u, v = cam.project(x[:, None] + centres[..., 0] * r[:, None], cy[:, None] + centres[..., 1] * r[:, None], z[:, None])
+    rad = np.maximum(cam.f * centres[..., 2] * r[:, None] / z[:, None] * ONE, ONE / 2).astype(int)
+    cu = np.clip(u * ONE, -(2**24), 2**24).astype(int)
+    cvv = np.clip(v * ONE, -(2**24), 2**24).astype(int)
+
+    small = rad[:, 0] < 3 * ONE  # crowns under 3 px: one disc is enough
+    circle, ids = cv2.circle, cv.ids
+
+    def draw(i):
+        cv.fill(trunk[i], base[i])
+        for k in ((0,) if small[i] else range(5)):
+            circle(ids, (int(cu[i, k]), int(cvv[i, k])), int(rad[i, k]), int(base[i] + 1), -1, cv2.LINE_8, SHIFT)
+        circle(ids, (int(cu[i, 5]), int(cvv[i, 5])), int(rad[i, 5]), int(base[i] + 2), -1, cv2.LINE_8, SHIFT)
+    return draw
+
+
+CAR_PARTS = ["top", "side", "side_glass", "tyre", "face", "face_glass", "roof", "lamp"]
+
+
+def _car_drawer(cv: Canvas, p: SceneParams, light: Light):
+    """Body top, the side toward the camera (glass, wheels), the near face, roof, lamps."""
+    cam, n, s = cv.cam, len(p.cars), light.sun
+    if not n:
+        return lambda i: None
+    c = np.array([[k.x, k.z, k.length, k.width, k.height, k.facing, *k.color] for k in p.cars], np.float32)
+    x, L, wd, hgt, facing, col = c[:, 0], c[:, 2], c[:, 3], c[:, 4], c[:, 5], c[:, 6:9]
+    zn, zf = np.maximum(c[:, 1], NEAR), c[:, 1] + L
+    xl, xr = x - wd / 2, x + wd / 2
+    yb = 0.25 + 0.45 * hgt  # top of the body (bonnet/boot line)
+    right = x - cam.cx < 0  # cars left of the camera show their right side
+    side_x = np.where(right, xr, xl)
+    has_side = np.abs(x - cam.cx) > wd / 2
+    side_ndl = np.where(right, s[0], -s[0])
+    zeros, ones = np.zeros(n), np.ones(n)
+    side_plane = np.stack([ones, zeros, zeros, side_x - cam.cx], 1)
+    face_plane = np.stack([zeros, zeros, ones, zn], 1)
+    lamp_col = np.where(facing[:, None] > 0, [[0.55, 0.05, 0.05]], [[0.85, 0.85, 0.8]])
+    lamp_emit = np.where(facing[:, None] > 0, [[1.6, 0.12, 0.08]], [[1.8, 1.7, 1.4]])
+    rows = np.stack([
+        part_rows(n, col, float(s[1]), np.stack([zeros, ones, zeros, yb - cam.height], 1), snow=0.9),
+        part_rows(n, col * 0.92, side_ndl, side_plane),
+        part_rows(n, GLASS, side_ndl * 0.3, side_plane),
+        part_rows(n, TYRE, 0.0, face_plane),
+        part_rows(n, col * 0.95, float(-s[2]), face_plane),
+        part_rows(n, GLASS, 0.15, face_plane),
+        part_rows(n, col, float(s[1]), np.stack([zeros, ones, zeros, hgt - cam.height], 1), snow=1.0),
+        part_rows(n, lamp_col, float(-s[2]), face_plane, emit=lamp_emit),
+    ], 1)
+    base = cv.add_block(rows, ["car"] * len(CAR_PARTS))
+    inset = np.where(right, -0.12, 0.12)
+    glass_x = np.stack([xl + 0.12, xr - 0.12, xr - 0.22, xl + 0.22], 1)
+    glass_y = np.stack([yb, yb, hgt, hgt], 1)
+    glass_z = (zn[:, None] + L[:, None] * np.array([0.15, 0.15, 0.32, 0.32]))
+    side_gz = zn[:, None] + L[:, None] * np.array([0.2, 0.32, 0.78, 0.88])
+    w1, w2 = zn + 0.18 * L, zn + 0.82 * L
+    polys = cam.polys(*_stack_parts(
+        _quad_y(xl, xr, yb, zn, zf),  # 0 top
+        _quad_x(side_x, 0.22, yb, zn, zf),  # 1 side
+        (np.repeat((side_x + inset)[:, None], 4, 1), np.stack([yb, hgt, hgt, yb], 1), side_gz),  # 2 side glass
+        _quad_x(side_x, 0.0, 0.62, w1 - 0.32, w1 + 0.32),  # 3 wheels on the side
+        _quad_x(side_x, 0.0, 0.62, w2 - 0.32, w2 + 0.32),  # 4
+        _quad_z(xl + 0.25, xl + 0.55, 0.0, 0.3, zn + 0.3),  # 5 tyres under the near face
+        _quad_z(xr - 0.55, xr - 0.25, 0.0, 0.3, zn + 0.3),  # 6
+        _quad_z(xl, xr, 0.22, yb, zn),  # 7 near face
+        (glass_x, glass_y, glass_z),  # 8 rear/front window sloping back
+        _quad_y(xl + 0.22, xr - 0.22, hgt, zn + 0.32 * L, zn + 0.78 * L),  # 9 roof
+        _quad_z(xl + 0.1, xl + 0.4, yb - 0.28, yb - 0.1, zn - 0.01),  # 10 lamps
+        _quad_z(xr - 0.4, xr - 0.1, yb - 0.28, yb - 0.1, zn - 0.01),  # 11
+    ))
+    tiny = cam.f * wd / zn < 4.0  # cars under 4 px wide: body only
+    fill = cv.fill
+
+    def draw(i):
+        b, q = base[i], polys[i]
+        fill(q[0], b)
+        if tiny[i]:
+            fill(q[7], b + 4)
+            return
+        if has_side[i]:
+            fill(q[1], b + 1)
+            fill(q[2], b + 2)
+            fill(q[3:5], b + 3)
+        fill(q[5:7], b + 3)
+        fill(q[7], b + 4)
+        fill(q[8], b + 5)
+        fill(q[9], b + 6)
+        fill(q[10:12], b + 7)
+    return draw
+
+
+def _light_drawer(cv: Canvas, p: SceneParams, light: Light):
+    """Pole, arm over the road, lamp head (a light source that emits at night)."""
+    cam, n = cv.cam, len(p.street_lights)
+    if not n:
+        return lambda i: None
+    t = np.array([[s.side, s.z, s.height] for s in p.street_lights], np.float32)
+    side, z, hgt = t[:, 0], np.maximum(t[:, 1], NEAR), t[:, 2]
+    x = street_light_x(p, side)
+    arm = x - side * 1.6
+    plane = np.stack([np.zeros(n), np.zeros(n), np.ones(n), z], 1)
+    grey = (0.2, 0.21, 0.22)
+    rows = np.stack([part_rows(n, grey, 0.3, plane), part_rows(n, (0.8, 0.8, 0.7), 0.3, plane, emit=LAMP_LIGHT)], 1)
+    base = cv.add_block(rows, ["pole", "light_source"])
+    polys = cam.polys(*_stack_parts(
+        _quad_z(x - 0.08, x + 0.08, 0.0, hgt, z),
+        _quad_z(np.minimum(x, arm), np.maximum(x, arm), hgt - 0.1, hgt, z),
+        _quad_z(arm - 0.3, arm + 0.3, hgt - 0.3, hgt - 0.05, z - 0.01),
+    ))
+
+    def draw(i):
+        cv.fill(polys[i, :2], base[i])
+        cv.fill(polys[i, 2], base[i] + 1)
+    return draw
+
+
+def lamp_positions(p: SceneParams) -> np.ndarray:
+    """[L, 3] world positions (x, y, z) of the lamp heads."""
+    return np.array([[float(street_light_x(p, s.side)) - s.side * 1.6, s.height - 0.3, s.z] for s in p.street_lights],
+                    np.float32).reshape(-1, 3)
+
+# ----------------------------------------------------------------------------------
+# 3. Shadows
+
+
+def _sweeps(x0, x1, z0, z1, height, dx, dz):
+    """Ground shadow of boxes [x0,x1]x[z0,z1] of given heights: the lifted footprint
+    translated by the sun offset plus the band each footprint edge sweeps. [..., 4] x/z arrays."""
+    ox, oz = dx * height, dz * height
+    corners_x = np.stack([x0, x1, x1, x0], -1)
+    corners_z = np.stack([z0, z0, z1, z1], -1)
+    quads_x, quads_z = [corners_x + ox[..., None]], [corners_z + oz[..., None]]
+    for a in range(4):
+        b = (a + 1) % 4
+        ax, az, bx, bz = corners_x[..., a], corners_z[..., a], corners_x[..., b], corners_z[..., b]
+        quads_x.append(np.stack([ax, bx, bx + ox, ax + ox], -1))
+        quads_z.append(np.stack([az, bz, bz + oz, az + oz], -1))
+    return np.concatenate(quads_x, 0), np.concatenate(quads_z, 0)
+
+
+def draw_shadows(p: SceneParams, cam: Camera, light: Light) -> tuple[np.ndarray, np.ndarray]:
+    """(ground shadow, facade shadow) uint8 masks, 255 = in shadow."""
+    ground = np.zeros((cam.h, cam.w), np.uint8)
+    facade = np.zeros((cam.h, cam.w), np.uint8)
+    s = light.sun
+    if s[1] < 0.02 or float(light.sun_rgb.max()) < 0.02:
+        return ground, facade
+    dx, dz = -s[0] / s[1], -s[2] / s[1]  # ground offset per metre of height
+    lay = p.layout
+    line = lay.road_half_width + lay.sidewalk_width
+    polys = []
+    # 1. Buildings as boxes 14 m deep behind their facade.
+    if p.buildings:
+        b = np.array([[bb.side, bb.z0, bb.z1, bb.height, bb.setback] for bb in p.buildings], np.float32)
+        x_face = b[:, 0] * (line + b[:, 4])
+        xa, xb = np.minimum(x_face, x_face + b[:, 0] * 14), np.maximum(x_face, x_face + b[:, 0] * 14)
+        qx, qz = _sweeps(xa, xb, b[:, 1], b[:, 2], b[:, 3], np.float32(dx), np.float32(dz))
+        polys.append(cam.polys(qx, 0.0, qz))
+        # The shadow that reaches the facade across the street: a band below the line
+        # where the roof edge's shadow meets that facade.
+        across = b[:, 0] * -1 * line
+        facing = (-b[:, 0] * s[0]) < 0  # the sun is behind this row of buildings
+        t = np.abs(across - x_face) / max(abs(float(s[0])), 1e-3)
+        y = b[:, 3] - t * s[1]
+        ok = facing & (y > 0) & (abs(float(s[0])) > 0.02)
+        if ok.any():
+            zs0, zs1 = b[ok, 1] - t[ok] * s[2], b[ok, 2] - t[ok] * s[2]
+            fq = cam.polys(*_quad_x(across[ok], 0.0, y[ok], zs0, zs1))
+            cv2.fillPoly(facade, list(fq), 255, cv2.LINE_8, SHIFT)
+    # 2. Cars as boxes.
+    if p.cars:
+        c = np.array([[cc.x, cc.z, cc.length, cc.width, cc.height] for cc in p.cars], np.float32)
+        qx, qz = _sweeps(c[:, 0] - c[:, 3] / 2, c[:, 0] + c[:, 3] / 2, c[:, 1], c[:, 1] + c[:, 2], c[:, 4] * 0.9,
+                         np.float32(dx), np.float32(dz))
+        polys.append(cam.polys(qx, 0.0, qz))
+    # 3. Tree crowns (ellipses stretched along the sun) and trunks; lamp poles.
+    if p.trees:
+        tr = np.array([[tree_x(p, t.side), t.z, t.trunk_height, t.crown_radius] for t in p.trees], np.float32)
+        cy = tr[:, 2] + 0.8 * tr[:, 3]
+        th = np.linspace(0, 2 * np.pi, 10, endpoint=False, dtype=np.float32)
+        hx, hz = -dx, -dz
+        norm = max(math.hypot(hx, hz), 1e-6)
+        par = np.array([hx, hz]) / norm
+        stretch = min(1.0 / max(float(s[1]), 0.1), 6.0)
+        ex = (np.cos(th)[None] * -par[1] + np.sin(th)[None] * par[0] * stretch) * tr[:, 3:4]
+        ez = (np.cos(th)[None] * par[0] + np.sin(th)[None] * par[1] * stretch) * tr[:, 3:4]
+        polys.append(cam.polys(tr[:, :1] + dx * cy[:, None] + ex, 0.0, tr[:, 1:2] + dz * cy[:, None] + ez))
+        qx, qz = _sweeps(tr[:, 0] - 0.15, tr[:, 0] + 0.15, tr[:, 1] - 0.15, tr[:, 1] + 0.15, tr[:, 2],
+                         np.float32(dx), np.float32(dz))
+        polys.append(cam.polys(qx[len(tr):], 0.0, qz[len(tr):]))
+    if p.street_lights:
+        sl = np.array([[street_light_x(p, q.side), q.z, q.height] for q in p.street_lights], np.float32)
+        qx, qz = _sweeps(sl[:, 0] - 0.08, sl[:, 0] + 0.08, sl[:, 1] - 0.08, sl[:, 1] + 0.08, sl[:, 2],
+                         np.float32(dx), np.float32(dz))
+        polys.append(cam.polys(qx[len(sl):], 0.0, qz[len(sl):]))
+    cv2.fillPoly(ground, [q for arr in polys for q in arr], 255, cv2.LINE_8, SHIFT)
+    return ground, facade
+
+
+# ----------------------------------------------------------------------------------
+# Sky
+
+
+_NOISE_CACHE: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _grain(h: int, w: int, seed: int) -> np.ndarray:
+    """A fixed noise tile per size, read at a seed-dependent offset (cheap, deterministic)."""
+    key = (h, w)
+    if key not in _NOISE_CACHE:
+        tile = np.random.default_rng(12345).standard_normal((2 * h, 2 * w)).astype(np.float32)
+        _NOISE_CACHE[key] = cv2.GaussianBlur(tile, (3, 3), 0.6) * 1.6
+    tile = _NOISE_CACHE[key]
+    oy, ox = seed % h, (seed // h) % w
+    return tile[oy:oy + h, ox:ox + w]
+
+
+def _fbm(rng: np.random.Generator, h: int, w: int, base: tuple[int, int]) -> np.ndarray:
+    """Smooth value noise in [0, 1]: three octaves of random grids summed at a quarter of
+    the size, then one upsampling."""
+    sh, sw = max(h // 4, 2), max(w // 4, 2)
+    out = np.zeros((sh, sw), np.float32)
+    amp, total = 1.0, 0.0
+    gh, gw = base
+    for _ in range(3):
+        grid = rng.random((gh + 1, gw + 1), dtype=np.float32)
+        out += amp * cv2.resize(grid, (sw, sh), interpolation=cv2.INTER_CUBIC)
+        total += amp
+        amp *= 0.5
+        gh, gw = gh * 2, gw * 2
+    out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(out * (1.0 / total), 0.0, 1.0, out=out)
+
+
+def draw_sky(p: SceneParams, cam: Camera, light: Light, rng: np.random.Generator, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sky colour for image rows [0, rows) and the sun-disc mask there."""
+    w = cam.w
+    lt = p.lighting
+    v = np.arange(rows, dtype=np.float32)[:, None]
+    u = np.arange(w, dtype=np.float32)[None, :]
+    # 1. Gradient from the horizon colour to the zenith colour.
+    t = np.clip((cam.hor - v) / max(cam.hor, 1.0), 0.0, 1.0) ** 0.55
+    sky = light.horizon_rgb[None, None, :] * (1 - t[..., None]) + light.zenith_rgb[None, None, :] * t[..., None]
+    sky = np.broadcast_to(sky, (rows, w, 3)).copy()
+    # 2. Clouds: wide, flat noise; coverage sets the threshold, softer near the horizon.
+    noise = _fbm(rng, rows, w, (2, 5))
+    cover = lt.cloud_cover
+    alpha = np.clip((noise - (0.78 - 0.75 * cover)) / 0.22, 0.0, 1.0) * min(1.0, 0.3 + 1.2 * cover)
+    shade = 0.8 + 0.35 * (noise[..., None] - 0.5)
+    sky += alpha[..., None] * (light.cloud_rgb * shade - sky)
+    # 3. Sun glow and disc when the sun is ahead of the camera.
+    disc = np.zeros((rows, w), bool)
+    s = light.sun
+    if s[2] > 0.05 and s[1] > -0.05:
+        us, vs = cam.vp + cam.f * s[0] / s[2], cam.hor - cam.f * s[1] / s[2]
+        d = np.sqrt((u - us) ** 2 + (v - vs) ** 2)
+        vis = (1 - cover) ** 2 * (1 - light.fog_k / 0.15)
+        glow = np.exp(-d / (0.25 * cam.f)) * vis
+        sky += glow[..., None] * (light.sun_rgb * 0.9 + 0.1)
+        disc = (d < 0.03 * cam.f) & (vis > 0.15)
+        sky[disc] = np.minimum(1.0, light.sun_rgb * 1.3 + 0.3)
+    # 4. Stars on clear nights.
+    if light.night > 0.5 and cover < 0.6:
+        k = int(rows * w * 0.004)
+        ys, xs = rng.integers(0, rows, k), rng.integers(0, w, k)
+        sky[ys, xs] += (0.5 * light.night * (1 - alpha[ys, xs]) * rng.random(k, dtype=np.float32))[:, None]
+    # 5. City glow near the horizon at night.
+    if light.night > 0:
+        sky += (light.night * 0.12 * (1 - t) ** 3)[..., None] * np.array([1.0, 0.6, 0.3], np.float32)
+    return sky, disc
+
+
+# ----------------------------------------------------------------------------------
+# The whole picture
+
+
+def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image uint8 [H,W,3], labels uint8 [H,W], depth float32 [H,W])."""
+    cam = camera_from(p, h, w)
+    light = light_from(p)
+    # One random stream per layer, so a layer that is skipped under some lighting
+    # (snow, stars) never shifts the patterns of the others.
+    streams = [np.random.default_rng([p.texture_seed, k]) for k in range(4)]
+    # 1. Geometry into the id buffer.
+    cv = Canvas(cam)
+    draw_ground(cv, p, light)
+    draw_buildings(cv, p, light, streams[0])
+    draw_objects(cv, p, light, streams[0])
+    ids = cv.ids
+    pal, lab = cv.palette()
+    labels = np.take(lab, ids)
+    depth = depth_map(ids, pal, cam)
+    # 2. Light each palette entry once (ambient part, sun part) instead of every pixel.
+    ground_ids = (lab == LB["road"]) | (lab == LB["sidewalk"])
+    snow = _ss(0.05, 0.7, light.snow)
+    albedo = pal[:, ALB]
+    if snow > 0:  # upward surfaces whiten; the ground gets patches and wheel tracks below
+        catch = np.where(ground_ids, 0.0, pal[:, SNW] * snow)[:, None]
+        albedo = albedo + catch * (SNOW_WHITE - albedo)
+    ambient_pal = albedo * light.ambient
+    sun_pal = albedo * pal[:, NDL:NDL + 1] * light.sun_rgb
+    # 3. Shadows: ground shadows fall on ground and cars, facade shadows on buildings.
+    sun_on = float(light.sun_rgb.max()) > 0.01
+    img = np.take(ambient_pal, ids, axis=0)
+    if sun_on:
+        g_sh, f_sh = draw_shadows(p, cam, light)
+        shadow = np.where(labels == LB["building"], f_sh, g_sh)
+        lit = 1.0 - cv2.blur(shadow, (3, 3)).astype(np.float32) * (1.0 / 255.0)
+        img += np.take(sun_pal, ids, axis=0) * lit[..., None]
+    else:
+        lit = None
+    if snow > 0:
+        img = add_ground_snow(img, ids, pal, ground_ids, lit, depth, cam, p, light, snow, streams[1])
+    img *= (1.0 + 0.03 * _grain(h, w, p.texture_seed))[..., None]
+    # 4. Night: emitters, lamp light pools, glow.
+    if light.night > 0.01:
+        img = add_night_lights(img, ids, pal, depth, cam, p, light)
+    # 5. Sky behind everything, with the sun disc marked as a light source.
+    rows = int(min(h, max(0, math.ceil(cam.hor + 1))))
+    if rows > 0:
+        sky, disc = draw_sky(p, cam, light, streams[2], rows)
+        top = ids[:rows] == 0
+        img[:rows][top] = sky[top]
+        labels[:rows][top & disc] = LB["light_source"]
+    # 6. Weather: fog by depth, then falling snow in front of everything.
+    keep = np.exp(depth * -light.fog_k)[..., None]
+    img = img * keep + light.fog_rgb * (1.0 - keep)
+    if light.snow > 0.5:
+        add_falling_snow(img, light, streams[3])
+    image = cv2.convertScaleAbs(np.clip(img, 0.0, 1.0), alpha=255.0)
+    return image, labels, depth
+
+
+SNOW_WHITE = np.array([0.93, 0.94, 0.97], np.float32)
+
+
+def depth_map(ids: np.ndarray, pal: np.ndarray, cam: Camera) -> np.ndarray:
+    """Metres along the view axis: each id's plane n.p = d intersected with the pixel's ray."""
+    h, w = ids.shape
+    ru = ((np.arange(w, dtype=np.float32) - cam.vp) / cam.f)[None, :]
+    rv = ((cam.hor - np.arange(h, dtype=np.float32)) / cam.f)[:, None]
+    pl = np.take(np.ascontiguousarray(pal[:, PLN]), ids, axis=0)
+    den = pl[..., 0] * ru + pl[..., 1] * rv + pl[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = pl[..., 3] / den
+    # A plane seen edge-on or from behind gives a useless ratio: treat it as far.
+    depth[~(depth > 0)] = SKY_DEPTH
+    return np.clip(depth, NEAR, SKY_DEPTH, out=depth)
+
+
+def ground_xz(depth: np.ndarray, cam: Camera) -> np.ndarray:
+    """World x (m from the road's centre) of each pixel, from its depth."""
+    ru = ((np.arange(cam.w, dtype=np.float32) - cam.vp) / cam.f)[None, :]
+    return ru * depth + cam.cx
+
+
+def add_ground_snow(img, ids, pal, ground_ids, lit, depth, cam: Camera, p: SceneParams, light: Light, snow: float,
+                    rng) -> np.ndarray:
+    """Patchy snow on pavement and road, with two dark wheel tracks per lane."""
+    h, w = ids.shape
+    patches = _fbm(rng, h, w, (3, 6))
+    x = ground_xz(depth, cam)
+    lane = p.layout.road_half_width * 0.45
+    d = np.minimum(np.abs(np.abs(x) - lane - 0.8), np.abs(np.abs(x) - lane + 0.8))
+    on_road = np.take((pal[:, SNW] < 0.8) & ground_ids, ids)
+    tracks = np.exp(-(d * d) / 0.08) * on_road
+    cover = np.take(np.where(ground_ids, pal[:, SNW], 0.0).astype(np.float32), ids) * snow
+    cover = np.clip(cover * (0.55 + 0.9 * patches) - 0.3 * tracks, 0.0, 1.0)
+    # Lit snow minus lit ground, per palette entry, blended in by cover.
+    delta = SNOW_WHITE - pal[:, ALB]
+    light_px = light.ambient + (0.0 if lit is None else
+                                np.take(pal[:, NDL], ids)[..., None] * lit[..., None] * light.sun_rgb)
+    return img + np.take(delta, ids, axis=0) * light_px * cover[..., None]
+
+
+def add_night_lights(img, ids, pal, depth, cam: Camera, p: SceneParams, light: Light) -> np.ndarray:
+    night = light.night
+    h, w = depth.shape
+    # 1. Light pools of the street lamps, computed at quarter resolution for speed.
+    lamps = lamp_positions(p)
+    lamps = lamps[(lamps[:, 2] > 0) & (lamps[:, 2] < 70)]
+    if len(lamps):
+        sh, sw = max(h // 4, 1), max(w // 4, 1)
+        d_small = cv2.resize(depth, (sw, sh), interpolation=cv2.INTER_NEAREST)
+        ru = ((np.arange(sw, dtype=np.float32) * (w / sw) - cam.vp) / cam.f)[None, :]
+        rv = ((cam.hor - np.arange(sh, dtype=np.float32) * (h / sh)) / cam.f)[:, None]
+        X = ru * d_small + cam.cx
+        Y = cam.height + rv * d_small
+        pool = np.zeros((sh, sw), np.float32)
+        for lx, ly, lz in lamps:
+            pool += 9.0 / (9.0 + (X - lx) ** 2 + (Y - ly) ** 2 + (d_small - lz) ** 2)
+        pool = cv2.resize(pool, (w, h), interpolation=cv2.INTER_LINEAR)
+        lamp_rgb = np.array([1.0, 0.82, 0.55], np.float32) * night * 0.9
+        img = img + np.take(pal[:, ALB] * lamp_rgb, ids, axis=0) * pool[..., None]
+    # 2. Emitters: lit windows, lamp heads, car lights, and a soft glow around them.
+    emit = np.take(pal[:, EMI] * night, ids, axis=0)
+    img += emit
+    small = cv2.resize(emit, (max(w // 4, 1), max(h // 4, 1)), interpolation=cv2.INTER_AREA)
+    glow = cv2.GaussianBlur(small, (0, 0), 1.5)
+    img += 0.6 * cv2.resize(glow, (w, h), interpolation=cv2.INTER_LINEAR)
+    return img
+
+
+def add_falling_snow(img: np.ndarray, light: Light, rng: np.random.Generator) -> None:
+    h, w = img.shape[:2]
+    k = int(h * w * 0.012 * _ss(0.5, 1.0, light.snow))
+    ys, xs = rng.integers(0, h, k), rng.integers(0, w, k)
+    a = (0.5 + 0.5 * rng.random(k, dtype=np.float32))[:, None]
+    img[ys, xs] = img[ys, xs] * (1 - a) + a * 0.95
