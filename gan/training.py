@@ -20,7 +20,9 @@ batches an uninterrupted one would (gan/ never imports pipeline/: the caller bui
 A run folder holds: config.json (resolved, written first), stats.jsonl (one line per
 tick), fakes_*.png grids, checkpoints/step-XXXXXXXX/ (generator_ema.safetensors loadable
 by gan.checkpoint.load_generator, generator/discriminator weights, optimiser state,
-RNG states, counters) and checkpoints/latest -> the newest one.
+RNG states, counters) and checkpoints/latest -> the newest one. DiffAugment has no
+adaptive state (unlike ADA's p): its randomness comes from the saved RNG, so the resumed
+run draws the same augmentations.
 """
 from __future__ import annotations
 
