@@ -402,7 +402,7 @@ def _sample_buildings(rng: np.random.Generator, layout: Layout) -> list[Building
                 window_spacing=_r(rng.uniform(2.2, 3.8)),
                 window_width=_r(rng.uniform(0.35, 0.65)),
                 window_height=_r(rng.uniform(0.4, 0.65)),
-                lit_fraction=_r(rng.uniform(0.2, 0.7)),
+                lit_fraction=_r(rng.uniform(0.1, 0.45)),
                 shop_color=_color(rng, np.array([[0.6, 0.1, 0.1], [0.1, 0.3, 0.5], [0.2, 0.4, 0.2],
                                                  [0.3, 0.3, 0.3], [0.8, 0.6, 0.2]]), 0.15),
             ))
@@ -531,6 +531,20 @@ def render_batch(seeds: Sequence[int], size=(128, 128), condition: str = "mixed"
     return images, records
 
 
+def contact_sheet(images: Sequence[np.ndarray], cols: int = 8, pad: int = 2) -> np.ndarray:
+    """A grid of equally sized uint8 [H, W, 3] images on a dark background."""
+    if not len(images):
+        raise ValueError("no images for a contact sheet")
+    h, w = images[0].shape[:2]
+    rows = -(-len(images) // cols)
+    cols = min(cols, len(images))
+    sheet = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 24, np.uint8)
+    for i, im in enumerate(images):
+        y, x = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
+        sheet[y:y + h, x:x + w] = im
+    return sheet
+
+
 def image_to_tensor(image: np.ndarray):
     """uint8 [H, W, 3] -> float tensor [3, H, W] in [-1, 1]."""
     import torch
@@ -556,63 +570,11 @@ class WorldConfig:
             raise ValueError(f"seed {self.seed} must be >= 0")
 
 
-def _iterable_base():
-    import torch.utils.data
+def __getattr__(name: str):
+    # The streaming dataset needs torch; import it only when asked for, so rendering
+    # (and `photoedit world`) starts without loading torch.
+    if name == "WorldDataset":
+        from pipeline.world_dataset import WorldDataset
 
-    return torch.utils.data.IterableDataset
-
-
-class WorldDataset(_iterable_base()):
-    """Endless (or `length`-long) stream of rendered scenes as [3, H, W] tensors in [-1, 1].
-
-    Each DataLoader worker of each DDP rank takes every `world_size * num_workers`-th
-    seed, so no two ever render the same scene. Training streams stay below
-    HELD_OUT_SEED_START; `held_out=True` streams evaluation scenes above it.
-    With `with_record=True` items are `(tensor, record_dict)`.
-    """
-
-    def __init__(self, size=(64, 64), seed: int = 0, condition: str = "mixed", rank: int = 0,
-                 world_size: int = 1, length: int | None = None, held_out: bool = False,
-                 with_record: bool = False):
-        super().__init__()
-        self.size = parse_size(size)
-        self.start = (HELD_OUT_SEED_START if held_out else 0) + int(seed)
-        if not held_out and length is not None and self.start + length > HELD_OUT_SEED_START:
-            raise ValueError("training seeds must stay below HELD_OUT_SEED_START")
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} not in [0, world_size={world_size})")
-        self.condition = condition
-        self.rank = rank
-        self.world_size = world_size
-        self.length = length
-        self.held_out = held_out
-        self.with_record = with_record
-
-    def seeds(self, worker_id: int = 0, num_workers: int = 1) -> Iterator[int]:
-        """The seeds this (rank, worker) renders, in order."""
-        stride = self.world_size * num_workers
-        offset = self.rank * num_workers + worker_id
-        i = offset
-        while self.length is None or i < self.length:
-            seed = self.start + i
-            if not self.held_out and seed >= HELD_OUT_SEED_START:
-                return
-            yield seed
-            i += stride
-
-    def __iter__(self):
-        import torch.utils.data
-
-        info = torch.utils.data.get_worker_info()
-        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
-        for seed in self.seeds(wid, nw):
-            params = sample_scene(seed, self.condition)
-            r = render(params, self.size)
-            x = image_to_tensor(r.image)
-            yield (x, scene_record(params, r, self.size)) if self.with_record else x
-
-    def __len__(self):
-        if self.length is None:
-            raise TypeError("an endless WorldDataset has no length; pass length=N")
-        # Length of this rank's share: DataLoader uses it for progress only.
-        return len(range(self.rank, self.length, self.world_size))
+        return WorldDataset
+    raise AttributeError(f"module 'pipeline.world' has no attribute '{name}'")

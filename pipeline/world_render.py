@@ -186,7 +186,7 @@ KERB = (0.68, 0.67, 0.64)
 PAINT = (0.88, 0.88, 0.84)
 GLASS = (0.16, 0.2, 0.26)  # dark glass that mirrors a little sky
 TYRE = (0.05, 0.05, 0.05)
-WINDOW_LIGHT = (1.25, 0.95, 0.55)
+WINDOW_LIGHT = (1.0, 0.76, 0.42)
 LAMP_LIGHT = (2.5, 2.1, 1.5)
 
 
@@ -271,7 +271,7 @@ def draw_buildings(cv: Canvas, p: SceneParams, light: Light, rng: np.random.Gene
         part_rows(n, col, ndl, facade),
         part_rows(n, col * 0.72, ndl, facade, snow=0.9),
         part_rows(n, np.asarray(GLASS) + 0.08, ndl * 0.3, facade,
-                  emit=np.asarray(WINDOW_LIGHT) * (0.1 + 0.3 * (b[:, 12:13] > 0.45))),
+                  emit=np.asarray(WINDOW_LIGHT) * (0.06 + 0.25 * (b[:, 12:13] > 0.3))),
         part_rows(n, shop, ndl, facade, snow=0.6),
         part_rows(n, np.asarray(GLASS) + 0.12 * col, ndl * 0.25, facade),
         part_rows(n, np.asarray(GLASS) + 0.12 * col, ndl * 0.25, facade, emit=WINDOW_LIGHT),
@@ -389,9 +389,9 @@ def _tree_drawer(cv: Canvas, p: SceneParams, light: Light, blobs: np.ndarray):
     base = cv.add_block(rows, ["vegetation"] * 3)
     trunk = cam.polys(*_quad_z(x - 0.15, x + 0.15, 0.0, t[:, 2] + 0.5, z))
     cy = t[:, 2] + 0.8 * r
-    sx = float(np.clip(light.sun[0] * 2.0, -1, 1))
     centres = np.concatenate([np.tile([[[0.0, 0.0, 1.0]]], (n, 1, 1)), blobs[:, :4] * [0.6, 0.45, 0.25] + [0, 0, 0.6],
-                              np.tile([[[sx * 0.3, 0.25, 0.7]]], (n, 1, 1))], 1)  # [n, 6, 3]; last = lit cap
+                              np.tile([[[0.0, 0.3, 0.65]]], (n, 1, 1))], 1)  # [n, 6, 3]; last = lit cap
+    # (the cap stays put under any sun, so the vegetation mask is the same in every re-render)
     u, v = cam.project(x[:, None] + centres[..., 0] * r[:, None], cy[:, None] + centres[..., 1] * r[:, None], z[:, None])
     rad = np.maximum(cam.f * centres[..., 2] * r[:, None] / z[:, None] * ONE, ONE / 2).astype(int)
     cu = np.clip(u * ONE, -(2**24), 2**24).astype(int)
@@ -781,16 +781,16 @@ def add_night_lights(img, ids, pal, depth, cam: Camera, p: SceneParams, light: L
         Y = cam.height + rv * d_small
         pool = np.zeros((sh, sw), np.float32)
         for lx, ly, lz in lamps:
-            pool += 9.0 / (9.0 + (X - lx) ** 2 + (Y - ly) ** 2 + (d_small - lz) ** 2)
+            pool += 6.0 / (6.0 + (X - lx) ** 2 + (Y - ly) ** 2 + (d_small - lz) ** 2)
         pool = cv2.resize(pool, (w, h), interpolation=cv2.INTER_LINEAR)
-        lamp_rgb = np.array([1.0, 0.82, 0.55], np.float32) * night * 0.9
+        lamp_rgb = np.array([1.0, 0.82, 0.55], np.float32) * night * 0.55
         img = img + np.take(pal[:, ALB] * lamp_rgb, ids, axis=0) * pool[..., None]
     # 2. Emitters: lit windows, lamp heads, car lights, and a soft glow around them.
     emit = np.take(pal[:, EMI] * night, ids, axis=0)
     img += emit
     small = cv2.resize(emit, (max(w // 4, 1), max(h // 4, 1)), interpolation=cv2.INTER_AREA)
     glow = cv2.GaussianBlur(small, (0, 0), 1.5)
-    img += 0.6 * cv2.resize(glow, (w, h), interpolation=cv2.INTER_LINEAR)
+    img += 0.35 * cv2.resize(glow, (w, h), interpolation=cv2.INTER_LINEAR)
     return img
 
 

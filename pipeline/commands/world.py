@@ -1,0 +1,186 @@
+"""Render procedural street scenes with ground truth (records, attributes, label maps).
+
+Writes, for scene i (seed = S + i):
+  DIR/images/00000i.png    the picture (RGB)
+  DIR/masks/00000i.png     semantic label map (values listed under "labels" in the manifest)
+  DIR/records/00000i.json  parameter record + derived attributes, layout, object counts
+and DIR/attributes.npz (one float array per attribute / layout number / count, plus
+seeds) and DIR/manifest.json. Every file is written to a temp name and renamed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config import dump_yaml, load_section, to_dict
+from pipeline.errors import UserError
+
+EPILOG = """examples:
+  photoedit world --n 64 --size 128x256 --out world/ --contact-sheet world/contact.png
+  photoedit world --n 200 --size 128 --out night/ --condition night
+  photoedit world --n 500 --out eval/ --held-out          scenes the GAN never trains on
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="photoedit world", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    p.add_argument("--n", type=int, default=64, help="number of scenes (default: 64)")
+    p.add_argument("--size", help="H or HxW, e.g. 128 or 128x256 (default: world.size of the config)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    p.add_argument("--seed", type=int, help="first seed (default: world.seed of the config)")
+    p.add_argument("--condition", choices=["day", "overcast", "golden_hour", "night", "fog", "snow", "mixed", "random"],
+                   help="lighting/weather preset; mixed = a preset per seed or fully random lighting "
+                        "(default: world.condition of the config)")
+    p.add_argument("--held-out", action="store_true",
+                   help="use evaluation seeds (>= 1e9) that training never sees")
+    p.add_argument("--contact-sheet", metavar="PNG", help="also write a grid of the first 64 images here")
+    p.add_argument("--config", default="quickstart", help="preset name or YAML file (default: quickstart)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. world.size=[64,128] (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    return p
+
+
+def resolve_config(args):
+    from pipeline.world import WorldConfig
+
+    sets = list(args.set)
+    if args.size is not None:
+        sets.append(f"world.size={_size_yaml(args.size)}")
+    if args.seed is not None:
+        sets.append(f"world.seed={args.seed}")
+    if args.condition is not None:
+        sets.append(f"world.condition={args.condition}")
+    return load_section(WorldConfig, "world", args.config, sets)
+
+
+def _size_yaml(text: str) -> str:
+    from pipeline.world import parse_size
+
+    try:
+        h, w = parse_size(text)
+    except ValueError as e:
+        raise UserError(f"--size: {e}") from None
+    return f"[{h},{w}]"
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = resolve_config(args)
+    if args.dry_run:
+        print(dump_yaml({"world": cfg}), end="")
+        return 0
+    if args.n < 1:
+        raise UserError(f"--n must be at least 1, got {args.n}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    render_folder(out, args.n, cfg, held_out=args.held_out, contact_sheet=args.contact_sheet)
+    return 0
+
+
+def render_folder(out: Path, n: int, cfg, held_out: bool = False, contact_sheet: str | None = None) -> dict:
+    """Render n scenes of `cfg` (a WorldConfig) into `out`; returns the manifest."""
+    from tqdm import tqdm
+
+    from pipeline import __version__, world
+
+    first = cfg.seed + (world.HELD_OUT_SEED_START if held_out else 0)
+    if not held_out and first + n > world.HELD_OUT_SEED_START:
+        raise UserError(f"seeds {first}..{first + n - 1} reach the held-out range (>= 1e9); use --held-out")
+    for sub in ("images", "masks", "records"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    table: dict[str, list] = {k: [] for k in (*world.ATTRIBUTES, "horizon_y", "vanishing_x", "cars", "trees")}
+    seeds, sheet = [], []
+    render_s = 0.0
+    t0 = time.perf_counter()
+    for i in tqdm(range(n), desc="world", unit="img", disable=None):
+        seed = first + i
+        params = world.sample_scene(seed, cfg.condition)
+        t = time.perf_counter()
+        r = world.render(params, cfg.size)
+        render_s += time.perf_counter() - t
+        record = world.scene_record(params, r, cfg.size)
+        name = f"{i:06d}"
+        write_png(out / "images" / f"{name}.png", r.image)
+        write_png(out / "masks" / f"{name}.png", r.masks)
+        write_bytes(out / "records" / f"{name}.json", json.dumps(record, indent=1).encode())
+        seeds.append(seed)
+        for a in world.ATTRIBUTES:
+            table[a].append(r.attributes[a])
+        for k in ("horizon_y", "vanishing_x"):
+            table[k].append(r.layout[k])
+        for k in ("cars", "trees"):
+            table[k].append(r.counts[k])
+        if len(sheet) < 64:
+            sheet.append(r.image)
+    total_s = time.perf_counter() - t0
+    arrays = {k: np.asarray(v, np.float32) for k, v in table.items()}
+    arrays["seeds"] = np.asarray(seeds, np.int64)
+    write_npz(out / "attributes.npz", arrays)
+    manifest = {
+        "stage": "world",
+        "code_version": __version__,
+        "config": to_dict(cfg),
+        "n": n,
+        "held_out": held_out,
+        "seeds": [first, first + n],
+        "size": list(cfg.size),
+        "labels": {str(k): v for k, v in world.LABELS.items()},
+        "attributes": list(world.ATTRIBUTES),
+        "files": {"image": "images/{i:06d}.png", "mask": "masks/{i:06d}.png", "record": "records/{i:06d}.json",
+                  "table": "attributes.npz"},
+        "timings": {"total_s": round(total_s, 3), "render_s": round(render_s, 3),
+                    "render_images_per_s": round(n / max(render_s, 1e-9), 1)},
+    }
+    write_bytes(out / "manifest.json", json.dumps(manifest, indent=1).encode())
+    if contact_sheet:
+        sheet_path = Path(contact_sheet)
+        sheet_path.parent.mkdir(parents=True, exist_ok=True)
+        write_png(sheet_path, world.contact_sheet(sheet))
+    print(f"wrote {n} scenes to {out} ({n / total_s:.0f} scenes/s; renderer {manifest['timings']['render_images_per_s']}/s)"
+          + (f"; contact sheet {contact_sheet}" if contact_sheet else ""))
+    return manifest
+
+
+# ----------------------------------------------------------------------------------
+# Atomic writes: a temp file in the same folder, then os.replace, so a crash never
+# leaves a half-written file under the final name.
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    import cv2
+
+    img = array[..., ::-1] if array.ndim == 3 else array  # OpenCV writes BGR
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img))
+    if not ok:
+        raise UserError(f"{path}: could not encode PNG")
+    write_bytes(path, buf.tobytes())
+
+
+def write_npz(path: Path, arrays: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_bytes(path, buf.getvalue())
+

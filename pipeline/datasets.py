@@ -1,0 +1,150 @@
+"""`PhotoFolder`: a folder of the user's own photos as a torch Dataset for training.
+
+Recursive; jpg/jpeg/png/webp/bmp/tif/tiff in any letter case. Each photo is turned
+upright by its EXIF orientation, converted to RGB from any mode (RGBA, P, L, 16-bit,
+CMYK), cropped to the training aspect (random or centred), resized, and returned as a
+float tensor [3, H, W] in [-1, 1].
+
+Bad files never stop training: headers are checked at construction and unreadable
+files are skipped with ONE warning that counts and names them; a file that fails later
+(truncated data past a good header, deleted meanwhile) is replaced by another photo and
+reported once.
+"""
+from __future__ import annotations
+
+import random
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from pipeline.errors import UserError
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+MAX_NAMES_IN_WARNING = 20  # a warning listing thousands of names helps nobody
+
+
+def list_images(root: Path) -> list[Path]:
+    """Image files under root, recursively, sorted for a stable order across runs."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB; transparency is composited on white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit greyscale: scale the full range down to 8 bits instead of clipping.
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        arr = (arr - arr.min()) / max(float(arr.max() - arr.min()), 1e-12)
+        img = Image.fromarray((arr * 255 + 0.5).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA"):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img)
+    return img.convert("RGB")
+
+
+def crop_box(w: int, h: int, aspect: float, rng: random.Random | None) -> tuple[int, int, int, int]:
+    """The largest box of width/height = aspect inside (w, h); random position if rng."""
+    if w / h > aspect:
+        cw, ch = max(1, round(h * aspect)), h
+    else:
+        cw, ch = w, max(1, round(w / aspect))
+    x = rng.randint(0, w - cw) if rng else (w - cw) // 2
+    y = rng.randint(0, h - ch) if rng else (h - ch) // 2
+    return x, y, x + cw, y + ch
+
+
+def load_photo(path: Path, size: tuple[int, int], rng: random.Random | None = None) -> np.ndarray:
+    """One photo as uint8 [H, W, 3], upright, cropped to the aspect of `size` (H, W)."""
+    h, w = size
+    with Image.open(path) as img:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        img = to_rgb(img)
+    img = img.crop(crop_box(img.width, img.height, w / h, rng))
+    img = img.resize((w, h), Image.Resampling.LANCZOS if img.width > w else Image.Resampling.BICUBIC)
+    return np.array(img, dtype=np.uint8)  # a writable copy: torch.from_numpy needs one
+
+
+class PhotoFolder(torch.utils.data.Dataset):
+    """The photos under `root` as [3, H, W] float tensors in [-1, 1].
+
+    random_crop: crop position drawn per item (training); False = centre crop.
+    flip: also mirror left-right at random (street scenes are symmetric enough).
+    """
+
+    def __init__(self, root: str | Path, size: Sequence[int] | int = (64, 64), random_crop: bool = True,
+                 flip: bool = False, seed: int = 0):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise UserError(f"photo folder {self.root}: not a folder")
+        self.size = (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size)
+        if len(self.size) != 2 or min(self.size) < 1:
+            raise UserError(f"size {size}: expected (H, W)")
+        self.random_crop = random_crop
+        self.flip = flip
+        self.seed = seed
+        candidates = list_images(self.root)
+        self.paths, bad = [], []
+        for p in candidates:
+            (self.paths if _header_ok(p) else bad).append(p)
+        self.skipped = bad
+        if bad:
+            _warn_skipped(self.root, bad, "could not be read")
+        if not self.paths:
+            found = f"{len(candidates)} image file(s), none readable" if candidates else \
+                f"no image files ({', '.join(IMAGE_EXTS)})"
+            raise UserError(f"photo folder {self.root}: {found}")
+        self._failed: set[int] = set()
+        self._calls = 0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, index: int) -> np.ndarray:
+        """uint8 [H, W, 3] of item `index`, substituting the next readable photo on failure."""
+        n = len(self.paths)
+        for k in range(n):
+            i = (index + k) % n
+            if i in self._failed:
+                continue
+            rng = random.Random(f"{self.seed}:{index}:{self._calls}") if self.random_crop else None
+            try:
+                return load_photo(self.paths[i], self.size, rng)
+            except (OSError, ValueError, SyntaxError) as e:  # PIL raises these for bad data
+                self._failed.add(i)
+                warnings.warn(f"{self.paths[i]}: unreadable ({e}); using another photo instead", stacklevel=2)
+        raise UserError(f"photo folder {self.root}: no photo could be read")
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        self._calls += 1
+        arr = self.load(index)
+        if self.flip and random.Random(f"flip:{self.seed}:{index}:{self._calls}").random() < 0.5:
+            arr = arr[:, ::-1]
+        return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+
+
+def _header_ok(path: Path) -> bool:
+    """Opens the header only (fast); catches non-images and files cut before the pixels."""
+    try:
+        with Image.open(path) as img:
+            img.verify()
+        return True
+    except Exception:  # noqa: BLE001 - PIL raises many types for garbage; we only skip the file
+        return False
+
+
+def _warn_skipped(root: Path, bad: list[Path], why: str) -> None:
+    names = [str(p.relative_to(root)) for p in bad[:MAX_NAMES_IN_WARNING]]
+    more = f" and {len(bad) - len(names)} more" if len(bad) > len(names) else ""
+    warnings.warn(f"photo folder {root}: skipped {len(bad)} file(s) that {why}: {', '.join(names)}{more}",
+                  stacklevel=3)

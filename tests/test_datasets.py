@@ -1,0 +1,119 @@
+"""PhotoFolder: every image mode and orientation lands as upright RGB; bad files are
+skipped with one warning naming them, never a crash."""
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.datasets import PhotoFolder, load_photo
+from pipeline.errors import UserError
+
+
+def save(path, img, **kw):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, **kw)
+    return path
+
+
+def halves(w=40, h=20, left=(255, 0, 0), right=(0, 0, 255)):
+    """A landscape picture: red left half, blue right half."""
+    arr = np.zeros((h, w, 3), np.uint8)
+    arr[:, : w // 2] = left
+    arr[:, w // 2:] = right
+    return Image.fromarray(arr)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    img = halves()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": the red left half ends up on top
+    p = save(tmp_path / "rot.jpg", img, exif=exif.tobytes(), quality=95)
+    arr = load_photo(p, (40, 20))  # the displayed picture is 20 wide, 40 tall
+    top, bottom = arr[:15].mean((0, 1)), arr[-15:].mean((0, 1))
+    assert top[0] > 200 and top[2] < 60, top
+    assert bottom[2] > 200 and bottom[0] < 60, bottom
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "I;16", "CMYK", "LA"])
+def test_any_mode_becomes_rgb(tmp_path, mode):
+    base = halves(32, 32)
+    if mode == "I;16":
+        grey = (np.asarray(base.convert("L"), np.uint16) * 257).astype(np.uint16)
+        img = Image.fromarray(grey)  # uint16 -> mode I;16
+        ext = ".png"
+    elif mode == "CMYK":
+        img, ext = base.convert("CMYK"), ".tiff"
+    else:
+        img, ext = base.convert(mode), ".png"
+    p = save(tmp_path / f"x{ext}", img)
+    arr = load_photo(p, (16, 16))
+    assert arr.shape == (16, 16, 3) and arr.dtype == np.uint8
+    if mode == "I;16":  # 16-bit range scaled down, not clipped to white
+        assert 20 < arr.mean() < 200
+
+
+def test_folder_is_recursive_and_case_insensitive(tmp_path):
+    save(tmp_path / "a.JPG", halves())
+    save(tmp_path / "sub" / "deeper" / "b.png", halves())
+    save(tmp_path / "c.WebP", halves())
+    save(tmp_path / "d.bmp", halves())
+    save(tmp_path / "e.TIF", halves())
+    (tmp_path / "notes.txt").write_text("not an image")
+    ds = PhotoFolder(tmp_path, size=(16, 32))
+    assert len(ds) == 5
+    x = ds[0]
+    assert x.shape == (3, 16, 32) and x.min() >= -1 and x.max() <= 1
+
+
+def test_crop_keeps_the_aspect_and_centre(tmp_path):
+    # A wide picture with a green centre stripe: the centred square crop is mostly green.
+    arr = np.zeros((20, 80, 3), np.uint8)
+    arr[:, 30:50] = (0, 255, 0)
+    save(tmp_path / "wide.png", Image.fromarray(arr))
+    ds = PhotoFolder(tmp_path, size=(8, 8), random_crop=False)
+    x = ds[0]
+    assert x[1].mean() > 0.0 and x[0].mean() < -0.9
+    crops = {tuple(PhotoFolder(tmp_path, size=(8, 8), random_crop=True, seed=s)[0][1].mean(1).tolist().__iter__())
+             for s in range(6)}
+    assert len(crops) > 1  # random crops move
+
+
+def test_garbage_and_truncated_files_are_skipped_with_one_warning(tmp_path):
+    for i in range(3):
+        save(tmp_path / f"good{i}.png", halves())
+    (tmp_path / "garbage.jpg").write_bytes(b"this is not a jpeg at all" * 10)
+    good = (tmp_path / "good0.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(good[: len(good) // 2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = PhotoFolder(tmp_path, size=(8, 8))
+    msgs = [str(w.message) for w in caught]
+    assert len(msgs) == 1, msgs
+    assert "skipped 2" in msgs[0] and "garbage.jpg" in msgs[0] and "cut.png" in msgs[0]
+    assert len(ds) == 3 and {p.name for p in ds.skipped} == {"garbage.jpg", "cut.png"}
+
+
+def test_file_that_fails_later_is_replaced_not_fatal(tmp_path):
+    # Both files pass the check at construction; then one is cut short on disk.
+    save(tmp_path / "a_ok.jpg", halves(64, 64), quality=95)
+    save(tmp_path / "b_ok.jpg", halves(64, 64), quality=95)
+    ds = PhotoFolder(tmp_path, size=(8, 8))
+    data = (tmp_path / "a_ok.jpg").read_bytes()
+    (tmp_path / "a_ok.jpg").write_bytes(data[: len(data) // 3])
+    with pytest.warns(UserWarning, match="a_ok.jpg"):
+        x = ds[0]
+    assert x.shape == (3, 8, 8)
+    assert ds[0].shape == (3, 8, 8)  # the bad file is remembered, no second warning needed
+
+
+def test_empty_or_missing_folder_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match=str(tmp_path)):
+        PhotoFolder(tmp_path)
+    with pytest.raises(UserError, match="not a folder"):
+        PhotoFolder(tmp_path / "missing")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG garbage")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(UserError, match="none readable"):
+            PhotoFolder(tmp_path)

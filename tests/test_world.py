@@ -1,0 +1,234 @@
+"""The procedural street world: determinism, re-renders that change only lighting, and
+attributes that move the picture the right way (measured on small renders)."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from pipeline import world
+from pipeline.cli import main as cli_main
+from pipeline.world import HELD_OUT_SEED_START, LABEL_IDS, STATIC_LABELS, render, sample_scene
+
+SIZE = (48, 96)  # small 2:1 street views keep the suite fast
+
+
+def luminance(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def static_masks(r) -> np.ndarray:
+    return np.stack([r.masks == LABEL_IDS[k] for k in STATIC_LABELS])
+
+
+def test_same_seed_same_bytes_and_record():
+    a, b = sample_scene(123, "mixed"), sample_scene(123, "mixed")
+    ra, rb = render(a, SIZE), render(b, SIZE)
+    assert ra.image.tobytes() == rb.image.tobytes()
+    assert ra.masks.tobytes() == rb.masks.tobytes()
+    assert json.dumps(world.scene_record(a, ra, SIZE)) == json.dumps(world.scene_record(b, rb, SIZE))
+    other = render(sample_scene(124, "mixed"), SIZE)
+    assert other.image.tobytes() != ra.image.tobytes()
+
+
+def test_record_round_trips_through_json():
+    p = sample_scene(7, "snow")
+    q = world.SceneParams.from_dict(json.loads(json.dumps(p.to_dict())))
+    assert q == p
+    assert render(q, SIZE).image.tobytes() == render(p, SIZE).image.tobytes()
+
+
+def test_conditions_share_the_street_of_a_seed():
+    day, night = sample_scene(5, "day"), sample_scene(5, "night")
+    assert day.buildings == night.buildings and day.cars == night.cars and day.layout == night.layout
+    assert day.lighting != night.lighting
+
+
+@pytest.mark.parametrize("attribute", world.ATTRIBUTES)
+def test_rerender_changes_only_lighting_and_the_attribute(attribute):
+    for seed in (1, 2, 3):
+        p = sample_scene(seed, "mixed")
+        q = p.with_attribute(attribute, 1.0)
+        # Static structure untouched in the record and in the label map.
+        assert dataclasses.replace(q, lighting=p.lighting) == p
+        assert q.attributes()[attribute] > 0.95
+        r0, r1 = render(p, SIZE), render(q, SIZE)
+        assert np.array_equal(static_masks(r0), static_masks(r1))
+        low = p.with_attribute(attribute, 0.0)
+        assert low.attributes()[attribute] < 0.05
+
+
+def test_fog_changes_far_pixels_more_than_near_ones():
+    far_gain = []
+    for seed in range(4):
+        p = sample_scene(seed, "day")
+        clear, fog = render(p, SIZE), render(p.with_attribute("foggy", 1.0), SIZE)
+        diff = np.abs(luminance(fog.image) - luminance(clear.image))
+        ground = np.isin(clear.masks, [LABEL_IDS["road"], LABEL_IDS["sidewalk"]])
+        near, far = ground & (clear.depth < 6), ground & (clear.depth > 25) & (clear.depth < 200)
+        far_gain.append(diff[far].mean() - diff[near].mean())
+    assert np.mean(far_gain) > 10, far_gain
+
+
+def band_contrast(r, lo, hi):
+    lum = luminance(r.image)
+    band = (r.depth >= lo) & (r.depth < hi) & (r.masks != LABEL_IDS["sky"])
+    return lum[band].std() if band.sum() > 20 else np.nan
+
+
+def test_fog_lowers_contrast_more_with_depth():
+    ratios_clear, ratios_fog = [], []
+    for seed in range(6):
+        p = sample_scene(seed, "day")
+        clear, fog = render(p, (96, 192)), render(p.with_attribute("foggy", 1.0), (96, 192))
+        ratios_clear.append(band_contrast(clear, 25, 80) / band_contrast(clear, 2, 10))
+        ratios_fog.append(band_contrast(fog, 25, 80) / band_contrast(fog, 2, 10))
+    # Far-band contrast relative to near-band contrast collapses under fog.
+    assert np.nanmean(ratios_fog) < 0.5 * np.nanmean(ratios_clear), (ratios_fog, ratios_clear)
+
+
+def test_night_is_darker_than_its_day_and_lit_by_windows_and_lamps():
+    for seed in range(4):
+        p = sample_scene(seed, "day")
+        day, night = render(p, SIZE), render(p.with_attribute("night", 1.0), SIZE)
+        assert luminance(night.image).mean() < 0.5 * luminance(day.image).mean()
+        # The brightest night pixels are windows (building) and lamp heads, not the sky.
+        lum = luminance(night.image)
+        top = lum >= np.percentile(lum, 99)
+        sources = np.isin(night.masks, [LABEL_IDS["building"], LABEL_IDS["light_source"], LABEL_IDS["car"],
+                                        LABEL_IDS["road"], LABEL_IDS["sidewalk"]])
+        assert sources[top].mean() > 0.9
+
+
+def test_snow_brightens_the_ground_more_than_the_facades():
+    for seed in range(3):
+        p = sample_scene(seed, "overcast")
+        bare, snow = render(p, SIZE), render(p.with_attribute("snowy", 1.0), SIZE)
+        gain = luminance(snow.image) - luminance(bare.image)
+        ground = np.isin(bare.masks, [LABEL_IDS["road"], LABEL_IDS["sidewalk"]]) & (bare.depth < 40)
+        facade = bare.masks == LABEL_IDS["building"]
+        assert gain[ground].mean() > 40
+        assert gain[ground].mean() > 3 * abs(gain[facade].mean())
+
+
+def test_sunny_casts_hard_shadows_overcast_does_not():
+    spread = {"sunny": [], "overcast": []}
+    for seed in range(4):
+        p = sample_scene(seed, "day")
+        for a in spread:
+            r = render(p.with_attribute(a, 1.0), (64, 128))
+            road = (r.masks == LABEL_IDS["road"]) & (r.depth < 30)
+            lum = luminance(r.image)[road]
+            spread[a].append(np.percentile(lum, 90) / max(np.percentile(lum, 10), 1.0))
+    assert np.mean(spread["sunny"]) > 1.3 * np.mean(spread["overcast"]), spread
+
+
+def test_shadows_fall_away_from_the_sun():
+    from pipeline.world_render import camera_from, draw_shadows, light_from
+
+    p = sample_scene(11, "day").with_lighting(sun_elevation=25.0, cloud_cover=0.0, fog_density=0.0)
+    cols = {}
+    for az in (-80.0, 80.0):  # sun on the left, then on the right
+        q = p.with_lighting(sun_azimuth=az)
+        cam = camera_from(q, 64, 128)
+        ground, _ = draw_shadows(q, cam, light_from(q))
+        ys, xs = np.nonzero(ground[int(cam.hor) + 4:])
+        cols[az] = xs.mean() - cam.vp
+    # Sun on the left: the left row of buildings shades the road, right of the vanishing point, and vice versa.
+    assert cols[-80.0] > cols[80.0] + 5, cols
+
+
+@pytest.mark.parametrize("size", [(32, 64), (64, 32), (40, 40), (24, 96)])
+def test_non_square_sizes(size):
+    p = sample_scene(3, "mixed")
+    r = render(p, size)
+    assert r.image.shape == (*size, 3) and r.image.dtype == np.uint8
+    assert r.masks.shape == size and r.depth.shape == size
+    # The horizon sits where the record says: sky above it, ground below it.
+    row = int(p.layout.horizon_y * size[0])
+    assert (r.masks[min(row + 3, size[0] - 1)] != LABEL_IDS["sky"]).all()
+    assert set(np.unique(r.masks)) <= set(world.LABELS)
+
+
+def test_parse_size():
+    assert world.parse_size("128x256") == (128, 256)
+    assert world.parse_size(64) == (64, 64)
+    with pytest.raises(ValueError, match="HxW"):
+        world.parse_size("12x")
+
+
+def test_with_attribute_rejects_unknown_names_and_values():
+    p = sample_scene(0)
+    with pytest.raises(ValueError, match="unknown attribute"):
+        p.with_attribute("rainy")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        p.with_attribute("night", 2.0)
+
+
+def test_render_batch_records_carry_layout_and_counts():
+    images, records = world.render_batch([10, 11, 12], (16, 32))
+    assert images.shape == (3, 16, 32, 3)
+    for r in records:
+        assert set(r["attributes"]) == set(world.ATTRIBUTES)
+        assert all(0.0 <= v <= 1.0 for v in r["attributes"].values())
+        assert 0 < r["layout"]["horizon_y"] < 1 and 0 < r["layout"]["vanishing_x"] < 1
+        assert r["counts"]["cars"] >= 0 and r["counts"]["trees"] >= 0
+
+
+def test_world_dataset_seeds_disjoint_across_ranks_and_workers():
+    from pipeline.world import WorldDataset
+
+    seen = []
+    for rank in range(2):
+        ds = WorldDataset(16, seed=0, rank=rank, world_size=2, length=40)
+        for wid in range(3):
+            seen.append(set(ds.seeds(wid, 3)))
+    union = set().union(*seen)
+    assert sum(len(s) for s in seen) == len(union) == 40
+    held = WorldDataset(16, held_out=True, length=5)
+    assert min(held.seeds()) >= HELD_OUT_SEED_START
+    with pytest.raises(ValueError):
+        WorldDataset(16, seed=HELD_OUT_SEED_START - 2, length=10)
+
+
+def test_world_dataset_streams_tensors_through_a_dataloader():
+    import torch
+
+    from pipeline.world import WorldDataset
+
+    ds = WorldDataset((16, 32), seed=100, rank=1, world_size=2, length=8, with_record=True)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+    items = list(loader)
+    seeds = sorted(rec["seed"] for _, rec in items)
+    assert seeds == [102, 103, 106, 107]  # rank 1 of 2, workers 0 and 1 of 2: offsets 2, 3 of every 4
+    x = items[0][0]
+    assert x.shape == (3, 16, 32) and x.min() >= -1 and x.max() <= 1
+
+
+def test_cli_writes_images_masks_records_manifest(tmp_path):
+    out = tmp_path / "w"
+    sheet = tmp_path / "sheet.png"
+    assert cli_main(["world", "--n", "3", "--size", "16x32", "--out", str(out), "--seed", "4",
+                     "--contact-sheet", str(sheet)]) == 0
+    from PIL import Image
+
+    assert Image.open(out / "images" / "000002.png").size == (32, 16)
+    mask = np.asarray(Image.open(out / "masks" / "000000.png"))
+    assert mask.shape == (16, 32) and mask.max() < len(world.LABELS)
+    rec = json.loads((out / "records" / "000001.json").read_text())
+    assert rec["seed"] == 5 and set(rec["attributes"]) == set(world.ATTRIBUTES)
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["n"] == 3 and man["labels"]["0"] == "sky" and man["seeds"] == [4, 7]
+    table = np.load(out / "attributes.npz", allow_pickle=False)
+    assert table["night"].shape == (3,) and list(table["seeds"]) == [4, 5, 6]
+    assert sheet.is_file()
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_cli_bad_input_is_a_user_error(tmp_path, capsys):
+    assert cli_main(["world", "--n", "2", "--out", str(tmp_path), "--set", "world.colour=3"]) == 2
+    assert "world.colour" in capsys.readouterr().err
+    assert cli_main(["world", "--n", "2", "--out", str(tmp_path), "--size", "big"]) == 2
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert cli_main(["world", "--n", "2", "--out", str(f)]) == 2
