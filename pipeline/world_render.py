@@ -149,9 +149,9 @@ def light_from(params: SceneParams) -> Light:
     night = 1.0 - _ss(-9.0, 2.0, lt.sun_elevation)
     # 2. Direct sun: gone under clouds, fog and below the horizon; warm when low.
     direct = _ss(-2.0, 3.0, lt.sun_elevation) * (1 - cloud) ** 1.6 * (1 - 0.85 * _ss(0.0, 0.7, fog))
-    sun_rgb = _mix((1.05, 0.97, 0.88), (1.1, 0.62, 0.3), low) * direct * 0.95
+    sun_rgb = _mix((1.0, 0.93, 0.85), (1.35, 0.78, 0.4), low) * direct
     # 3. Sky light: bluish clear, grey overcast, deep blue at night.
-    amb_clear = _mix((0.34, 0.26, 0.3), (0.36, 0.42, 0.52), _ss(2, 20, lt.sun_elevation)) * day
+    amb_clear = _mix((0.42, 0.33, 0.34), (0.36, 0.42, 0.52), _ss(2, 20, lt.sun_elevation)) * day
     amb_cloud = np.array((0.62, 0.64, 0.67), np.float32) * day
     ambient = _mix(amb_clear, amb_cloud, cloud ** 1.2) + np.array((0.02, 0.025, 0.045), np.float32)
     # 4. Sky colours, then clouds' colour (lit from below at golden hour).
@@ -166,7 +166,7 @@ def light_from(params: SceneParams) -> Light:
                      (0.97, 0.97, 0.98), _ss(6, 20, lt.sun_elevation)) * (1 - 0.35 * cloud)
     # 5. Fog takes the horizon's colour; thick fog is light grey by day.
     fog_rgb = _mix(hor, grey * 1.05, 0.6)
-    fog_k = 0.15 * fog ** 1.4 + 0.0015
+    fog_k = 0.15 * fog ** 1.4 + 0.001
     return Light(sun, sun_rgb, ambient, night, fog_k, fog_rgb, lt.snow, hor, zen, cloud_rgb)
 
 
@@ -192,7 +192,7 @@ LAMP_LIGHT = (2.5, 2.1, 1.5)
 
 def _quad(xs, ys, zs):
     """Four corners given per axis (arrays or scalars that broadcast) -> (x, y, z), each [..., 4]."""
-    shape = np.broadcast_shapes(*(np.shape(a) for a in (*xs, *ys, *zs)))
+    shape = max((np.shape(a) for a in (*xs, *ys, *zs)), key=len)  # arguments are scalars or one shape
     out = np.empty((3,) + shape + (4,), np.float32)
     for k in range(4):
         out[0, ..., k] = xs[k]
@@ -602,7 +602,8 @@ def _grain(h: int, w: int, seed: int) -> np.ndarray:
     key = (h, w)
     if key not in _NOISE_CACHE:
         tile = np.random.default_rng(12345).standard_normal((2 * h, 2 * w)).astype(np.float32)
-        _NOISE_CACHE[key] = cv2.GaussianBlur(tile, (3, 3), 0.6) * 1.6
+        # Stored as the multiplier itself: 1 + 3% of unit-variance film grain.
+        _NOISE_CACHE[key] = 1.0 + 0.03 * cv2.GaussianBlur(tile, (3, 3), 0.6) * 1.6
     tile = _NOISE_CACHE[key]
     oy, ox = seed % h, (seed // h) % w
     return tile[oy:oy + h, ox:ox + w]
@@ -626,41 +627,47 @@ def _fbm(rng: np.random.Generator, h: int, w: int, base: tuple[int, int]) -> np.
 
 
 def draw_sky(p: SceneParams, cam: Camera, light: Light, rng: np.random.Generator, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sky colour for image rows [0, rows) and the sun-disc mask there."""
+    """Sky colour for image rows [0, rows) and the sun-disc mask there.
+
+    The smooth parts (gradient, clouds, glow) are computed at half resolution and
+    upsampled; the sun disc and stars are drawn at full resolution afterwards.
+    """
     w = cam.w
     lt = p.lighting
-    v = np.arange(rows, dtype=np.float32)[:, None]
-    u = np.arange(w, dtype=np.float32)[None, :]
+    sh, sw = max((rows + 1) // 2, 1), max((w + 1) // 2, 1)
+    v = (np.arange(sh, dtype=np.float32) * (rows / sh))[:, None]
+    u = (np.arange(sw, dtype=np.float32) * (w / sw))[None, :]
     # 1. Gradient from the horizon colour to the zenith colour.
     t = np.clip((cam.hor - v) / max(cam.hor, 1.0), 0.0, 1.0) ** 0.55
-    sky = light.horizon_rgb[None, None, :] * (1 - t[..., None]) + light.zenith_rgb[None, None, :] * t[..., None]
-    sky = np.broadcast_to(sky, (rows, w, 3)).copy()
-    # 2. Clouds: wide, flat noise; coverage sets the threshold, softer near the horizon.
-    noise = _fbm(rng, rows, w, (2, 5))
+    grad = light.horizon_rgb * (1 - t[..., None]) + light.zenith_rgb * t[..., None]  # [sh, 1, 3]
+    if light.night > 0:  # city glow near the horizon
+        grad = grad + (light.night * 0.12 * (1 - t) ** 3)[..., None] * np.array([1.0, 0.6, 0.3], np.float32)
+    # 2. Clouds: wide, flat noise; coverage sets the threshold.
+    noise = _fbm(rng, sh, sw, (2, 5))
     cover = lt.cloud_cover
-    alpha = np.clip((noise - (0.78 - 0.75 * cover)) / 0.22, 0.0, 1.0) * min(1.0, 0.3 + 1.2 * cover)
-    shade = 0.8 + 0.35 * (noise[..., None] - 0.5)
-    sky += alpha[..., None] * (light.cloud_rgb * shade - sky)
-    # 3. Sun glow and disc when the sun is ahead of the camera.
-    disc = np.zeros((rows, w), bool)
+    alpha = np.clip((noise - (0.78 - 0.75 * cover)) * (1 / 0.22), 0.0, 1.0) * min(1.0, 0.3 + 1.2 * cover)
+    cloud = light.cloud_rgb * (0.8 + 0.35 * (noise[..., None] - 0.5))
+    sky = grad + alpha[..., None] * (cloud - grad)
+    # 3. Sun glow when the sun is ahead of the camera.
     s = light.sun
-    if s[2] > 0.05 and s[1] > -0.05:
+    sun_ahead = s[2] > 0.05 and s[1] > -0.05
+    vis = (1 - cover) ** 2 * (1 - light.fog_k / 0.15)
+    if sun_ahead:
         us, vs = cam.vp + cam.f * s[0] / s[2], cam.hor - cam.f * s[1] / s[2]
         d = np.sqrt((u - us) ** 2 + (v - vs) ** 2)
-        vis = (1 - cover) ** 2 * (1 - light.fog_k / 0.15)
-        glow = np.exp(-d / (0.25 * cam.f)) * vis
-        sky += glow[..., None] * (light.sun_rgb * 0.9 + 0.1)
-        disc = (d < 0.03 * cam.f) & (vis > 0.15)
-        sky[disc] = np.minimum(1.0, light.sun_rgb * 1.3 + 0.3)
-    # 4. Stars on clear nights.
+        sky += np.exp(d * (-1.0 / (0.25 * cam.f)))[..., None] * (vis * (light.sun_rgb * 0.9 + 0.1))
+    sky = cv2.resize(sky.astype(np.float32), (w, rows), interpolation=cv2.INTER_LINEAR)
+    # 4. Sun disc, full resolution.
+    disc = np.zeros((rows, w), np.uint8)
+    if sun_ahead and vis > 0.15:
+        cv2.circle(disc, (int(us * ONE), int(vs * ONE)), int(0.03 * cam.f * ONE), 1, -1, cv2.LINE_8, SHIFT)
+        sky[disc > 0] = np.minimum(1.0, light.sun_rgb * 1.3 + 0.3)
+    # 5. Stars on clear nights.
     if light.night > 0.5 and cover < 0.6:
         k = int(rows * w * 0.004)
         ys, xs = rng.integers(0, rows, k), rng.integers(0, w, k)
-        sky[ys, xs] += (0.5 * light.night * (1 - alpha[ys, xs]) * rng.random(k, dtype=np.float32))[:, None]
-    # 5. City glow near the horizon at night.
-    if light.night > 0:
-        sky += (light.night * 0.12 * (1 - t) ** 3)[..., None] * np.array([1.0, 0.6, 0.3], np.float32)
-    return sky, disc
+        sky[ys, xs] += (0.5 * light.night * (1 - cover) * rng.random(k, dtype=np.float32))[:, None]
+    return sky, disc > 0
 
 
 # ----------------------------------------------------------------------------------
@@ -704,7 +711,7 @@ def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray
         lit = None
     if snow > 0:
         img = add_ground_snow(img, ids, pal, ground_ids, lit, depth, cam, p, light, snow, streams[1])
-    img *= (1.0 + 0.03 * _grain(h, w, p.texture_seed))[..., None]
+    img *= _grain(h, w, p.texture_seed)[..., None]
     # 4. Night: emitters, lamp light pools, glow.
     if light.night > 0.01:
         img = add_night_lights(img, ids, pal, depth, cam, p, light)
@@ -716,11 +723,15 @@ def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray
         img[:rows][top] = sky[top]
         labels[:rows][top & disc] = LB["light_source"]
     # 6. Weather: fog by depth, then falling snow in front of everything.
-    keep = np.exp(depth * -light.fog_k)[..., None]
-    img = img * keep + light.fog_rgb * (1.0 - keep)
+    # Fog is capped at 250 m so a thin haze tints the sky instead of erasing it.
+    keep = np.exp(np.minimum(depth, 250.0) * -light.fog_k)[..., None]
+    img -= light.fog_rgb
+    img *= keep
+    img += light.fog_rgb
     if light.snow > 0.5:
         add_falling_snow(img, light, streams[3])
-    image = cv2.convertScaleAbs(np.clip(img, 0.0, 1.0), alpha=255.0)
+    # Every term above is >= 0, and convertScaleAbs saturates at 255: no clip needed.
+    image = cv2.convertScaleAbs(img, alpha=255.0)
     return image, labels, depth
 
 

@@ -1,0 +1,105 @@
+"""Rendering speed of the procedural street world against the 200 images/s goal.
+
+    python bench/bench_world.py --n 400 --size 128
+    python bench/bench_world.py --figures docs/      # also writes the two figures
+
+Prints images/s for the renderer alone (scene records drawn beforehand), for sampling +
+rendering, and for the whole `photoedit world` folder writer, each with its ratio to the
+goal, plus CPU-time rates: on a machine shared with other jobs the wall-clock rate
+understates the renderer, and the CPU-time rate is the closer estimate of an idle core.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline import world  # noqa: E402
+
+GOAL = 200.0  # images/s at 128x128, one process
+
+
+def timed(fn, n: int) -> tuple[float, float]:
+    """(wall images/s, CPU-time images/s) of fn() over n images."""
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    return n / (time.perf_counter() - t), n / max(time.process_time() - c, 1e-9)
+
+
+def bench(n: int, size: tuple[int, int], repeats: int) -> None:
+    params = [world.sample_scene(s, "mixed") for s in range(n)]
+    world.render(params[0], size)  # warm caches (noise tiles, imports)
+    rows = []
+    best = lambda fn: max((timed(fn, n) for _ in range(repeats)), key=lambda r: r[0])  # noqa: E731
+    rows.append(("renderer only", best(lambda: [world.render(p, size) for p in params])))
+    rows.append(("sample + render", best(lambda: [world.render(world.sample_scene(s, "mixed"), size)
+                                                  for s in range(n)])))
+    from pipeline.commands.world import render_folder
+
+    cfg = world.WorldConfig(size=size, seed=0, condition="mixed")
+    with tempfile.TemporaryDirectory() as tmp:
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            rows.append(("photoedit world (PNG+JSON)", timed(lambda: render_folder(Path(tmp), n, cfg), n)))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"world renderer, {n} mixed scenes at {size[0]}x{size[1]}, best of {repeats}; "
+          f"{os.cpu_count()} cores, load average {load:.1f}")
+    print(f"{'path':<28}{'img/s wall':>11}{'x goal':>8}{'img/s CPU':>11}{'x goal':>8}")
+    for name, (wall, cpu) in rows:
+        print(f"{name:<28}{wall:>11.1f}{wall / GOAL:>8.2f}{cpu:>11.1f}{cpu / GOAL:>8.2f}")
+
+
+def label(img: np.ndarray, text: str) -> np.ndarray:
+    import cv2
+
+    out = img.copy()
+    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def figures(out: Path, size=(128, 256)) -> None:
+    from pipeline.commands.world import write_png
+
+    out.mkdir(parents=True, exist_ok=True)
+    # 1. Contact sheet: a row per condition, then two rows of the mixed stream.
+    rows = list(world.CONDITIONS) + ["mixed", "mixed"]
+    cells = []
+    for r, cond in enumerate(rows):
+        for c in range(8):
+            seed = 1000 * r + c
+            img = world.render(world.sample_scene(seed, cond), size).image
+            cells.append(label(img, cond) if c == 0 else img)
+    write_png(out / "world_contact_sheet.png", world.contact_sheet(cells, cols=8))
+    # 2. Re-render strip: one street, every attribute set to 1.
+    p = world.sample_scene(4, "day")
+    strip = [label(world.render(p, size).image, "input (day)")]
+    for a in world.ATTRIBUTES:
+        strip.append(label(world.rerender(p, a, 1.0, size).image, a))
+    write_png(out / "world_rerender_strip.png", world.contact_sheet(strip, cols=len(strip)))
+    print(f"wrote {out / 'world_contact_sheet.png'} and {out / 'world_rerender_strip.png'}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=400, help="scenes per measurement")
+    ap.add_argument("--size", default="128", help="H or HxW")
+    ap.add_argument("--repeats", type=int, default=3, help="best of this many runs (others share the machine)")
+    ap.add_argument("--figures", metavar="DIR", help="also write the contact sheet and re-render strip here")
+    args = ap.parse_args()
+    if args.figures:
+        figures(Path(args.figures))
+    bench(args.n, world.parse_size(args.size), args.repeats)
+
+
+if __name__ == "__main__":
+    main()
