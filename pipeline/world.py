@@ -379,34 +379,46 @@ CAR_COLORS = np.array([
 ])
 
 
-def _color(rng: np.random.Generator, palette: np.ndarray, jitter: float) -> tuple[float, float, float]:
-    base = palette[rng.integers(0, len(palette))] * rng.uniform(1 - jitter, 1 + jitter, 3)
-    return tuple(_r(c) for c in np.clip(base, 0.02, 0.98))
+SHOP_COLORS = np.array([[0.6, 0.1, 0.1], [0.1, 0.3, 0.5], [0.2, 0.4, 0.2], [0.3, 0.3, 0.3], [0.8, 0.6, 0.2]])
+FOLIAGE_COLORS = np.array([[0.18, 0.38, 0.12], [0.25, 0.45, 0.15], [0.14, 0.30, 0.12],
+                           [0.55, 0.45, 0.12]])  # the last, autumn, is rarer
+
+
+def _colors(rng: np.random.Generator, palette: np.ndarray, jitter: float, n: int, p=None) -> list[tuple]:
+    """n palette colours with a multiplicative jitter, as rounded RGB tuples."""
+    base = palette[rng.choice(len(palette), n, p=p)] * rng.uniform(1 - jitter, 1 + jitter, (n, 3))
+    return [tuple(c) for c in np.round(np.clip(base, 0.02, 0.98), 4).tolist()]
+
+
+def _runs(start: float, stop: float, steps: np.ndarray) -> np.ndarray:
+    """Positions start, start + steps[0], ... below stop (steps pre-drawn, enough of them)."""
+    z = start + np.concatenate([[0.0], np.cumsum(steps)])
+    return z[z < stop]
+
+
+def _rounded(*arrays) -> list[list]:
+    return [np.round(np.asarray(a, np.float64), 4).tolist() for a in arrays]
 
 
 def _sample_buildings(rng: np.random.Generator, layout: Layout) -> list[Building]:
+    """Two rows of buildings along the street, drawn as arrays (sampling is on the hot path)."""
     out = []
     style_height = rng.uniform(8, 30)  # a street of low houses or of tall blocks
     for side in (-1, 1):
-        z = rng.uniform(-2.0, 6.0)
-        while z < 160.0:
-            width = rng.uniform(6, 22)
-            out.append(Building(
-                side=side,
-                z0=_r(z),
-                z1=_r(z + width),
-                height=_r(np.clip(style_height * rng.uniform(0.5, 1.6), 5, 60)),
-                setback=_r(rng.uniform(0, 1.5) if rng.random() < 0.3 else 0.0),
-                color=_color(rng, FACADE_COLORS, 0.12),
-                floor_height=_r(rng.uniform(2.9, 3.6)),
-                window_spacing=_r(rng.uniform(2.2, 3.8)),
-                window_width=_r(rng.uniform(0.35, 0.65)),
-                window_height=_r(rng.uniform(0.4, 0.65)),
-                lit_fraction=_r(rng.uniform(0.1, 0.45)),
-                shop_color=_color(rng, np.array([[0.6, 0.1, 0.1], [0.1, 0.3, 0.5], [0.2, 0.4, 0.2],
-                                                 [0.3, 0.3, 0.3], [0.8, 0.6, 0.2]]), 0.15),
-            ))
-            z += width + (rng.uniform(2, 8) if rng.random() < 0.15 else 0.0)
+        k = 40  # 160 m / at least 6 m per building: never more than 27 are used
+        widths = rng.uniform(6, 22, k)
+        gaps = np.where(rng.random(k) < 0.15, rng.uniform(2, 8, k), 0.0)
+        z0 = _runs(rng.uniform(-2.0, 6.0), 160.0, (widths + gaps)[:-1])
+        n = len(z0)
+        w = widths[:n]
+        height = np.clip(style_height * rng.uniform(0.5, 1.6, n), 5, 60)
+        setback = np.where(rng.random(n) < 0.3, rng.uniform(0, 1.5, n), 0.0)
+        cols = _colors(rng, FACADE_COLORS, 0.12, n)
+        shops = _colors(rng, SHOP_COLORS, 0.15, n)
+        rows = _rounded(z0, z0 + w, height, setback, rng.uniform(2.9, 3.6, n), rng.uniform(2.2, 3.8, n),
+                        rng.uniform(0.35, 0.65, n), rng.uniform(0.4, 0.65, n), rng.uniform(0.1, 0.45, n))
+        for i in range(n):
+            out.append(Building(side, *(r[i] for r in rows[:4]), cols[i], *(r[i] for r in rows[4:]), shops[i]))
     return out
 
 
@@ -418,13 +430,12 @@ def _sample_trees(rng: np.random.Generator) -> list[Tree]:
     for side in (-1, 1):
         if rng.random() < 0.25:
             continue
-        z = rng.uniform(2, spacing)
-        foliage = np.array([[0.18, 0.38, 0.12], [0.25, 0.45, 0.15], [0.14, 0.30, 0.12], [0.55, 0.45, 0.12]])
-        while z < 120.0:
-            if rng.random() < 0.85:
-                out.append(Tree(side=side, z=_r(z), trunk_height=_r(rng.uniform(1.8, 3.0)),
-                                crown_radius=_r(rng.uniform(1.3, 2.6)), color=_color(rng, foliage[:3] if rng.random() < 0.9 else foliage, 0.15)))
-            z += spacing * rng.uniform(0.8, 1.25)
+        z = _runs(rng.uniform(2, spacing), 120.0, spacing * rng.uniform(0.8, 1.25, 24))
+        z = z[rng.random(len(z)) < 0.85]  # a gap here and there
+        n = len(z)
+        rows = _rounded(z, rng.uniform(1.8, 3.0, n), rng.uniform(1.3, 2.6, n))
+        cols = _colors(rng, FOLIAGE_COLORS, 0.15, n, p=[0.32, 0.32, 0.32, 0.04])
+        out += [Tree(side, rows[0][i], rows[1][i], rows[2][i], cols[i]) for i in range(n)]
     return out
 
 
@@ -435,13 +446,13 @@ def _sample_cars(rng: np.random.Generator, layout: Layout) -> list[Car]:
     if half > 5.0:  # wide streets have parking along the kerbs
         lanes += [(half - 1.2, 1), (-(half - 1.2), -1)]
     for x, facing in lanes:
-        z = rng.uniform(4, 25)
-        while z < 110.0:
-            if rng.random() < 0.6:
-                out.append(Car(x=_r(x + rng.uniform(-0.3, 0.3)), z=_r(z), length=_r(rng.uniform(3.8, 4.9)),
-                               width=_r(rng.uniform(1.65, 1.95)), height=_r(rng.uniform(1.35, 1.7)),
-                               facing=facing, color=_color(rng, CAR_COLORS, 0.08)))
-            z += rng.uniform(7, 30)
+        z = _runs(rng.uniform(4, 25), 110.0, rng.uniform(7, 30, 16))
+        z = z[rng.random(len(z)) < 0.6]
+        n = len(z)
+        rows = _rounded(x + rng.uniform(-0.3, 0.3, n), z, rng.uniform(3.8, 4.9, n), rng.uniform(1.65, 1.95, n),
+                        rng.uniform(1.35, 1.7, n))
+        cols = _colors(rng, CAR_COLORS, 0.08, n)
+        out += [Car(*(r[i] for r in rows), facing, cols[i]) for i in range(n)]
     return out
 
 
@@ -449,10 +460,9 @@ def _sample_street_lights(rng: np.random.Generator) -> list[StreetLight]:
     spacing = rng.uniform(18, 32)
     out = []
     for side in (-1, 1):
-        z = rng.uniform(3, spacing)
-        while z < 140.0:
-            out.append(StreetLight(side=side, z=_r(z), height=_r(rng.uniform(5.5, 8.0))))
-            z += spacing
+        z = _runs(rng.uniform(3, spacing), 140.0, np.full(8, spacing))
+        rows = _rounded(z, rng.uniform(5.5, 8.0, len(z)))
+        out += [StreetLight(side, a, b) for a, b in zip(*rows)]
     return out
 
 

@@ -3,6 +3,7 @@ attributes that move the picture the right way (measured on small renders)."""
 import dataclasses
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -112,15 +113,27 @@ def test_snow_brightens_the_ground_more_than_the_facades():
 
 
 def test_sunny_casts_hard_shadows_overcast_does_not():
-    spread = {"sunny": [], "overcast": []}
+    from pipeline.world_render import camera_from, draw_shadows, light_from
+
+    ratio = {"sunny": [], "overcast": []}
     for seed in range(4):
         p = sample_scene(seed, "day")
-        for a in spread:
+        sunny = p.with_attribute("sunny", 1.0)
+        cam = camera_from(sunny, 64, 128)
+        # Interior of the shadows only: their 1-px soft edges are neither lit nor shaded.
+        shade = cv2.erode(draw_shadows(sunny, cam, light_from(sunny))[0], np.ones((3, 3), np.uint8)) > 0
+        lit = cv2.dilate(draw_shadows(sunny, cam, light_from(sunny))[0], np.ones((3, 3), np.uint8)) == 0
+        for a in ratio:
             r = render(p.with_attribute(a, 1.0), (64, 128))
-            road = (r.masks == LABEL_IDS["road"]) & (r.depth < 30)
-            lum = luminance(r.image)[road]
-            spread[a].append(np.percentile(lum, 90) / max(np.percentile(lum, 10), 1.0))
-    assert np.mean(spread["sunny"]) > 1.3 * np.mean(spread["overcast"]), spread
+            road = (r.masks == LABEL_IDS["road"]) & (r.depth < 40)
+            if (road & shade).sum() < 10 or (road & lit).sum() < 10:
+                continue
+            lum = luminance(r.image)
+            ratio[a].append(np.median(lum[road & shade]) / np.median(lum[road & lit]))
+    # The same road pixels: much darker than their sunlit neighbours under the sun,
+    # about the same under an overcast sky.
+    assert len(ratio["sunny"]) >= 2
+    assert np.mean(ratio["sunny"]) < 0.6 and np.mean(ratio["overcast"]) > 0.85, ratio
 
 
 def test_shadows_fall_away_from_the_sun():
