@@ -95,7 +95,8 @@ def main() -> None:
                                                                  "predictor": "photometric" if a in LIGHTING else "classifier"})
         b.save(out / "boundaries" / f"{a}.npz")
         boundaries[a] = b
-        rows.append((a, b.meta["val_accuracy"], b.meta["remaining_accuracy"]))
+        spread = float(np.std(w @ b.normal))  # how big a step of 1 is for this GAN's w
+        rows.append((a, b.meta["val_accuracy"], b.meta["remaining_accuracy"], spread))
         print(f"boundary {a}: val acc {b.meta['val_accuracy']:.3f}, remaining {b.meta['remaining_accuracy']:.3f}")
     sunny_nn = train_boundary(w, scores["sunny"], BoundaryConfig(), conditions=[boundaries["night"]],
                               meta={"attribute": "sunny", "gan_sha256": gan_hash, "predictor": "photometric"})
@@ -134,16 +135,18 @@ def write_report(out, args, rows, effects, eff_cond, table, num_ws, seconds, gan
               for a, v in table.items()}
     group_centre = {g: np.mean([centre[a] for a in names]) for g, names in
                     (("lighting", LIGHTING), ("layout", LAYOUT), ("objects", OBJECTS))}
-    lines = [f"# Latent semantics of the quickstart GAN (`bench/bench_semantics.py`)", "",
+    lines = [f"# Latent semantics of a trained GAN (`bench/bench_semantics.py`)", "",
              f"GAN sha256 `{gan_hash[:16]}…`; {args.n} samples for boundaries, {args.n_fresh} fresh samples for edits, "
              f"{args.n_rescore} per layer for re-scoring; distance {args.distance}; psi {args.psi}; {seconds:.0f} s on a "
              "shared 2-core CPU.", "", "Command: `python bench/bench_semantics.py " +
              f"--gan {args.gan} --classifier {args.classifier} --n {args.n} --out {args.out}`", "",
              "## Boundaries (default solver, 2% at each end)", "",
-             "| attribute | predictor | val accuracy | remaining accuracy | mean change at +%g (fresh samples) |" % args.distance,
-             "|---|---|---|---|---|"]
-    for a, va, ra in rows:
-        lines.append(f"| {a} | {'photometric' if a in LIGHTING else 'classifier'} | {va:.3f} | {ra:.3f} | {effects[a][a]:+.4f} |")
+             "| attribute | predictor | val accuracy | remaining accuracy | std of w.n | mean change at +%g (fresh samples) |"
+             % args.distance,
+             "|---|---|---|---|---|---|"]
+    for a, va, ra, spread in rows:
+        lines.append(f"| {a} | {'photometric' if a in LIGHTING else 'classifier'} | {va:.3f} | {ra:.3f} | {spread:.3f} "
+                     f"| {effects[a][a]:+.4f} |")
     lines += ["", "## Conditioning", "",
               f"Moving by +{args.distance} along `sunny` changes the night score by {effects['sunny']['night']:+.4f}; "
               f"along `sunny` conditioned on `night` (night's normal projected out) by {eff_cond['night']:+.4f} "

@@ -171,7 +171,8 @@ def bar_chart(series: dict[str, np.ndarray], labels: list[str], path: Path, titl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(min(10, max(6, 0.6 * len(labels) * max(1, len(series)) ** 0.5)), 3.6))
+    fig, ax = plt.subplots(figsize=(min(10, max(6, 0.6 * len(labels) * max(1, len(series)) ** 0.5)),
+                                    3.6 + (0.4 if len(series) > 1 else 0)))
     width = 0.8 / max(1, len(series))
     x = np.arange(len(labels))
     for k, (name, vals) in enumerate(series.items()):
@@ -184,9 +185,9 @@ def bar_chart(series: dict[str, np.ndarray], labels: list[str], path: Path, titl
     ax.set_xticks(x, labels)
     ax.set_xlabel("W+ layer (0 = coarsest)")
     ax.set_ylabel("mean positive change" + (" / max" if normalise else ""))
-    ax.set_title(title, fontsize=9, pad=22 if len(series) > 1 else 6)
+    ax.set_title(title, fontsize=9)
     if len(series) > 1:
-        ax.legend(fontsize=7, ncol=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.08), frameon=False)
+        ax.legend(fontsize=7, ncol=len(series), loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
