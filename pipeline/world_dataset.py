@@ -17,10 +17,15 @@ class WorldDataset(torch.utils.data.IterableDataset):
     With `with_record=True` items are `(tensor, record_dict)`.
     """
 
-    def __init__(self, size=(64, 64), seed: int = 0, condition: str = "mixed", rank: int = 0,
-                 world_size: int = 1, length: int | None = None, held_out: bool = False,
+    def __init__(self, size=(64, 64), seed: int = 0, condition: str = "mixed", rank: int | None = None,
+                 world_size: int | None = None, length: int | None = None, held_out: bool = False,
                  with_record: bool = False):
         super().__init__()
+        if rank is None or world_size is None:  # default: this process's place in torch.distributed
+            dist = torch.distributed
+            on = dist.is_available() and dist.is_initialized()
+            rank = (dist.get_rank() if on else 0) if rank is None else rank
+            world_size = (dist.get_world_size() if on else 1) if world_size is None else world_size
         self.size = parse_size(size)
         self.start = (HELD_OUT_SEED_START if held_out else 0) + int(seed)
         if not held_out and length is not None and self.start + length > HELD_OUT_SEED_START:

@@ -245,3 +245,25 @@ def test_cli_bad_input_is_a_user_error(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
     assert cli_main(["world", "--n", "2", "--out", str(f)]) == 2
+
+
+def _ddp_worker(rank: int, world_size: int, tmp: str) -> None:
+    import torch.distributed as dist
+
+    from pipeline.world import WorldDataset
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/store", rank=rank, world_size=world_size)
+    try:
+        seeds = list(WorldDataset(16, seed=0, length=10).seeds())  # rank/world_size from the process group
+        with open(f"{tmp}/rank{rank}.json", "w") as f:
+            json.dump(seeds, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_world_dataset_under_ddp_gloo_two_processes(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
+    a, b = (set(json.loads((tmp_path / f"rank{r}.json").read_text())) for r in range(2))
+    assert a and b and not a & b and a | b == set(range(10))
