@@ -6,10 +6,12 @@ in both implementations; the generators are checked to be the same network by po
 rosinality's weights into ours with gan/import_rosinality.py (strict), and the
 discriminators by their parameter shapes.
 
-One step = one D step + one G step exactly as in rosinality's train.py with no
-regularisation and no augmentation: logistic loss, Adam(lr 0.002, betas (0, 0.99)),
-requires_grad toggling, a fixed real batch (data loading is not timed for either).
-Style mixing is off in both (it adds one mapping pass, noise compared with a step).
+One step = one D step + one G step + the EMA update, with no regularisation and no
+augmentation, style mixing with probability 0.9 (both projects' default): for ours
+`gan.training.Trainer.train_step` itself (the code `photoedit train-gan` runs), for
+rosinality the body of its train.py loop (logistic loss, Adam(lr 0.002, betas (0, 0.99)),
+requires_grad toggling, mixing_noise, accumulate). A fixed real batch feeds both (data
+loading is not timed for either).
 
 Steps of the two implementations are interleaved (ours, theirs, ours, ...) so that a
 machine shared with other work slows both alike; the figure is the ratio of median
@@ -28,16 +30,23 @@ import argparse
 import contextlib
 import importlib
 import json
+import math
 import os
+import random
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
+# As `photoedit train-gan` does: idle OpenMP threads sleep instead of spinning, which on a
+# shared CPU otherwise costs both implementations alike (set before torch starts OpenMP).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from gan.networks import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from gan.networks import GeneratorConfig  # noqa: E402
+from gan.training import TrainConfig, Trainer  # noqa: E402
 
 SIZE = 64  # rosinality's channel table at cm=1 gives 512,512,512,512,256 up to 64 px
 LATENT = 512
@@ -66,17 +75,35 @@ def import_rosinality_model(folder: Path):
         return importlib.import_module("model")
 
 
-def build_ours():
+MIXING = 0.9  # style-mixing probability, the default of both train.py and our TrainConfig
+
+
+def build_ours(batch: int) -> Trainer:
     gcfg = GeneratorConfig(z_dim=LATENT, w_dim=LATENT, resolution=(SIZE, SIZE), mapping_layers=N_MLP,
                            channel_base=16384 * CHANNEL_MULTIPLIER, channel_max=512)
-    dcfg = DiscriminatorConfig(resolution=(SIZE, SIZE), channel_base=16384 * CHANNEL_MULTIPLIER, channel_max=512)
-    return Generator(gcfg), Discriminator(dcfg)
+    tcfg = TrainConfig(batch=batch, r1_gamma=0.0, pl_weight=0.0, style_mixing=MIXING, augment=(),
+                       d_channel_base=16384 * CHANNEL_MULTIPLIER, d_channel_max=512)
+    return Trainer(gcfg, tcfg, device="cpu")
+
+
+def ours_step(trainer: Trainer, real: torch.Tensor):
+    def step() -> float:
+        t0 = time.perf_counter()
+        stats = trainer.train_step(real)
+        dt = time.perf_counter() - t0
+        if not all(math.isfinite(v) for v in stats.values()):
+            raise SystemExit(f"non-finite loss in our benchmark step: {stats}")
+        return dt
+
+    return step
 
 
 def build_theirs(model):
     G = model.Generator(SIZE, LATENT, N_MLP, channel_multiplier=CHANNEL_MULTIPLIER)
     D = model.Discriminator(SIZE, channel_multiplier=CHANNEL_MULTIPLIER)
-    return G, D
+    G_ema = model.Generator(SIZE, LATENT, N_MLP, channel_multiplier=CHANNEL_MULTIPLIER).eval()
+    G_ema.load_state_dict(G.state_dict())
+    return G, D, G_ema
 
 
 def check_same_architecture(ours, theirs) -> None:
@@ -94,29 +121,42 @@ def set_grad(module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-def make_step(G, D, generate, real: torch.Tensor, batch: int):
-    """One D step + one G step, as in rosinality's train.py without regularisation."""
+def mixing_noise(batch: int) -> list[torch.Tensor]:
+    """rosinality's mixing_noise: two latents with probability MIXING, else one."""
+    if random.random() < MIXING:
+        return list(torch.randn(2, batch, LATENT).unbind(0))
+    return [torch.randn(batch, LATENT)]
+
+
+def theirs_step(G, D, G_ema, real: torch.Tensor, batch: int):
+    """The body of rosinality's train.py loop without regularisation or augmentation."""
     g_opt = torch.optim.Adam(G.parameters(), lr=0.002, betas=(0.0, 0.99))
     d_opt = torch.optim.Adam(D.parameters(), lr=0.002, betas=(0.0, 0.99))
+    ema_decay = 0.5 ** (32 / (10 * 1000))  # its `accum`
 
     def step() -> float:
         t0 = time.perf_counter()
         set_grad(G, False)
         set_grad(D, True)
-        fake = generate(torch.randn(batch, LATENT))
+        fake, _ = G(mixing_noise(batch))
         d_loss = F.softplus(D(fake)).mean() + F.softplus(-D(real)).mean()
-        D.zero_grad(set_to_none=True)
+        D.zero_grad()
         d_loss.backward()
         d_opt.step()
         set_grad(G, True)
         set_grad(D, False)
-        g_loss = F.softplus(-D(generate(torch.randn(batch, LATENT)))).mean()
-        G.zero_grad(set_to_none=True)
+        fake, _ = G(mixing_noise(batch))
+        g_loss = F.softplus(-D(fake)).mean()
+        G.zero_grad()
         g_loss.backward()
         g_opt.step()
+        with torch.no_grad():
+            for pe, p in zip(G_ema.parameters(), G.parameters()):
+                pe.mul_(ema_decay).add_(p, alpha=1 - ema_decay)
+        dt = time.perf_counter() - t0
         if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
-            raise SystemExit("non-finite loss in the benchmark step")
-        return time.perf_counter() - t0
+            raise SystemExit("non-finite loss in rosinality's benchmark step")
+        return dt
 
     return step
 
@@ -135,17 +175,18 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    random.seed(0)
     real = torch.rand(args.batch, 3, SIZE, SIZE) * 2 - 1
     runners = {}
-    ours = build_ours()
-    runners["ours"] = make_step(*ours, lambda z: ours[0](z), real, args.batch)
+    trainer = build_ours(args.batch)
+    runners["ours"] = ours_step(trainer, real)
     if args.rosinality_dir.is_dir():
         theirs = build_theirs(import_rosinality_model(args.rosinality_dir))
-        check_same_architecture(ours, theirs)
-        runners["rosinality"] = make_step(*theirs, lambda z: theirs[0]([z])[0], real, args.batch)
+        check_same_architecture((trainer.G, trainer.D), theirs)
+        runners["rosinality"] = theirs_step(*theirs, real, args.batch)
         print(f"same architecture: {SIZE} px, latent {LATENT}, n_mlp {N_MLP}, channel multiplier "
-              f"{CHANNEL_MULTIPLIER}; G {sum(p.numel() for p in ours[0].parameters()):,} params, "
-              f"D {sum(p.numel() for p in ours[1].parameters()):,} params (both)")
+              f"{CHANNEL_MULTIPLIER}; G {sum(p.numel() for p in trainer.G.parameters()):,} params, "
+              f"D {sum(p.numel() for p in trainer.D.parameters()):,} params (both)")
     else:
         print(f"{args.rosinality_dir}: not found; measuring ours only "
               "(fetch rosinality/stylegan2-pytorch and pass --rosinality-dir for the comparison)")
@@ -177,7 +218,7 @@ def main(argv=None) -> int:
         print(f"speed-up (rosinality median / ours median): {ratio:.2f}x; per round "
               f"{', '.join(f'{r:.2f}x' for r in paired)} (median {statistics.median(paired):.2f}x)")
     print(f"1-min load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} "
-          f"(machine has {os.cpu_count()} cores)")
+          f"(machine has {os.cpu_count()} cores); OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
