@@ -288,6 +288,9 @@ def draw_buildings(cv: Canvas, p: SceneParams, light: Light, rng: np.random.Gene
     # The end wall shows only where the nearer neighbour on that side stands further
     # back or leaves a gap; shop fronts only where they are over a pixel tall.
     end_visible = _end_walls_visible(b)
+    # Far facades seen almost edge-on are under half a pixel wide: only their end walls show.
+    facade_px = cam.f * np.abs(x - cam.cx) * (1.0 / np.maximum(z0, NEAR) - 1.0 / np.maximum(z1, NEAR))
+    wide = facade_px >= 0.5
     has_shop &= cam.f * 2.7 / np.maximum(sa, NEAR) > 1.0
     # 3. Windows of the drawn buildings, grouped per building and lit state.
     wpolys, wstart = _window_polys(cam, wins, order, x)
@@ -295,6 +298,8 @@ def draw_buildings(cv: Canvas, p: SceneParams, light: Light, rng: np.random.Gene
     for i in range(n):
         if end_visible[i]:
             fill(polys[i, 0], base[i])
+        if not wide[i]:
+            continue
         fill(polys[i, 1], base[i] + 1)
         fill(polys[i, 2], base[i] + 2)
         if has_shop[i]:
