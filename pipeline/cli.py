@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import sys
 from pathlib import Path
+
+# Before torch loads: OpenMP threads that spin while waiting made small convolutions
+# 10-50x slower whenever the CPU is shared (a decode worker, another job; measured for
+# train-gan on a 2-core machine). Export OMP_WAIT_POLICY=ACTIVE on a dedicated machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from pipeline import __version__
 from pipeline.errors import UserError

@@ -2,15 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from pipeline.config import dump_yaml, load_section, parse_overrides
 from pipeline.errors import UserError
 
-# Set before torch loads: OpenMP threads that spin while waiting made small convolutions
-# 10-50x slower when the CPU is shared with other jobs (measured for train-gan on a
-# 2-core machine). Export OMP_WAIT_POLICY=ACTIVE to override on a dedicated machine.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 EPILOG = """\
 Sample i uses seed + i (z from numpy RandomState(seed + i)), so any sample can be

@@ -9,10 +9,6 @@ from pathlib import Path
 from pipeline.config import dump_yaml, load_section, parse_overrides
 from pipeline.errors import UserError
 
-# Set before torch loads: OpenMP threads that spin while waiting made small convolutions
-# 10-50x slower when the CPU is shared with other jobs (measured for train-gan on a
-# 2-core machine). Export OMP_WAIT_POLICY=ACTIVE to override on a dedicated machine.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 EPILOG = """\
 The run folder gets config.yaml (resolved config, written first), stats.jsonl (one line
