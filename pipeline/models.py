@@ -32,4 +32,5 @@ def describe_bundle(attribute: str, source: str, path: Path) -> dict:
     row["resolution"] = cfg.get("resolution")
     row["strength_range"] = cfg.get("strength_range")
     row["metrics"] = cfg.get("metrics") or {}
+    row["description"] = cfg.get("description", "")
     return row

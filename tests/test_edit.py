@@ -176,7 +176,7 @@ def test_cli_list_json_and_single_file_edit(tmp_path, capsys):
     assert {r["attribute"] for r in rows} == {"sunny", "night"}
     assert all(r["path"] and r["resolution"] == [32, 64] for r in rows)
     assert main(["list", "--models", str(models)]) == 0
-    assert "psnr_gain_db=3.5" in capsys.readouterr().out
+    assert "pairs +3.5 dB" in capsys.readouterr().out
     src = tmp_path / "street.jpg"
     Image.fromarray(textured_photo(60, 80)).save(src)
     assert main(["-a", "sunny", "-a", "night", str(src), "--models", str(models), "--no-progress"]) == 0

@@ -24,21 +24,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fmt(v) -> str:
-    return str(v).lower() if isinstance(v, bool) else f"{v:.3g}"
-
-
 def _metrics_text(metrics: dict) -> str:
-    """A one-line digest of held-out metrics, e.g. `heldout_pairs psnr_gain_db=3.4`."""
+    """The held-out figures that matter, e.g. `pairs +4.1 dB, world +0.8 dB, monotonic`."""
     parts = []
-    for group, values in metrics.items():
-        if isinstance(values, dict):
-            nums = [f"{k}={_fmt(v)}" for k, v in values.items() if isinstance(v, (int, float))]
-            if nums:
-                parts.append(f"{group} " + " ".join(nums))
-        elif isinstance(values, (int, float)):
-            parts.append(f"{group}={_fmt(values)}")
-    return "; ".join(parts) or "-"
+    for group, label in (("heldout_pairs", "pairs"), ("world", "world")):
+        gain = (metrics.get(group) or {}).get("psnr_gain_db")
+        if isinstance(gain, (int, float)):
+            parts.append(f"{label} {gain:+.1f} dB")
+    if "strength_monotonic" in metrics:
+        parts.append("monotonic" if metrics["strength_monotonic"] else "NOT monotonic")
+    return ", ".join(parts) + (" (PSNR gain over do-nothing)" if parts else "not evaluated")
 
 
 def main(argv: list[str]) -> int:
@@ -54,9 +49,11 @@ def main(argv: list[str]) -> int:
         for src, path in search_paths(args.models):
             print(f"  {src:<18} {path}")
         return 0
-    print(f"{'attribute':<14} {'source':<18} {'trained at':<11} held-out metrics / path")
+    print(f"{'attribute':<14} {'source':<18} {'trained at':<11} held-out metrics / path / about")
     for r in rows:
         res = "x".join(str(v) for v in r["resolution"]) if r.get("resolution") else "?"
         print(f"{r['attribute']:<14} {r['source']:<18} {res:<11} {r.get('error') or _metrics_text(r['metrics'])}")
-        print(f"{'':<14} {r['path']}")
+        print(f"{'':<45}{r['path']}")
+        if r.get("description"):
+            print(f"{'':<45}{r['description']}")
     return 0
