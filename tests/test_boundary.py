@@ -3,20 +3,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from pipeline.boundary import (BoundaryConfig, LinearBoundary, cosine, project_out, select_samples,
                                train_boundary)
 from pipeline.errors import UserError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: intra-op threads only add contention on a shared CPU (13 s vs 1 s measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def planted(n=6000, dim=32, noise=0.5, seed=0):

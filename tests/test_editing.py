@@ -7,14 +7,6 @@ from pipeline.boundary import LinearBoundary
 from pipeline.editing import edit_w, edit_ws, truncate
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: intra-op threads only add contention on a shared CPU (13 s vs 1 s measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def unit(dim, seed=0):
     v = np.random.default_rng(seed).standard_normal(dim)

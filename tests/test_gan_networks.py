@@ -10,14 +10,6 @@ from gan.checkpoint import CheckpointError, file_sha256, load_generator, save_ge
 from gan.networks import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs on a shared 2-core machine: OpenMP threads spinning against other jobs cost 10-50x."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def tiny_cfg(res=(32, 32), **kw):
     return GeneratorConfig(z_dim=16, w_dim=16, resolution=res, mapping_layers=2,

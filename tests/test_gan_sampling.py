@@ -15,13 +15,6 @@ from pipeline.commands import train_gan as train_cmd
 from pipeline.errors import UserError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture
 def gan_file(tmp_path):

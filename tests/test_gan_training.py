@@ -16,14 +16,6 @@ TCFG = dict(batch=4, minutes=0.0, d_channel_base=64, d_channel_max=8, swd_images
             r1_interval=2, pl_weight=2.0, pl_interval=2, tick_kimg=1.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs on a shared 2-core machine: OpenMP threads spinning against other jobs cost 10-50x."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def data_set(n=32, seed=0):
     g = torch.Generator().manual_seed(seed)

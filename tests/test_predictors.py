@@ -9,14 +9,6 @@ from pipeline.errors import UserError
 from pipeline.predictors import get_predictor
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: intra-op threads only add contention on a shared CPU (13 s vs 1 s measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realphotos"
 
 

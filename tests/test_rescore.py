@@ -11,14 +11,6 @@ from pipeline.directions import sefa
 from pipeline.rescore import RescoreConfig, apply_layers, parse_groups, rescore, write_table
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: intra-op threads only add contention on a shared CPU (13 s vs 1 s measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 class ToyG(nn.Module):
     """Brightness is read from W+ row 2 along `d`, redness from row 0 along `e`; other rows do nothing."""

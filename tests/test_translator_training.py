@@ -15,14 +15,6 @@ ARCH = TranslatorConfig(ngf=8, n_downsample=2, n_blocks=2, film_hidden=8)
 A_MAX = 3.0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The test machine is shared: one intra-op thread avoids OpenMP spin contention.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 class DarkenPairs(Dataset):
     """Toy paired task with a strength: y = x darkened by 20% per unit of a (in [0,1] image units)."""
