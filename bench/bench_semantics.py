@@ -135,7 +135,7 @@ def write_report(out, args, rows, effects, eff_cond, table, num_ws, seconds, gan
               for a, v in table.items()}
     group_centre = {g: np.mean([centre[a] for a in names]) for g, names in
                     (("lighting", LIGHTING), ("layout", LAYOUT), ("objects", OBJECTS))}
-    lines = [f"# Latent semantics of a trained GAN (`bench/bench_semantics.py`)", "",
+    lines = ["# Latent semantics of a trained GAN (`bench/bench_semantics.py`)", "",
              f"GAN sha256 `{gan_hash[:16]}…`; {args.n} samples for boundaries, {args.n_fresh} fresh samples for edits, "
              f"{args.n_rescore} per layer for re-scoring; distance {args.distance}; psi {args.psi}; {seconds:.0f} s on a "
              "shared 2-core CPU.", "", "Command: `python bench/bench_semantics.py " +

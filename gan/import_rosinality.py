@@ -28,7 +28,6 @@ from a fixed seed, which is what its generate.py does at run time (`mean_latent(
 from __future__ import annotations
 
 import argparse
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path

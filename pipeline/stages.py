@@ -9,7 +9,6 @@ finished run runs only the new attribute's stages; the GAN is not retrained.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -244,7 +243,3 @@ class Plan:
         from pipeline.figures import edit_examples
 
         return edit_examples(self, out)
-
-
-def run_config_fields() -> list[str]:
-    return [f.name for f in dataclasses.fields(RunConfig)]
