@@ -263,6 +263,9 @@ def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar,
     in_flight = 2 * max(1, opts.workers) + batch_size
     strengths = pipe.resolve_strengths(opts.strength)
     stamp = edit_stamp(pipe, opts.strength)
+    # Photos carried at once share the cores; a lone photo (or one worker) gets them all.
+    carry_threads = pipe.config.carry_threads or max(1, (os.cpu_count() or 1) // max(1, min(opts.workers,
+                                                                                              len(todo))))
     pending = deque(todo)
     loads: deque[Future] = deque()
     writes: set[Future] = set()
@@ -306,7 +309,7 @@ def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar,
                     _record((g.job, None, f"edit failed: {type(e).__name__}: {e}", []), summary, bar, log)
                 edited = []
             for g, small in zip(group, edited):
-                fut = pool.submit(_finish, pipe, g, small, opts.quality, stamp)
+                fut = pool.submit(_finish, pipe, g, small, opts.quality, stamp, carry_threads)
                 writes.add(fut)
                 write_pixels[fut] = g.photo.rgb.shape[0] * g.photo.rgb.shape[1]
         full = len(loads) + len(writes) >= in_flight or live_pixels() >= opts.max_live_pixels
@@ -352,9 +355,9 @@ def edit_stamp(pipe, strength) -> str:
     return f"photoedit {__version__}: {', '.join(parts)}"
 
 
-def _finish(pipe, item: _Loaded, small, quality: int, stamp: str):
+def _finish(pipe, item: _Loaded, small, quality: int, stamp: str, threads: int | None):
     try:
-        rgb = pipe.finish(item.photo.rgb, item.prep, small)
+        rgb = pipe.finish(item.photo.rgb, item.prep, small, threads=threads)
         out = dataclasses.replace(item.photo, rgb=rgb, notes=[], exif=with_software(item.photo.exif, stamp))
         notes = item.photo.notes + write_photo(item.job.dst, out, quality=quality)
         return (item.job, item.job.dst, None, notes)
