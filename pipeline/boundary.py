@@ -25,8 +25,6 @@ space, layers, accuracies, sample counts, solver).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +34,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import UserError
+from pipeline.fileio import atomic_write
 
 
 @dataclass
@@ -93,11 +92,11 @@ class LinearBoundary:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"normal": self.normal, "intercept": self.intercept,
                   "layers": np.asarray(self.layers, dtype=np.int64)}
-        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        atomic_write(path, lambda f: np.savez(f, **arrays))
         meta = dict(self.meta, layers=self.layers, dim=self.dim,
                     per_layer=bool(self.normal.ndim == 2))
         text = json.dumps(_jsonable(meta), indent=2, sort_keys=True) + "\n"
-        _atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode("utf-8")))
+        atomic_write(path.with_suffix(".json"), lambda f: f.write(text.encode("utf-8")))
         return path
 
     @classmethod
@@ -117,19 +116,6 @@ class LinearBoundary:
         meta_path = path.with_suffix(".json")
         meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
         return cls(normal=normal, intercept=intercept, layers=layers, meta=meta)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temp file beside `path`, then rename, so a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _jsonable(v):

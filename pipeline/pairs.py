@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from torch.utils.data import Dataset, IterableDataset
 from pipeline.boundary import LinearBoundary
 from pipeline.editing import edit_ws
 from pipeline.errors import UserError
+from pipeline.fileio import atomic_write, atomic_write_text
 
 HELDOUT_SEED_BASE = 1_000_000_000  # latents the translator never trains on
 MANIFEST = "manifest.json"
@@ -222,7 +221,7 @@ def write_pairs(
         "shards": shards,
         "seconds": round(time.perf_counter() - start, 2),
     }
-    _atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
@@ -234,7 +233,7 @@ def _flush_shard(out: Path, index: int, pending: list[dict], size: int, shards: 
     arrays = {"x": to_uint8(head["x"]), "y": to_uint8(head["y"]),
               "a": head["a"].numpy().astype(np.float32), "seed": head["seed"].numpy().astype(np.int64)}
     for key, arr in arrays.items():
-        _atomic_save_npy(out / f"{name}.{key}.npy", arr)
+        atomic_write(out / f"{name}.{key}.npy", lambda f: np.save(f, arr, allow_pickle=False))
     shards.append({"name": name, "n": int(len(arrays["a"]))})
     return [rest] if len(rest["a"]) else []
 
@@ -325,24 +324,6 @@ def _plain(v):
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
     return v
-
-
-def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def load_gan_and_boundary(gan_path: str | Path, boundary_path: str | Path, device: str | torch.device = "cpu"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import time
 import traceback
@@ -21,6 +20,7 @@ from typing import Any, Callable
 
 from pipeline import __version__
 from pipeline.errors import UserError
+from pipeline.fileio import write_json_atomic
 
 MANIFEST = "manifest.json"
 
@@ -60,12 +60,6 @@ def read_manifest(stage_dir: Path) -> dict | None:
         return json.loads((stage_dir / MANIFEST).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str))
-    os.replace(tmp, path)
 
 
 class Runner:
