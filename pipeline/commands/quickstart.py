@@ -9,7 +9,7 @@ EPILOG = """\
 Trains a small GAN on the procedural street world, finds the sunny and night
 boundaries and the layers they act through, trains one translator for each, evaluates
 them against the world's true re-renders, edits example scenes, and writes
-RUN/report.html. No data set, no GPU and no network needed; about 15 minutes on 2 CPU
+RUN/report.html. No data set, no GPU and no network needed; about 12 minutes on 2 CPU
 cores. Same as `photoedit run quickstart --out RUN`; run it again to resume.
 
 examples:
