@@ -130,11 +130,6 @@ def edit_examples(plan, out: Path) -> dict:
     c = plan.cfg
     inputs = [Path(p) for p in c.photos] if c.photos else example_scenes(out / "inputs", c.example_photos,
                                                                        tuple(c.example_size))
-    for p in inputs:
-        if not p.exists():
-            from pipeline.errors import UserError
-
-            raise UserError(f"run.photos: {p} does not exist")
     edited = 0
     for attr in c.attributes:
         call("edit", ["--attribute", attr, "--models", plan.bundle(attr).parent, *inputs, "-o", out / attr])

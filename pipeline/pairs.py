@@ -18,7 +18,6 @@ into training by `GANPairStream` (an IterableDataset), never touching disk.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset
 
 from pipeline.boundary import LinearBoundary
+from pipeline.config import to_dict
 from pipeline.editing import edit_ws
 from pipeline.errors import UserError
 from pipeline.fileio import atomic_write, atomic_write_text
@@ -211,7 +211,7 @@ def write_pairs(
         "attribute": attribute,
         "n": written,
         "resolution": list(G.resolution),
-        "config": _plain(dataclasses.asdict(cfg)),
+        "config": to_dict(cfg),
         "strength_range": list(cfg.strength_range),
         "layers": list(boundary.layers),
         "provenance": provenance,
@@ -316,14 +316,6 @@ class GANPairStream(IterableDataset):
         for batch in iter_pair_batches(self.G, self.boundary, self.cfg, self._indices(), self.pair_filter):
             for x, y, a in zip(batch["x"], batch["y"], batch["a"]):
                 yield x, y, float(a)
-
-
-def _plain(v):
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
 
 
 def load_gan_and_boundary(gan_path: str | Path, boundary_path: str | Path, device: str | torch.device = "cpu"):

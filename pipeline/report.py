@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import mimetypes
 from pathlib import Path
 
@@ -69,6 +68,14 @@ def stages_like(run_dir: Path, prefix: str) -> list[tuple[str, Path, dict]]:
     return out
 
 
+def stage_figures(run: Path, prefix: str, name: str, caption: str, what: str) -> str:
+    """One figure `name` per finished `<prefix>-<attr>` stage; caption formatted with attr."""
+    found = stages_like(run, prefix)
+    if not found:
+        return not_run(what)
+    return "".join(img(d / name, caption.format(attr=attr)) for attr, d, _ in found)
+
+
 def not_run(what: str) -> str:
     return f'<p class="missing">{html.escape(what)} has not run in this folder yet.</p>'
 
@@ -98,18 +105,13 @@ def section_boundaries(run: Path) -> str:
 
 
 def section_hierarchy(run: Path) -> str:
-    found = stages_like(run, "boundary")
-    if not found:
-        return not_run("re-scoring")
-    return "".join(img(d / "rescore.png", f"{attr}: mean positive score change per edited layer")
-                   for attr, d, _ in found)
+    return stage_figures(run, "boundary", "rescore.png", "{attr}: mean positive score change per edited layer",
+                         "re-scoring")
 
 
 def section_pairs(run: Path) -> str:
-    found = stages_like(run, "translator")
-    if not found:
-        return not_run("pair generation")
-    return "".join(img(d / "pairs.png", f"{attr}: GAN original (top) and edited (bottom)") for attr, d, _ in found)
+    return stage_figures(run, "translator", "pairs.png", "{attr}: GAN original (top) and edited (bottom)",
+                         "pair generation")
 
 
 def section_translators(run: Path) -> str:
@@ -132,10 +134,8 @@ def section_translators(run: Path) -> str:
 
 
 def section_strength(run: Path) -> str:
-    found = stages_like(run, "eval")
-    if not found:
-        return not_run("translator evaluation")
-    return "".join(img(d / "strength.png", f"{attr}: strength 0, 0.25, 0.5, 0.75, 1") for attr, d, _ in found)
+    return stage_figures(run, "eval", "strength.png", "{attr}: strength 0, 0.25, 0.5, 0.75, 1",
+                         "translator evaluation")
 
 
 def section_photos(run: Path) -> str:
@@ -192,4 +192,4 @@ def summary(run_dir: Path) -> dict:
         m = read_manifest(d)
         if m:
             out[m["stage"]] = {"seconds": m["timings"]["seconds"], "metrics": m.get("metrics", {})}
-    return json.loads(json.dumps(out, default=str))
+    return out
