@@ -4,7 +4,8 @@ Each stage writes `RUN/<stage>/manifest.json` LAST, after its outputs, so a stag
 killed midway has no manifest and runs again (stages resume their own work where
 they can, e.g. GAN training from its last checkpoint). A stage is up to date when
 its manifest records the same *key*: a hash of its config, of its input files and
-of the manifests of the stages it reads. Changing one attribute's settings therefore
+of the manifests of the stages it reads. Unfinished work in a stage folder is kept for
+resuming only when it was started under the same key; otherwise the folder is cleared. Changing one attribute's settings therefore
 re-runs only that attribute's stages; adding an attribute runs only its new stages.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from pipeline.errors import UserError
 from pipeline.fileio import write_json_atomic
 
 MANIFEST = "manifest.json"
+STARTED = ".started-key"  # the key a stage folder's (possibly unfinished) work belongs to
 
 
 @dataclass
@@ -91,7 +94,7 @@ class Runner:
         """'up to date', or why the stage must run."""
         m = read_manifest(self.run_dir / stage.name)
         if m is None:
-            return "not run yet" if not (self.run_dir / stage.name).exists() else "unfinished: resuming"
+            return "not run yet" if not (self.run_dir / stage.name).exists() else "unfinished"
         key, parts = self.key(stage)
         if m.get("key") == key:
             return "up to date"
@@ -133,11 +136,17 @@ class Runner:
                 self.log(f"[{i}/{len(plan)}] {stage.name}: up to date, skipped")
                 manifests[stage.name] = read_manifest(out_dir)
                 continue
-            self.log(f"[{i}/{len(plan)}] {stage.name}: running ({reason})")
-            if reason == "forced by --from" or reason.startswith("changed") or reason == "upstream re-runs":
-                (out_dir / MANIFEST).unlink(missing_ok=True)
-            out_dir.mkdir(parents=True, exist_ok=True)
             key, parts = self.key(stage)
+            started = out_dir / STARTED
+            # A stage may pick up its own unfinished work (a GAN checkpoint, a sample shard)
+            # only if that work was started with the same key; anything else is stale.
+            resumable = (reason != "forced by --from" and started.is_file() and started.read_text() == key
+                         and not (out_dir / MANIFEST).exists())
+            if out_dir.exists() and not resumable:
+                shutil.rmtree(out_dir)
+            self.log(f"[{i}/{len(plan)}] {stage.name}: running ({reason}{', resuming' if resumable else ''})")
+            out_dir.mkdir(parents=True, exist_ok=True)
+            started.write_text(key)
             t0 = time.time()
             try:
                 metrics = stage.run(out_dir) or {}

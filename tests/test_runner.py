@@ -78,3 +78,24 @@ def test_input_file_change_is_detected(tmp_path):
     src.write_text("2")
     Runner(tmp_path / "run", stages(), log=lambda s: None).run()
     assert calls == ["a", "a"]
+
+
+def test_unfinished_work_is_resumed_only_under_the_same_key(tmp_path):
+    seen = []
+
+    def stages(cfg, fail):
+        def run(out):
+            seen.append((out / "partial.txt").exists())  # did earlier unfinished work survive?
+            (out / "partial.txt").write_text("half done")
+            if fail:
+                raise RuntimeError("killed")
+            return {}
+        return [Stage("a", run, config={"x": cfg})]
+
+    with pytest.raises(StageFailed):
+        Runner(tmp_path, stages(1, True), log=lambda s: None).run()
+    with pytest.raises(StageFailed):
+        Runner(tmp_path, stages(1, True), log=lambda s: None).run()  # same key: resumes
+    Runner(tmp_path, stages(2, False), log=lambda s: None).run()  # new config: starts clean
+    Runner(tmp_path, stages(2, False), log=lambda s: None).run(force_from="a")  # forced: clean
+    assert seen == [False, True, False, False]
