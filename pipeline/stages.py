@@ -9,6 +9,7 @@ finished run runs only the new attribute's stages; the GAN is not retrained.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -109,7 +110,8 @@ class Plan:
     def stages(self) -> list[Stage]:
         c = self.cfg
         gan_config = ({"gan_file": c.gan} if c.gan else
-                      {"data": c.data, **self.sec("world", "data", "gan", "train_gan")})
+                      {"data": c.data, "photos": folder_listing_hash(c.data),
+                       **self.sec("world", "data", "gan", "train_gan")})
         st = [
             Stage("gan", self.stage_gan, config=gan_config, inputs=[Path(c.gan)] if c.gan else []),
             Stage("samples", self.stage_samples,
@@ -117,7 +119,7 @@ class Plan:
                           "predictor_path": c.predictor_path, **self.sec("sample")},
                   needs=["gan"]),
         ]
-        for a in c.attributes:
+        for a in self.boundary_order():
             conds = c.conditions.get(a, [])
             st.append(Stage(f"boundary-{a}", lambda out, a=a: self.stage_boundary(out, a),
                             config={"attribute": a, "conditions": conds, **self.sec("boundary", "rescore")},
@@ -134,6 +136,26 @@ class Plan:
                                 "size": list(c.example_size), **self.sec("edit")},
                         needs=[f"translator-{a}" for a in c.attributes]))
         return st
+
+    def boundary_order(self) -> list[str]:
+        """Attributes with the ones they are conditioned on first (their boundaries are inputs)."""
+        order, visiting = [], set()
+
+        def visit(a: str) -> None:
+            if a in order:
+                return
+            if a in visiting:
+                raise UserError(f"run.conditions: '{a}' is conditioned on itself through a cycle")
+            visiting.add(a)
+            for b in self.cfg.conditions.get(a, []):
+                if b not in self.cfg.attributes:
+                    raise UserError(f"run.conditions.{a}: '{b}' is not in run.attributes")
+                visit(b)
+            order.append(a)
+
+        for a in self.cfg.attributes:
+            visit(a)
+        return order
 
     # 1. the GAN ---------------------------------------------------------------------
     def stage_gan(self, out: Path) -> dict:
@@ -243,3 +265,16 @@ class Plan:
         from pipeline.figures import edit_examples
 
         return edit_examples(self, out)
+
+
+def folder_listing_hash(data: str) -> str | None:
+    """For a photo folder: a hash of its file names, sizes and times, so adding or changing
+    photos retrains the GAN without reading every photo. None for the built-in world."""
+    root = Path(data).expanduser()
+    if data == "world" or not root.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        st = f.stat()
+        h.update(f"{f.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()

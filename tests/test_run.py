@@ -100,3 +100,21 @@ def test_existing_generator_replaces_gan_training(finished_run, tmp_path):
     Runner(plan.run_dir, [gan_stage], log=lambda s: None).run()
     assert plan.gan_ckpt.read_bytes() == ckpt.read_bytes()
     assert (plan.run_dir / "gan" / "samples.png").is_file() and not (plan.run_dir / "gan" / "run").exists()
+
+
+def test_conditions_order_boundaries_and_photo_folders_key_the_gan(tmp_path):
+    from pipeline.errors import UserError
+    from pipeline.stages import Plan
+
+    plan = Plan(TINY, ["run.conditions={sunny: [night]}"], tmp_path / "F")
+    names = [s.name for s in plan.stages()]
+    assert names.index("boundary-night") < names.index("boundary-sunny")
+    with pytest.raises(UserError, match="cycle"):
+        Plan(TINY, ["run.conditions={sunny: [night], night: [sunny]}"], tmp_path / "F").stages()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(b"1")
+    key = lambda: Plan(TINY, [f"run.data={photos}"], tmp_path / "G").stages()[0].config["photos"]  # noqa: E731
+    first = key()
+    (photos / "b.jpg").write_bytes(b"2")
+    assert first is not None and key() != first
