@@ -244,7 +244,8 @@ def test_batch_groups_only_loaded_same_size_photos():
     def loaded(h, w, done=True):
         f = Future()
         if done:
-            f.set_result(_Loaded(job=None, photo=None, prep=Prepared(np.zeros((h, w, 3), np.float32))))
+            f.set_result(_Loaded(job=None, photo=None, prep=Prepared(np.zeros((h, w, 3), np.float32)),
+                                  pixels=h * w))
         return f
 
     loads = deque([loaded(32, 48), loaded(32, 48), loaded(32, 64), loaded(32, 64), loaded(32, 64, done=False)])
