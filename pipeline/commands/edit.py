@@ -33,9 +33,10 @@ full-resolution modes (what they cost):
   default        the network runs once per photo at its working resolution (the bundle's
                  training size, aspect kept): constant network time per photo; the edit
                  is carried to full res as a per-pixel colour transform: its time is
-                 linear in pixels (~0.03 s per megapixel on one core), its memory one
-                 output copy of the photo (3 bytes/pixel) plus a few MB (24 MP: 842 MB
-                 peak for the whole process).
+                 linear in pixels (~0.015 s per megapixel on one core), its memory one
+                 output copy of the photo (3 bytes/pixel) plus a few MB (24 MP: 877 MB
+                 peak for the whole process). A lone 12-MP JPEG takes ~1.6x the time of
+                 decoding and re-encoding it.
   --full-res-net the network itself runs on overlapping 512-px tiles covering the
                  full-res photo: exact, but time = the network's cost per pixel x ~1.8 x
                  the photo's pixels (a 1080p photo: ~150x the default's time on a CPU;
