@@ -117,3 +117,46 @@ def test_empty_or_missing_folder_is_a_user_error(tmp_path):
         warnings.simplefilter("ignore")
         with pytest.raises(UserError, match="none readable"):
             PhotoFolder(tmp_path)
+
+
+def test_reduced_jpeg_decode_matches_a_full_decode(tmp_path):
+    """load_photo lets libjpeg decode a big JPEG at 1/8 scale; the training image it gives
+    matches the one from a full decode, for a crop in either orientation."""
+    from PIL import ImageOps
+
+    from pipeline.datasets import crop_box
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:800, 0:1200].astype(np.float32)
+    checker = ((xx // 8 + yy // 8) % 2)[..., None] * 0.3  # still visible at 1/4 scale, gone at 1/8
+    arr = (np.stack([xx / 1200, yy / 800, 0.5 + 0.2 * np.sin(xx / 40)], 2) * 0.7 + checker) * 255
+    arr = np.clip(arr + rng.normal(0, 4, arr.shape), 0, 255).astype(np.uint8)
+    p = save(tmp_path / "big.jpg", Image.fromarray(arr), quality=92)
+    for size in [(32, 64), (100, 150)]:  # decoded at 1/8 and at 1/4 scale
+        got = load_photo(p, size).astype(np.float64)
+        with Image.open(p) as img:  # the same crop and resize from a full decode
+            img = ImageOps.exif_transpose(img).convert("RGB")
+            h, w = size
+            full = np.asarray(img.crop(crop_box(img.width, img.height, w / h, None)).resize(
+                (w, h), Image.Resampling.LANCZOS), np.float64)
+        assert got.shape == full.shape == (*size, 3)
+        mse = np.mean((got - full) ** 2)
+        assert 10 * np.log10(255 ** 2 / mse) > 33, size  # 1/8 where 1/4 is needed: 21 dB
+
+
+def test_gan_folder_images_are_upright_in_order_and_skip_bad_files(tmp_path):
+    from pipeline.commands.train_gan import folder_images
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed: red on top, blue below
+    save(tmp_path / "a_rot.jpg", halves(), exif=exif.tobytes(), quality=95)
+    for i in range(5):
+        save(tmp_path / f"b{i}.png", Image.new("RGB", (30, 20), (i * 50, 0, 0)))
+    (tmp_path / "c_bad.jpg").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="c_bad.jpg"):
+        arr = folder_images(tmp_path, (16, 8))
+    assert arr.shape == (6, 16, 8, 3) and arr.dtype == np.uint8
+    assert arr[0, :5, :, 0].mean() > 200 and arr[0, -5:, :, 2].mean() > 200  # upright
+    assert [int(a[..., 0].mean()) for a in arr[1:]] == [0, 50, 100, 150, 200]  # file order kept
+    with pytest.warns(UserWarning, match="c_bad.jpg"):
+        assert folder_images(tmp_path, (16, 8), limit=2).shape[0] == 2

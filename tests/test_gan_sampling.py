@@ -105,10 +105,12 @@ def test_swd_ranks_image_sets():
 def test_train_gan_cli_dry_run_and_bad_data(tmp_path, capsys):
     assert train_cmd.main(["--dry-run", "--set", "train_gan.minutes=2"]) == 0
     assert "minutes: 2.0" in capsys.readouterr().out
-    with pytest.raises(UserError, match="no images"):
+    with pytest.raises(UserError, match="no image files"):
         train_cmd.main(["--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    with pytest.raises(UserError, match="not a folder"):
+        train_cmd.main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "run")])
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(UserError, match="broken.png"):
+    with pytest.warns(UserWarning, match="broken.png"), pytest.raises(UserError, match="none readable"):
         train_cmd.main(["--data", str(tmp_path), "--out", str(tmp_path / "run")])
     with pytest.raises(UserError, match="augment"):
         train_cmd.main(["--dry-run", "--set", "train_gan.augment=[blur]"])
