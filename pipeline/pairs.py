@@ -48,6 +48,7 @@ class PairsConfig:
     seed: int = 0  # pair i uses latent seed `seed + i`
     shard_size: int = 1000  # pairs per shard file
     filter_predictor: str | None = None  # keep a pair only if this predictor sees the attribute rise
+    filter_predictor_path: str | None = None  # its weights: classifier folder or places365 weights folder
     margin: float = 0.0  # ... by more than this much (score after minus before)
     max_attempts: float = 10.0  # give up once this many x n candidates were tried (filter too strict)
 
@@ -114,10 +115,11 @@ def attribute_of(boundary: LinearBoundary, path: str | Path = "") -> str:
 class PairFilter:
     """Keeps pairs whose predictor score for the attribute rose by more than `margin`."""
 
-    def __init__(self, predictor_name: str, attribute: str, margin: float, device: str | torch.device = "cpu"):
-        from pipeline.predictors import get_predictor
+    def __init__(self, predictor_name: str, attribute: str, margin: float, device: str | torch.device = "cpu",
+                 path: str | None = None):
+        from pipeline.predictors import predictor_from_args
 
-        self.predictor = get_predictor(predictor_name)
+        self.predictor = predictor_from_args(predictor_name, path, str(device))
         if attribute not in self.predictor.attributes:
             raise UserError(f"predictor '{predictor_name}' does not score '{attribute}' "
                             f"(it scores: {', '.join(self.predictor.attributes)})")
@@ -188,7 +190,8 @@ def write_pairs(
     if (out / MANIFEST).exists():
         raise UserError(f"{out}: already holds pairs ({MANIFEST}); choose a new --out folder")
     attribute = attribute_of(boundary, provenance.get("boundary_path", ""))
-    pair_filter = PairFilter(cfg.filter_predictor, attribute, cfg.margin, device) if cfg.filter_predictor else None
+    pair_filter = (PairFilter(cfg.filter_predictor, attribute, cfg.margin, device, cfg.filter_predictor_path)
+                   if cfg.filter_predictor else None)
     limit = int(cfg.n * cfg.max_attempts) if pair_filter else cfg.n
     start = time.perf_counter()
     shards, pending, written = [], [], 0
@@ -216,7 +219,7 @@ def write_pairs(
         "layers": list(boundary.layers),
         "provenance": provenance,
         "filter": None if pair_filter is None else {
-            "predictor": cfg.filter_predictor, "margin": cfg.margin,
+            "predictor": cfg.filter_predictor, "predictor_path": cfg.filter_predictor_path, "margin": cfg.margin,
             "tried": pair_filter.tried, "kept": pair_filter.kept, "kept_fraction": pair_filter.kept_fraction},
         "shards": shards,
         "seconds": round(time.perf_counter() - start, 2),

@@ -80,6 +80,37 @@ def test_filter_reports_kept_fraction(tmp_path):
         write_pairs(G, b, strict, tmp_path / "none", {})
 
 
+def test_filter_takes_a_trained_classifier_from_its_folder(tmp_path, capsys):
+    """`--filter-predictor classifier --filter-predictor-path DIR`: the filter scores the
+    pairs with the user's own predictor, and names the problem when it cannot."""
+    from PIL import Image
+
+    from pipeline.predictors.classifier import PredictorConfig, folder_data, train_classifier
+
+    rng = np.random.default_rng(0)
+    for label, lo, hi in (("yes", 0.6, 1.0), ("no", 0.0, 0.4)):
+        for i, c in enumerate(rng.uniform(lo, hi, (12, 3))):
+            folder = tmp_path / "labels" / "sunny" / label
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((16, 16, 3), c * 255, np.uint8)).save(folder / f"{i}.png")
+    cfg = PredictorConfig(width=8, input_size=(16, 16), epochs=4, batch=8)
+    images, targets = folder_data(tmp_path / "labels", cfg)
+    train_classifier(images, targets, cfg, tmp_path / "pred", log=lambda *_: None)
+
+    G, b = tiny_gan(), tiny_boundary()
+    keep_all = PairsConfig(n=4, batch=4, filter_predictor="classifier", filter_predictor_path=str(tmp_path / "pred"),
+                           margin=-1.5)  # probabilities move by at most 1: every pair passes
+    m = write_pairs(G, b, keep_all, tmp_path / "all", {})
+    assert m["filter"]["kept_fraction"] == 1.0 and m["filter"]["predictor_path"] == str(tmp_path / "pred")
+    with pytest.raises(Exception, match="passed the 'classifier' filter"):
+        write_pairs(G, b, PairsConfig(n=4, batch=4, filter_predictor="classifier", max_attempts=1,
+                                      filter_predictor_path=str(tmp_path / "pred"), margin=1.0), tmp_path / "none", {})
+    with pytest.raises(Exception, match="does not score 'night'"):
+        write_pairs(G, tiny_boundary("night"), keep_all, tmp_path / "night", {})
+    with pytest.raises(Exception, match="classifier predictor needs path"):  # no path: says what is missing
+        write_pairs(G, b, PairsConfig(n=4, filter_predictor="classifier"), tmp_path / "nopath", {})
+
+
 def test_commands_pairs_train_eval(tmp_path, capsys):
     gan = save_generator(tiny_gan(), tmp_path / "g.safetensors")
     bnd = tiny_boundary().save(tmp_path / "sunny.npz")

@@ -15,6 +15,7 @@ examples:
   photoedit pairs --gan run/gan.safetensors --boundary run/sunny.npz --n 2000 --out run/pairs_sunny
   photoedit pairs --gan G.safetensors --boundary night.npz --n 500 --strength-range 1,4 \\
       --filter-predictor photometric --margin 0.05 --out pairs_night
+  photoedit pairs ... --filter-predictor classifier --filter-predictor-path predictor/ --margin 0.1
   photoedit pairs ... --set pairs.noise_mode=random --dry-run
 """
 
@@ -30,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_argument("--n", type=int, help="number of pairs (default: pairs.n of the config)")
     pairs.add_argument("--strength-range", metavar="LO,HI", help="edit distance range, e.g. 0.5,3 (default: config)")
     pairs.add_argument("--filter-predictor", metavar="NAME", help="keep pairs this predictor sees moving (e.g. photometric)")
+    pairs.add_argument("--filter-predictor-path", metavar="PATH",
+                       help="the filter predictor's weights (classifier: a `photoedit train-predictor` folder; "
+                            "places365: the local weights folder)")
     pairs.add_argument("--margin", type=float, help="minimum score rise for the filter (default: config, 0)")
     cfg = p.add_argument_group("config")
     cfg.add_argument("--config", default="quickstart", metavar="PRESET", help="preset name or YAML file (default: quickstart)")
@@ -56,6 +60,8 @@ def flag_overrides(args) -> dict:
         out["pairs.strength_range"] = parse_range(args.strength_range)
     if args.filter_predictor:
         out["pairs.filter_predictor"] = args.filter_predictor
+    if args.filter_predictor_path:
+        out["pairs.filter_predictor_path"] = args.filter_predictor_path
     if args.margin is not None:
         out["pairs.margin"] = args.margin
     return out

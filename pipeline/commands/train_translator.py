@@ -75,7 +75,8 @@ def pair_source(args, cfgs, device):
     G, boundary, prov = load_gan_and_boundary(args.gan, args.boundary, device)
     pc = cfgs["pairs"]
     prov.update(truncation_psi=pc.truncation_psi, noise_mode=pc.noise_mode)  # eval regenerates pairs alike
-    flt = PairFilter(pc.filter_predictor, prov["attribute"], pc.margin) if pc.filter_predictor else None
+    flt = (PairFilter(pc.filter_predictor, prov["attribute"], pc.margin, device, pc.filter_predictor_path)
+           if pc.filter_predictor else None)
     return GANPairStream(G, boundary, pc, flt), prov["attribute"], list(pc.strength_range), prov
 
 
