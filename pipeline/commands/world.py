@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import numpy as np
 
 from pipeline.config import dump_yaml, load_section, to_dict
 from pipeline.errors import UserError
+from pipeline.fileio import atomic_write
 
 EPILOG = """examples:
   photoedit world --n 64 --size 128x256 --out world/ --contact-sheet world/contact.png
@@ -151,20 +150,11 @@ def render_folder(out: Path, n: int, cfg, held_out: bool = False, contact_sheet:
 
 
 # ----------------------------------------------------------------------------------
-# Atomic writes: a temp file in the same folder, then os.replace, so a crash never
-# leaves a half-written file under the final name.
+# Atomic writes (pipeline.fileio): a crash never leaves a half-written file.
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(data))
 
 
 def write_png(path: Path, array: np.ndarray) -> None:
