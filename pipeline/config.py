@@ -68,6 +68,22 @@ def read_preset(name_or_path: str | Path | None) -> dict:
     return data
 
 
+def add_config_arguments(parser, sections: str, example: str):
+    """The --config / --set / --dry-run group every config-driven command shares.
+
+    sections: the preset sections the command reads, for the help (e.g. "pairs:");
+    example: one --set override shown in the help (e.g. "pairs.batch=32").
+    Returns the argument group, for command-specific additions.
+    """
+    g = parser.add_argument_group("config")
+    g.add_argument("--config", default="quickstart", metavar="PRESET",
+                   help=f"preset name or YAML file; sections {sections} (default: %(default)s)")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"override a setting, e.g. {example} (repeatable)")
+    g.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    return g
+
+
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     """`["train_gan.lr=0.002", "world.size=[64,128]"]` -> {"train_gan.lr": 0.002, ...}.
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.config import add_config_arguments
 from pipeline.errors import UserError
 
 EPILOG = """examples:
@@ -36,10 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solver", choices=["default", "svc"], help="override boundary.solver (svc: InterFaceGAN's, slow)")
     p.add_argument("--layers", help="W+ layers to store as the edit layers, e.g. 0-3 or 2,4 (default: all)")
     p.add_argument("--out", required=True, metavar="FILE.npz")
-    cfg = p.add_argument_group("config")
-    cfg.add_argument("--config", default="quickstart", help="preset name or YAML file (default: %(default)s)")
-    cfg.add_argument("--set", action="append", default=[], metavar="boundary.KEY=VALUE", help="override a setting")
-    cfg.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    add_config_arguments(p, "boundary:", "boundary.ratio=0.05")
     return p
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.config import dump_yaml, load_section
+from pipeline.config import add_config_arguments, dump_yaml, load_section
 from pipeline.errors import UserError
 
 EPILOG = """\
@@ -35,10 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the filter predictor's weights (classifier: a `photoedit train-predictor` folder; "
                             "places365: the local weights folder)")
     pairs.add_argument("--margin", type=float, help="minimum score rise for the filter (default: config, 0)")
-    cfg = p.add_argument_group("config")
-    cfg.add_argument("--config", default="quickstart", metavar="PRESET", help="preset name or YAML file (default: quickstart)")
-    cfg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. pairs.batch=32")
-    cfg.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    cfg = add_config_arguments(p, "pairs:", "pairs.batch=32")
     cfg.add_argument("--device", default=None, help="cpu or cuda[:i] (default: cuda if available)")
     return p
 

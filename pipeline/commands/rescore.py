@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.config import add_config_arguments
 from pipeline.errors import UserError
 
 EPILOG = """examples:
@@ -36,10 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-update", action="store_true", help="do not write the chosen layers into the boundary file")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, metavar="DIR")
-    cfg = p.add_argument_group("config")
-    cfg.add_argument("--config", default="quickstart", help="preset name or YAML file (default: %(default)s)")
-    cfg.add_argument("--set", action="append", default=[], metavar="rescore.KEY=VALUE", help="override a setting")
-    cfg.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    add_config_arguments(p, "rescore:", "rescore.n=500")
     return p
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.config import dump_yaml, load_section, parse_overrides
+from pipeline.config import add_config_arguments, dump_yaml, load_section, parse_overrides
 from pipeline.errors import UserError
 
 
@@ -36,10 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--noise", choices=["const", "random", "none"], help="noise inputs (default: sample.noise)")
     s.add_argument("--batch", type=int, help="images per generator call (default: sample.batch)")
     s.add_argument("--no-images", action="store_true", help="write latents only (images can be regenerated from w)")
-    cfg = p.add_argument_group("config")
-    cfg.add_argument("--config", default="quickstart", metavar="PRESET", help="preset name or YAML file (default: quickstart)")
-    cfg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. sample.chunk=512")
-    cfg.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    cfg = add_config_arguments(p, "sample:", "sample.chunk=512")
     cfg.add_argument("--device", default=None, help="cpu or cuda[:i] (default: cuda if available)")
     return p
 

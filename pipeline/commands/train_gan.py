@@ -7,7 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pipeline.config import dump_yaml, load_section, parse_overrides
+from pipeline.config import add_config_arguments, dump_yaml, load_section, parse_overrides
 from pipeline.errors import UserError
 
 
@@ -33,12 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="'world' renders the procedural street world; DIR is a folder of photos (default: world)")
     io.add_argument("--out", default="runs/gan", metavar="RUN", help="run folder (default: runs/gan)")
     io.add_argument("--resume", action="store_true", help="continue RUN from checkpoints/latest exactly")
-    cfg = p.add_argument_group("config")
-    cfg.add_argument("--config", default="quickstart", metavar="PRESET",
-                     help="preset name or YAML file; sections gan:, train_gan:, world: (default: quickstart)")
-    cfg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override, e.g. train_gan.minutes=10 or gan.channel_max=128")
-    cfg.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    cfg = add_config_arguments(p, "gan:, train_gan:, world:", "train_gan.minutes=10 or gan.channel_max=128")
     cfg.add_argument("--device", default=None, help="cpu or cuda[:i] (default: cuda if available; torchrun sets it)")
     return p
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.config import add_config_arguments
 from pipeline.errors import UserError
 
 EPILOG = """examples:
@@ -25,9 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="world | DIR of <attribute>/{yes,no}/ | FILE.csv")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the predictor into")
-    p.add_argument("--config", default="quickstart", help="preset name or YAML file (default: %(default)s)")
-    p.add_argument("--set", action="append", default=[], metavar="predictor.KEY=VALUE", help="override a setting")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    add_config_arguments(p, "predictor:", "predictor.epochs=20")
     return p
 
 

@@ -5,7 +5,7 @@ import argparse
 import os
 from pathlib import Path
 
-from pipeline.config import dump_yaml, load_section, parse_overrides
+from pipeline.config import add_config_arguments, dump_yaml, load_section, parse_overrides
 from pipeline.errors import UserError
 
 EPILOG = """\
@@ -37,11 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--out", required=True, metavar="BUNDLE", help="translator bundle folder, e.g. models/sunny")
     out.add_argument("--run-dir", metavar="DIR", help="run folder (default: BUNDLE.run)")
     out.add_argument("--resume", action="store_true", help="continue the run in the run folder exactly")
-    cfg = p.add_argument_group("config")
-    cfg.add_argument("--config", default="quickstart", metavar="PRESET", help="preset name or YAML file (default: quickstart)")
-    cfg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override, e.g. train_translator.steps=4000 or translator.ngf=16")
-    cfg.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    cfg = add_config_arguments(p, "translator:, train_translator:, pairs:",
+                               "train_translator.steps=4000 or translator.ngf=16")
     cfg.add_argument("--vgg-weights", metavar="PATH", help="local torchvision vgg19 state dict (.pth) for the perceptual loss")
     cfg.add_argument("--device", default=None, help="cpu or cuda[:i] (default: this rank's GPU if any)")
     cfg.add_argument("--quiet", action="store_true", help="no progress bar")

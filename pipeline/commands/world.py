@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import dump_yaml, load_section, to_dict
+from pipeline.config import add_config_arguments, dump_yaml, load_section, to_dict
 from pipeline.errors import UserError
 from pipeline.fileio import atomic_write
 
@@ -40,10 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--held-out", action="store_true",
                    help="use evaluation seeds (>= 1e9) that training never sees")
     p.add_argument("--contact-sheet", metavar="PNG", help="also write a grid of the first 64 images here")
-    p.add_argument("--config", default="quickstart", help="preset name or YAML file (default: quickstart)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. world.size=[64,128] (repeatable)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    add_config_arguments(p, "world:", "world.size=[64,128]")
     return p
 
 
