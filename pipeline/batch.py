@@ -353,16 +353,15 @@ def _load(pipe, job: Job, max_pixels: int, pool: ThreadPoolExecutor | None = Non
     starts at once in another worker while this one shrinks a fast reduced decode; the
     finish that waits for it is submitted later, so the FIFO pool cannot deadlock."""
     try:
+        photo = None
         if pool is not None:
             full = pool.submit(read_photo, job.src, max_pixels)
             preview = read_preview(job.src, pipe.guide_side, max_pixels)
             if preview is not None:
                 small, (height, width) = preview
                 return _Loaded(job, full, pipe.prepare(small, (height, width)), height * width)
-            if not full.cancel():  # already running in another worker: wait for it
-                photo = full.result()
-                return _Loaded(job, photo, pipe.prepare(photo.rgb), photo.rgb.shape[0] * photo.rgb.shape[1])
-        photo = read_photo(job.src, max_pixels=max_pixels)
+            photo = None if full.cancel() else full.result()  # not a JPEG: use (or drop) the full decode
+        photo = photo or read_photo(job.src, max_pixels=max_pixels)
         return _Loaded(job, photo, pipe.prepare(photo.rgb), photo.rgb.shape[0] * photo.rgb.shape[1])
     except PhotoError as e:
         return (job, None, e.reason, [])
