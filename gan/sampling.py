@@ -113,8 +113,9 @@ def _save_png(array: np.ndarray, path: Path) -> None:
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[N,3,H,W] in [-1,1] -> uint8 [N,H,W,3]."""
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    """[N,3,H,W] in [-1,1] -> uint8 [N,H,W,3] (the one tensor -> image conversion of gan/ and pipeline/)."""
+    x = (images.detach().float().clamp(-1, 1) + 1) * 127.5
+    return x.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()

@@ -488,10 +488,12 @@ def save_grid(images: torch.Tensor, path: Path, cols: int | None = None) -> None
     """[N,3,H,W] in [-1,1] -> one PNG grid (written atomically)."""
     from PIL import Image
 
+    from gan.sampling import to_uint8
+
     n, _, h, w = images.shape
     cols = cols or int(math.ceil(math.sqrt(n)))
     rows = int(math.ceil(n / cols))
-    arr = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    arr = to_uint8(images)
     grid = np.zeros((rows * h, cols * w, 3), np.uint8)
     for i, a in enumerate(arr):
         r, c = divmod(i, cols)

@@ -11,11 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """[N,3,H,W] in [-1,1] -> [N,H,W,3] uint8."""
-    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+from gan.sampling import to_uint8
 
 
 def grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
+from gan.sampling import to_uint8
 from pipeline.boundary import LinearBoundary
 from pipeline.config import to_dict
 from pipeline.editing import edit_ws
@@ -162,11 +163,6 @@ def iter_pair_batches(
 
 
 # On disk
-
-def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """[N,3,H,W] in [-1,1] -> uint8 [N,H,W,3]."""
-    return ((img.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
 
 def from_uint8(arr: np.ndarray) -> torch.Tensor:
     """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-1, 1]."""
