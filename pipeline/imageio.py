@@ -29,8 +29,6 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from translators.inference import pil_to_array, to_uint8
-
 DEFAULT_MAX_PIXELS = 200_000_000
 ORIENTATION_TAG = 0x0112
 # Extension -> PIL format name. Anything else is refused with a clear message.
@@ -135,6 +133,8 @@ def _decode(path: Path, data: bytes, max_pixels: int) -> Photo:
         if fmt == "PNG" and _png_bit_depth(data) == 16:
             rgb, alpha = _decode_png16(data, path)
         else:
+            from translators.inference import pil_to_array  # imports torch: not before a real decode
+
             im.load()
             rgb, alpha, more = pil_to_array(im)
             notes += more
@@ -272,6 +272,8 @@ def remove_live_temps() -> int:
 
 def encode_photo(photo: Photo, fmt: str, quality: int = 95) -> bytes:
     """Photo -> file bytes in `fmt` (a PIL format name), keeping EXIF, ICC and alpha."""
+    from translators.inference import to_uint8
+
     if fmt == "PNG" and photo.rgb.dtype == np.uint16:
         return _encode_png16(photo)
     rgb8 = to_uint8(photo.rgb)

@@ -221,6 +221,20 @@ def test_cli_list_json_and_single_file_edit(tmp_path, capsys):
     assert "2 values for 1 attributes" in capsys.readouterr().err
 
 
+def test_cli_input_typos_fail_before_torch_is_imported(tmp_path):
+    """A missing file or an unknown attribute is reported without the ~2.5 s torch import."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pipeline.cli import main; rc = main(sys.argv[1:]); "
+            "print(rc, 'torch' in sys.modules)")
+    for argv, message in ((["-a", "sunny", str(tmp_path / "missing.jpg")], "no such file"),
+                          (["-a", "nosuch", str(tmp_path)], "no translator for 'nosuch'")):
+        r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+        assert message in r.stderr, r.stderr
+        assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+
+
 def test_cli_help_documents_modes_and_exit_codes(capsys):
     with pytest.raises(SystemExit):
         main(["--attribute", "x", "--help"])

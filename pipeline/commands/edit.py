@@ -114,16 +114,11 @@ def main(argv: list[str]) -> int:
         raise UserError("--in-place and -o/--out contradict each other; choose one")
     strengths = parse_strengths(args.strength, len(args.attribute))
 
+    # Inputs and models are checked before torch is imported (~2.5 s), so a typo fails at once.
     from pipeline import batch
     from pipeline.config import load_section
     from pipeline.models import find_bundle, search_paths
-    from translators.inference import EditConfig
 
-    config = load_section(EditConfig, "edit", args.config, args.set)
-    if args.full_res_net:
-        config.mode = "tiled"
-    if args.batch_size:
-        config.batch_size = args.batch_size
     bundles = []
     for name in args.attribute:
         found = find_bundle(name, args.models)
@@ -133,6 +128,14 @@ def main(argv: list[str]) -> int:
         bundles.append(found[1])
     all_jobs = batch.plan_jobs(args.inputs, [b.name for b in bundles], args.out, args.in_place)
     jobs = batch.shard_jobs(all_jobs, batch.parse_shard(args.shard))
+
+    from translators.inference import EditConfig
+
+    config = load_section(EditConfig, "edit", args.config, args.set)
+    if args.full_res_net:
+        config.mode = "tiled"
+    if args.batch_size:
+        config.batch_size = args.batch_size
     if args.dry_run:
         return _dry_run(config, bundles, strengths, jobs)
     if not all_jobs:
