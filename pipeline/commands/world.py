@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--held-out", action="store_true",
                    help="use evaluation seeds (>= 1e9) that training never sees")
     p.add_argument("--contact-sheet", metavar="PNG", help="also write a grid of the first 64 images here")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes rendering and writing in parallel (default: one per core); "
+                        "the output does not depend on it")
     add_config_arguments(p, "world:", "world.size=[64,128]")
     return p
 
@@ -78,12 +84,19 @@ def main(argv: list[str]) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
-    render_folder(out, args.n, cfg, held_out=args.held_out, contact_sheet=args.contact_sheet)
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    render_folder(out, args.n, cfg, held_out=args.held_out, contact_sheet=args.contact_sheet, workers=args.workers)
     return 0
 
 
-def render_folder(out: Path, n: int, cfg, held_out: bool = False, contact_sheet: str | None = None) -> dict:
-    """Render n scenes of `cfg` (a WorldConfig) into `out`; returns the manifest."""
+def render_folder(out: Path, n: int, cfg, held_out: bool = False, contact_sheet: str | None = None,
+                  workers: int | None = None) -> dict:
+    """Render n scenes of `cfg` (a WorldConfig) into `out`; returns the manifest.
+
+    workers: processes rendering and writing chunks of scenes in parallel (default: one
+    per core when there is more than one chunk). The files and the table do not depend on it.
+    """
     from tqdm import tqdm
 
     from pipeline import __version__, world
@@ -93,30 +106,28 @@ def render_folder(out: Path, n: int, cfg, held_out: bool = False, contact_sheet:
         raise UserError(f"seeds {first}..{first + n - 1} reach the held-out range (>= 1e9); use --held-out")
     for sub in ("images", "masks", "records"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    table: dict[str, list] = {k: [] for k in (*world.ATTRIBUTES, "horizon_y", "vanishing_x", "cars", "trees")}
-    seeds, sheet = [], []
+    chunks = [(out, cfg, first, i, min(n, i + CHUNK)) for i in range(0, n, CHUNK)]
+    workers = min(len(chunks), workers or os.cpu_count() or 1)
+    table: dict[str, list] = {k: [] for k in _table_keys()}
+    sheet = []
     render_s = 0.0
     t0 = time.perf_counter()
-    for i in tqdm(range(n), desc="world", unit="img", disable=None):
-        seed = first + i
-        params = world.sample_scene(seed, cfg.condition)
-        t = time.perf_counter()
-        r = world.render(params, cfg.size)
-        render_s += time.perf_counter() - t
-        record = world.scene_record(params, r, cfg.size)
-        name = f"{i:06d}"
-        write_png(out / "images" / f"{name}.png", r.image)
-        write_png(out / "masks" / f"{name}.png", r.masks)
-        write_bytes(out / "records" / f"{name}.json", json.dumps(record, indent=1).encode())
-        seeds.append(seed)
-        for a in world.ATTRIBUTES:
-            table[a].append(r.attributes[a])
-        for k in ("horizon_y", "vanishing_x"):
-            table[k].append(r.layout[k])
-        for k in ("cars", "trees"):
-            table[k].append(r.counts[k])
-        if len(sheet) < 64:
-            sheet.append(r.image)
+    # Processes, not threads: the renderer is many small numpy calls that hold the GIL.
+    pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            if workers > 1 else None)
+    try:
+        results = pool.map(_render_chunk, chunks) if pool else map(_render_chunk, chunks)
+        with tqdm(total=n, desc="world", unit="img", disable=None) as bar:
+            for rows, images, seconds in results:
+                for k, v in rows.items():
+                    table[k] += v
+                sheet += images[:64 - len(sheet)]
+                render_s += seconds
+                bar.update(len(rows["seeds"]))
+    finally:
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
+    seeds = table.pop("seeds")
     total_s = time.perf_counter() - t0
     arrays = {k: np.asarray(v, np.float32) for k, v in table.items()}
     arrays["seeds"] = np.asarray(seeds, np.int64)
@@ -144,6 +155,46 @@ def render_folder(out: Path, n: int, cfg, held_out: bool = False, contact_sheet:
     print(f"wrote {n} scenes to {out} ({n / total_s:.0f} scenes/s; renderer {manifest['timings']['render_images_per_s']}/s)"
           + (f"; contact sheet {contact_sheet}" if contact_sheet else ""))
     return manifest
+
+
+CHUNK = 32  # scenes per task of a worker process
+
+
+def _table_keys() -> tuple[str, ...]:
+    from pipeline import world
+
+    return ("seeds", *world.ATTRIBUTES, "horizon_y", "vanishing_x", "cars", "trees")
+
+
+def _render_chunk(task) -> tuple[dict, list, float]:
+    """Render and write scenes [i0, i1) (a worker process); returns their table rows, the
+    images of the first 64 scenes (for the contact sheet) and the seconds spent rendering."""
+    from pipeline import world
+
+    out, cfg, first, i0, i1 = task
+    rows: dict[str, list] = {k: [] for k in _table_keys()}
+    images, render_s = [], 0.0
+    for i in range(i0, i1):
+        seed = first + i
+        params = world.sample_scene(seed, cfg.condition)
+        t = time.perf_counter()
+        r = world.render(params, cfg.size)
+        render_s += time.perf_counter() - t
+        record = world.scene_record(params, r, cfg.size)
+        name = f"{i:06d}"
+        write_png(out / "images" / f"{name}.png", r.image)
+        write_png(out / "masks" / f"{name}.png", r.masks)
+        write_bytes(out / "records" / f"{name}.json", json.dumps(record, indent=1).encode())
+        rows["seeds"].append(seed)
+        for a in world.ATTRIBUTES:
+            rows[a].append(r.attributes[a])
+        for k in ("horizon_y", "vanishing_x"):
+            rows[k].append(r.layout[k])
+        for k in ("cars", "trees"):
+            rows[k].append(r.counts[k])
+        if i < 64:
+            images.append(r.image)
+    return rows, images, render_s
 
 
 # ----------------------------------------------------------------------------------
