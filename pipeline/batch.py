@@ -190,7 +190,7 @@ def default_torch_threads(workers: int) -> int:
 
     Oversubscribed OpenMP threads spin against each other: on a busy 2-core machine one
     forward pass took 2.6 s with 2 torch threads and 0.16 s with 1 (bench notes); and a
-    lone photo's network runs while a worker decodes it (2 threads: 0.06-0.12 s, 1: 0.07).
+    lone photo's network runs while a worker decodes it (2 threads: 0.06-0.12 s, 1: 0.07-0.11 s).
     """
     return max(1, (os.cpu_count() or 1) - workers)
 

@@ -12,7 +12,6 @@ reported once.
 """
 from __future__ import annotations
 
-import math
 import random
 import warnings
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from PIL import Image, ImageOps
 
 from pipeline.errors import UserError
+from pipeline.imageio import draft_short_side
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MAX_NAMES_IN_WARNING = 20  # a warning listing thousands of names helps nobody
@@ -68,11 +68,10 @@ def load_photo(path: Path, size: tuple[int, int], rng: random.Random | None = No
     """One photo as uint8 [H, W, 3], upright, cropped to the aspect of `size` (H, W)."""
     h, w = size
     with Image.open(path) as img:
-        # JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale while the short side stays >=
-        # the target's long side, so any crop still covers the target (12-MP photos for a
-        # 256-px GAN: 5.6x faster, bench/bench_photo_folder.py).
-        t = max(h, w) / min(img.size)
-        img.draft("RGB", (math.ceil(img.width * t), math.ceil(img.height * t)))
+        # A JPEG decodes reduced while its short side stays >= the target's long side, so
+        # any crop still covers the target (12-MP photos for a 256-px GAN: 5.6x faster,
+        # bench/bench_photo_folder.py).
+        draft_short_side(img, max(h, w))
         img.load()
         img = ImageOps.exif_transpose(img)
         img = to_rgb(img)

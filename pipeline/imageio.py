@@ -162,9 +162,7 @@ def read_preview(path: str | Path, short_side: int, max_pixels: int = DEFAULT_MA
             if im.format != "JPEG" or im.mode != "RGB" or width * height > max_pixels:
                 return None
             orientation = int(im.getexif().get(ORIENTATION_TAG, 1) or 1)
-            scale = short_side / max(1, min(width, height))
-            im.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
-            if im.size == (width, height):
+            if not draft_short_side(im, short_side):
                 return None  # no reduction: the full decode gives the same for free
             im.load()
             rgb = np.asarray(im)
@@ -172,6 +170,16 @@ def read_preview(path: str | Path, short_side: int, max_pixels: int = DEFAULT_MA
         return None
     full = (width, height) if orientation in (5, 6, 7, 8) else (height, width)
     return np.ascontiguousarray(_orient(rgb, orientation)), full
+
+
+def draft_short_side(im: Image.Image, short_side: int) -> bool:
+    """Before load(): let a JPEG decode at 1/2, 1/4 or 1/8 scale (libjpeg DCT scaling)
+    while its short side stays >= `short_side`. True if that reduces it; other formats
+    are left alone."""
+    size = im.size
+    scale = short_side / max(1, min(size))
+    im.draft("RGB", (math.ceil(size[0] * scale), math.ceil(size[1] * scale)))
+    return im.size != size
 
 
 def _valid_dpi(dpi) -> tuple[float, float] | None:
