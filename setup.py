@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "pipeline" / "__init__.py").read_text()).group(1)
@@ -15,7 +15,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["gan", "pipeline", "pipeline.commands", "translators", "configs"],
+    packages=find_packages(include=["gan", "gan.*", "pipeline", "pipeline.*", "translators", "translators.*", "configs"]),
     package_data={"configs": ["*.yaml"], "translators": ["models/*/*.json", "models/*/*.safetensors"]},
     include_package_data=True,
     install_requires=[

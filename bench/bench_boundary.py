@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from pipeline.boundary import BoundaryConfig, cosine, fit_hyperplane, select_samples
+from pipeline.semantics.boundary import BoundaryConfig, cosine, fit_hyperplane, select_samples
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
     python bench/bench_edit_e2e.py [--megapixels 12] [--repeats 5] [--resolutions 256x512,128x256]
 
-Both paths use the product's own reader/writer (pipeline/imageio.py) with the same JPEG
+Both paths use the product's own reader/writer (pipeline/photos/imageio.py) with the same JPEG
 quality, so the ratio is what editing adds on top of the I/O a user cannot avoid.
 Goal: ratio <= 2 for `photoedit --attribute A photo.jpg` = the batch runner on one photo
 (pipeline/batch.run_batch: the network starts on a reduced decode while the full decode
@@ -40,8 +40,8 @@ def main() -> None:
 
     import torch
 
-    from pipeline.batch import BatchOptions, Job, default_torch_threads, run_batch
-    from pipeline.imageio import Photo, read_photo, write_photo
+    from pipeline.photos.batch import BatchOptions, Job, default_torch_threads, run_batch
+    from pipeline.photos.imageio import Photo, read_photo, write_photo
     from translators.inference import EditPipeline
 
     torch.set_num_threads(args.threads or default_torch_threads(2))

@@ -28,7 +28,7 @@ CHILD = r"""
 import json, sys
 mode, src, out, models = sys.argv[1:5]
 import torch  # the baseline pays for the same imports as the edit
-from pipeline.imageio import read_photo, write_photo
+from pipeline.photos.imageio import read_photo, write_photo
 if mode == "io":
     write_photo(out, read_photo(src))
     code = 0

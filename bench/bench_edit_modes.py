@@ -27,7 +27,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from pipeline.batch import default_torch_threads
+    from pipeline.photos.batch import default_torch_threads
     from translators.bundle import save_bundle
     from translators.inference import EditConfig, EditPipeline
     from translators.networks import TranslatorConfig, build_translator

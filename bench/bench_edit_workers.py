@@ -2,7 +2,7 @@
 
     python bench/bench_edit_workers.py [--n 100] [--size 720x1280] [--resolution 128x256]
 
-Runs the batch runner the CLI uses (pipeline/batch.py) on the same folder twice, each
+Runs the batch runner the CLI uses (pipeline/photos/batch.py) on the same folder twice, each
 into a fresh output folder, and prints files/s and the ratio. Workers decode, shrink,
 carry to full resolution and encode while the main thread runs the network.
 """
@@ -24,7 +24,7 @@ from bench_edit_common import default_bundle, synthetic_photo, write_jpeg  # noq
 def run(pipe, folder: Path, out: Path, workers: int) -> float:
     import torch
 
-    from pipeline.batch import BatchOptions, default_torch_threads, plan_jobs, run_batch
+    from pipeline.photos.batch import BatchOptions, default_torch_threads, plan_jobs, run_batch
 
     torch.set_num_threads(default_torch_threads(workers))  # what the CLI does
     jobs = plan_jobs([str(folder)], ["sunny"], str(out))

@@ -29,9 +29,11 @@ import torch  # noqa: E402
 
 from gan.swd import swd  # noqa: E402
 from gan.training import InMemoryBatches, generate, save_grid, train  # noqa: E402
-from pipeline.commands.train_gan import to_tensor, training_images, world_images  # noqa: E402
+from gan.images import from_uint8  # noqa: E402
 from pipeline.config import load_section  # noqa: E402
+from pipeline.photos.folder import training_images  # noqa: E402
 from pipeline.world import HELD_OUT_SEED_START, WorldConfig  # noqa: E402
+from pipeline.world.folder import world_images  # noqa: E402
 
 
 def main() -> int:
@@ -55,18 +57,18 @@ def main() -> int:
 
     # 1. Data: training renders, the held-out reference, and a second disjoint held-out set.
     t0 = time.time()
-    train_arr, ref_arr = training_images("world", gcfg, tcfg, wcfg)
+    train_arr, ref_arr = training_images("world", tuple(gcfg.resolution), tcfg.data_images, tcfg.swd_images, wcfg)
     m = len(ref_arr)
     other = world_images(tuple(gcfg.resolution), HELD_OUT_SEED_START + wcfg.seed + m, m, wcfg.condition)
-    ref = to_tensor(ref_arr).float().div(127.5).sub(1)
-    floor = swd(to_tensor(other).float().div(127.5).sub(1), ref)["swd"]
+    ref = from_uint8(ref_arr)
+    floor = swd(from_uint8(other), ref)["swd"]
     print(f"data ready in {time.time() - t0:.0f} s: {len(train_arr)} train renders, {m} held-out; "
           f"floor SWD x1e3 = {floor:.2f}", flush=True)
 
     # 2. Train; SWD is logged before the first step and at every snapshot.
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
-    data = InMemoryBatches(to_tensor(train_arr), tcfg.batch, seed=tcfg.seed)
+    data = InMemoryBatches(train_arr, tcfg.batch, seed=tcfg.seed)
     trainer = train(gcfg, tcfg, data, out, swd_reference=ref)
 
     # 3. Report from stats.jsonl.

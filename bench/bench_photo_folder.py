@@ -3,7 +3,7 @@
     python bench/bench_photo_folder.py [--n 24] [--megapixels 12] [--size 256x256]
 
 `photoedit train-gan --data FOLDER` reads its photos with pipeline.commands.train_gan.
-folder_images (pipeline.datasets.load_photo per photo). Baseline, same run: every photo
+folder_images (pipeline.photos.folder.load_photo per photo). Baseline, same run: every photo
 decoded at full size on one thread (load_photo with libjpeg's DCT scaling switched off).
 Prints photos/s and the ratios of (1) the reduced decode and (2) it plus one thread per core.
 """
@@ -32,8 +32,8 @@ def main() -> None:
 
     from PIL import JpegImagePlugin
 
-    from pipeline.commands.train_gan import folder_images
-    from pipeline.datasets import PhotoFolder
+    from pipeline.photos.folder import folder_images
+    from pipeline.photos.folder import PhotoFolder
 
     size = tuple(int(v) for v in args.size.split("x"))
     width = int(round(math.sqrt(args.megapixels * 1e6 * 4 / 3)))

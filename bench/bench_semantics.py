@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.boundary import BoundaryConfig, train_boundary
-from pipeline.editing import edit_ws
-from pipeline.predictors import get_predictor
-from pipeline.rescore import RescoreConfig, bar_chart, rescore, score_all
+from pipeline.semantics.boundary import BoundaryConfig, train_boundary
+from pipeline.semantics.editing import edit_ws
+from pipeline.semantics.predictors import get_predictor
+from pipeline.semantics.rescore import RescoreConfig, bar_chart, rescore, score_all
 
 LIGHTING = ["sunny", "night"]
 LAYOUT = ["horizon_y", "vanishing_x"]

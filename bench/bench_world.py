@@ -45,7 +45,7 @@ def bench(n: int, size: tuple[int, int], repeats: int) -> None:
     rows.append(("renderer only", best(lambda: [world.render(p, size) for p in params])))
     rows.append(("sample + render", best(lambda: [world.render(world.sample_scene(s, "mixed"), size)
                                                   for s in range(n)])))
-    from pipeline.commands.world import render_folder
+    from pipeline.world.folder import render_folder
 
     cfg = world.WorldConfig(size=size, seed=0, condition="mixed")
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,7 +72,7 @@ def label(img: np.ndarray, text: str) -> np.ndarray:
 
 
 def figures(out: Path, size=(128, 256)) -> None:
-    from pipeline.commands.world import write_png
+    from pipeline.world.folder import write_png
 
     out.mkdir(parents=True, exist_ok=True)
     # 1. Contact sheet: a row per condition, then two rows of the mixed stream.

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gan.checkpoint import file_sha256, resolve_generator_path
+from gan.checkpoint import atomic_write, file_sha256, resolve_generator_path
+from gan.images import to_uint8
 from gan.networks import Generator
 
 FORMAT = "photoedit-samples"
@@ -99,23 +100,13 @@ _SETTINGS = ("gan_sha256", "n", "seed", "z_file_sha256", "truncation", "noise_mo
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1), encoding="utf-8"))
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:
     from PIL import Image
 
-    tmp = path.with_name(path.stem + ".tmp.png")
-    Image.fromarray(array).save(tmp)
-    os.replace(tmp, path)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[N,3,H,W] in [-1,1] -> uint8 [N,H,W,3] (the one tensor -> image conversion of gan/ and pipeline/)."""
-    x = (images.detach().float().clamp(-1, 1) + 1) * 127.5
-    return x.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
 
 
 @torch.no_grad()
@@ -154,9 +145,7 @@ def sample_shard(
             seeds = np.arange(cfg.seed + start, cfg.seed + stop, dtype=np.int64)
             zc = z_from_seeds(seeds, G.z_dim)
         w = _write_chunk_images(G, zc, out, start, n, cfg, c, device, bar)
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, z=zc, w=w, seeds=seeds)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: np.savez(tmp, z=zc, w=w, seeds=seeds))
     bar.close()
     manifest["complete"] = True
     _write_json(out / "manifest.json", manifest)

@@ -44,7 +44,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from gan.checkpoint import EMA_FILENAME, atomic_save_file, save_generator
+from gan.checkpoint import EMA_FILENAME, atomic_save_file, atomic_write, save_generator
+from gan.images import from_uint8, to_uint8
 from gan.networks import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 from gan.swd import swd
 
@@ -112,9 +113,14 @@ class InMemoryBatches:
     index of the global order, so ranks never share an image within a step.
     """
 
-    def __init__(self, images: torch.Tensor, batch: int, seed: int = 0, rank: int = 0, world_size: int = 1):
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images: expected [N,3,H,W], got {list(images.shape)}")
+    def __init__(self, images, batch: int, seed: int = 0, rank: int = 0, world_size: int = 1):
+        """images: uint8 [N, H, W, 3] (array or tensor; kept as uint8, a quarter of the memory)
+        or float [N, 3, H, W] in [-1, 1]."""
+        images = images if torch.is_tensor(images) else torch.from_numpy(images)
+        channel = -1 if images.dtype == torch.uint8 else 1
+        if images.ndim != 4 or images.shape[channel] != 3:
+            layout = "[N,H,W,3]" if channel == -1 else "[N,3,H,W]"
+            raise ValueError(f"images: expected {images.dtype} {layout}, got {list(images.shape)}")
         if batch % world_size:
             raise ValueError(f"batch {batch} is not divisible by {world_size} ranks")
         self.images, self.batch, self.seed = images, batch, seed
@@ -137,7 +143,7 @@ class InMemoryBatches:
                     order_cache[epoch] = self._order(epoch)
                 picks.append(int(order_cache[epoch][i % n]))
             x = self.images[picks]
-            yield x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x.float()
+            yield from_uint8(x) if x.dtype == torch.uint8 else x.float()
             step += 1
 
 
@@ -469,9 +475,7 @@ def _load_optimizer(opt: torch.optim.Optimizer, flat: dict[str, torch.Tensor], p
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _point_latest(ckdir: Path, folder: Path) -> None:
@@ -488,8 +492,6 @@ def save_grid(images: torch.Tensor, path: Path, cols: int | None = None) -> None
     """[N,3,H,W] in [-1,1] -> one PNG grid (written atomically)."""
     from PIL import Image
 
-    from gan.sampling import to_uint8
-
     n, _, h, w = images.shape
     cols = cols or int(math.ceil(math.sqrt(n)))
     rows = int(math.ceil(n / cols))
@@ -498,9 +500,7 @@ def save_grid(images: torch.Tensor, path: Path, cols: int | None = None) -> None
     for i, a in enumerate(arr):
         r, c = divmod(i, cols)
         grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = a
-    tmp = path.with_name(path.name + ".tmp.png")
-    Image.fromarray(grid).save(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Image.fromarray(grid).save(tmp, format="PNG"))
 
 
 @torch.no_grad()

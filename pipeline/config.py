@@ -21,6 +21,10 @@ T = TypeVar("T")
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
+# Seeds at or above this are held out of every training: world scenes the GAN never saw
+# and GAN latents the translator never trained on (evaluation uses them).
+HELD_OUT_SEED_START = 1_000_000_000
+
 # Top-level sections a preset may hold. A typo here is caught rather than ignored.
 KNOWN_SECTIONS = (
     "world",
@@ -220,16 +224,22 @@ def _coerce(tp: Any, value: Any, name: str) -> Any:
 
 def to_dict(obj: Any) -> dict:
     """A dataclass as plain JSON/YAML-friendly data (tuples become lists)."""
-    return _plain(dataclasses.asdict(obj))
+    return plain(dataclasses.asdict(obj))
 
 
-def _plain(v: Any) -> Any:
+def plain(v: Any, digits: int | None = None) -> Any:
+    """Nested data as JSON/YAML-friendly values: tuples -> lists, numpy scalars -> Python,
+    paths -> str; floats rounded to `digits` when given (records that must stay readable)."""
     if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: plain(x, digits) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+        return [plain(x, digits) for x in v]
     if isinstance(v, Path):
         return str(v)
+    if hasattr(v, "item") and getattr(v, "ndim", None) == 0:  # a numpy scalar
+        v = v.item()
+    if isinstance(v, float) and digits is not None:
+        return round(v, digits)
     return v
 
 

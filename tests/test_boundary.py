@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.boundary import (BoundaryConfig, LinearBoundary, cosine, project_out, select_samples,
+from pipeline.semantics.boundary import (BoundaryConfig, LinearBoundary, cosine, project_out, select_samples,
                                train_boundary)
 from pipeline.errors import UserError
 

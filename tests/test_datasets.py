@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.datasets import PhotoFolder, load_photo
+from pipeline.photos.folder import PhotoFolder, load_photo
 from pipeline.errors import UserError
 
 
@@ -124,7 +124,7 @@ def test_reduced_jpeg_decode_matches_a_full_decode(tmp_path):
     matches the one from a full decode, for a crop in either orientation."""
     from PIL import ImageOps
 
-    from pipeline.datasets import crop_box
+    from pipeline.photos.folder import crop_box
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:800, 0:1200].astype(np.float32)
@@ -145,7 +145,7 @@ def test_reduced_jpeg_decode_matches_a_full_decode(tmp_path):
 
 
 def test_gan_folder_images_are_upright_in_order_and_skip_bad_files(tmp_path):
-    from pipeline.commands.train_gan import folder_images
+    from pipeline.photos.folder import folder_images
 
     exif = Image.Exif()
     exif[0x0112] = 6  # displayed: red on top, blue below

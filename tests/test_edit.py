@@ -285,7 +285,7 @@ def test_batch_groups_only_loaded_same_size_photos():
     from collections import deque
     from concurrent.futures import Future
 
-    from pipeline.batch import _Loaded, _next_group
+    from pipeline.photos.batch import _Loaded, _next_group
     from translators.inference import Prepared
 
     def loaded(h, w, done=True):

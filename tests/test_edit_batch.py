@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from pipeline.batch import parse_shard, plan_jobs, shard_jobs
+from pipeline.photos.batch import parse_shard, plan_jobs, shard_jobs
 from pipeline.cli import main
 from pipeline.errors import UserError
 from test_edit import make_bundle, psnr, textured_photo
@@ -263,7 +263,7 @@ def test_torchrun_ranks_split_a_folder_with_shard_auto(tmp_path, models):
 
 @pytest.mark.parametrize("workers, budget", [(1, 1), (2, 1), (2, 10**9)])
 def test_pixel_budget_holds_back_loads_but_finishes_every_file(tmp_path, models, workers, budget):
-    from pipeline.batch import BatchOptions, run_batch
+    from pipeline.photos.batch import BatchOptions, run_batch
     from translators.inference import EditPipeline
 
     (tmp_path / "in").mkdir()
@@ -280,7 +280,7 @@ def test_pixel_budget_holds_back_loads_but_finishes_every_file(tmp_path, models,
 def test_lone_jpeg_overlapped_path_matches_the_batch_path(tmp_path, models, capsys, monkeypatch):
     """A single JPEG starts the network on a reduced decode while the full decode runs;
     its output must match the same photo edited inside a batch (full decode, then shrink)."""
-    import pipeline.batch as batch
+    import pipeline.photos.batch as batch
 
     src = tmp_path / "in"
     src.mkdir()

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.boundary import LinearBoundary
-from pipeline.editing import edit_w, edit_ws, truncate
+from pipeline.semantics.boundary import LinearBoundary
+from pipeline.semantics.editing import edit_w, edit_ws, truncate
 
 
 

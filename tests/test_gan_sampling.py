@@ -8,7 +8,8 @@ from PIL import Image
 
 from gan.checkpoint import save_generator
 from gan.networks import Generator, GeneratorConfig
-from gan.sampling import SampleError, read_samples, to_uint8, z_from_seeds
+from gan.images import to_uint8
+from gan.sampling import SampleError, read_samples, z_from_seeds
 from gan.swd import swd
 from pipeline.commands import sample as sample_cmd
 from pipeline.commands import train_gan as train_cmd

@@ -18,8 +18,9 @@ TCFG = dict(batch=4, minutes=0.0, d_channel_base=64, d_channel_max=8, swd_images
 
 
 def data_set(n=32, seed=0):
+    """uint8 [N, H, W, 3], as renders and photos come."""
     g = torch.Generator().manual_seed(seed)
-    return (torch.rand(n, 3, 16, 16, generator=g) * 255).to(torch.uint8)
+    return (torch.rand(n, 16, 16, 3, generator=g) * 255).to(torch.uint8)
 
 
 def flat_params(module):

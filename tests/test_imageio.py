@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
-from pipeline.imageio import Photo, PhotoError, encode_photo, read_photo, write_photo
+from pipeline.photos.imageio import Photo, PhotoError, encode_photo, read_photo, write_photo
 
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 

@@ -7,9 +7,9 @@ import torch
 
 from gan.checkpoint import save_generator
 from gan.networks import Generator, GeneratorConfig
-from pipeline.boundary import LinearBoundary
+from pipeline.semantics.boundary import LinearBoundary
 from pipeline.cli import main
-from pipeline.pairs import GANPairStream, PairsConfig, PairShardDataset, render_pairs, write_pairs
+from pipeline.semantics.pairs import GANPairStream, PairsConfig, PairShardDataset, render_pairs, write_pairs
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +85,7 @@ def test_filter_takes_a_trained_classifier_from_its_folder(tmp_path, capsys):
     pairs with the user's own predictor, and names the problem when it cannot."""
     from PIL import Image
 
-    from pipeline.predictors.classifier import PredictorConfig, folder_data, train_classifier
+    from pipeline.semantics.predictors.classifier import PredictorConfig, folder_data, train_classifier
 
     rng = np.random.default_rng(0)
     for label, lo, hi in (("yes", 0.6, 1.0), ("no", 0.0, 0.4)):

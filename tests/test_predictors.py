@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from gan.images import from_uint8
 from pipeline.errors import UserError
-from pipeline.predictors import get_predictor
+from pipeline.semantics.predictors import get_predictor
 
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realphotos"
@@ -53,7 +54,7 @@ def test_photometric_rank_correlates_with_world_ground_truth():
     from scipy.stats import spearmanr
 
     images, records = world.render_batch(range(1_000_000_000, 1_000_000_064), size=(32, 32))
-    x = torch.stack([world.image_to_tensor(im.copy()) for im in images])
+    x = from_uint8(np.stack(images))
     scores = get_predictor("photometric").score(x)
     rho = {a: spearmanr(scores[a], [r["attributes"][a] for r in records]).statistic for a in scores}
     # measured on 256 renders: 0.56 .. 0.78; 64 renders are noisier, so a lower bar
@@ -84,7 +85,7 @@ def test_photometric_on_real_photos_night_photo_is_the_night():
 
 def write_places365_files(folder: Path, n_attr=5, seed=0):
     """Random weights in exactly the published formats (DataParallel keys, pre-0.4 BN buffers)."""
-    from pipeline.predictors.places365 import WideResNet18
+    from pipeline.semantics.predictors.places365 import WideResNet18
 
     torch.manual_seed(seed)
     net = WideResNet18()
@@ -165,7 +166,7 @@ def write_pngs(folder: Path, colours, size=16):
 
 
 def test_classifier_learns_a_folder_layout_and_reloads(tmp_path):
-    from pipeline.predictors.classifier import PredictorConfig, folder_data, train_classifier
+    from pipeline.semantics.predictors.classifier import PredictorConfig, folder_data, train_classifier
 
     rng = np.random.default_rng(1)
     write_pngs(tmp_path / "data" / "bright" / "yes", rng.uniform(0.6, 1.0, (24, 3)))
@@ -183,7 +184,7 @@ def test_classifier_learns_a_folder_layout_and_reloads(tmp_path):
 
 
 def test_classifier_csv_regression_column(tmp_path):
-    from pipeline.predictors.classifier import PredictorConfig, csv_data
+    from pipeline.semantics.predictors.classifier import PredictorConfig, csv_data
 
     write_pngs(tmp_path / "imgs", [(0.2, 0.2, 0.2), (0.8, 0.8, 0.8)])
     (tmp_path / "s.csv").write_text("path,sunny,count\nimgs/000000.png,0.1,3\nimgs/000001.png,,7\n")
@@ -195,7 +196,7 @@ def test_classifier_csv_regression_column(tmp_path):
 
 
 def test_score_shard_writes_resumes_and_skips(tmp_path):
-    from pipeline.predictors.scoring import read_scores, score_shard
+    from pipeline.semantics.predictors.scoring import read_scores, score_shard
 
     shard = tmp_path / "shard"
     write_pngs(shard / "images", [(0.05, 0.05, 0.05)] * 3 + [(0.6, 0.7, 0.9)] * 4)

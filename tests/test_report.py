@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.report import SECTIONS, build_report
-from pipeline.runner import Runner, Stage
+from pipeline.run.report import SECTIONS, build_report
+from pipeline.run.runner import Runner, Stage
 
 sys.path.insert(0, str(Path(__file__).parent))
 import browser  # noqa: E402

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.boundary import LinearBoundary
-from pipeline.directions import sefa
-from pipeline.rescore import RescoreConfig, apply_layers, parse_groups, rescore, write_table
+from pipeline.semantics.boundary import LinearBoundary
+from pipeline.semantics.directions import sefa
+from pipeline.semantics.rescore import RescoreConfig, apply_layers, parse_groups, rescore, write_table
 
 
 

@@ -91,8 +91,8 @@ def test_bad_run_config_names_the_key(tmp_path, capsys):
 
 
 def test_existing_generator_replaces_gan_training(finished_run, tmp_path):
-    from pipeline.runner import Runner
-    from pipeline.stages import Plan
+    from pipeline.run.runner import Runner
+    from pipeline.run.stages import Plan
 
     ckpt = finished_run / "gan" / "generator.safetensors"
     plan = Plan(TINY, [f"run.gan={ckpt}"], tmp_path / "E")
@@ -104,7 +104,7 @@ def test_existing_generator_replaces_gan_training(finished_run, tmp_path):
 
 def test_conditions_order_boundaries_and_photo_folders_key_the_gan(tmp_path):
     from pipeline.errors import UserError
-    from pipeline.stages import Plan
+    from pipeline.run.stages import Plan
 
     plan = Plan(TINY, ["run.conditions={sunny: [night]}"], tmp_path / "F")
     names = [s.name for s in plan.stages()]

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from pipeline.errors import UserError
-from pipeline.runner import Runner, Stage, StageFailed
+from pipeline.run.runner import Runner, Stage, StageFailed
 
 
 def make_stages(calls, cfg_b=1, fail_b=False, extra=False):

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from pipeline.cli import main
-from pipeline.models import SHIPPED_MODELS
+from translators.registry import SHIPPED_MODELS
 
 REAL = Path("../shared/realphotos")
 DEMOS = ("sunny", "night")

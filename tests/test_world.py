@@ -113,7 +113,7 @@ def test_snow_brightens_the_ground_more_than_the_facades():
 
 
 def test_sunny_casts_hard_shadows_overcast_does_not():
-    from pipeline.world_render import camera_from, draw_shadows, light_from
+    from pipeline.world.renderer import camera_from, draw_shadows, light_from
 
     ratio = {"sunny": [], "overcast": []}
     for seed in range(4):
@@ -137,7 +137,7 @@ def test_sunny_casts_hard_shadows_overcast_does_not():
 
 
 def test_shadows_fall_away_from_the_sun():
-    from pipeline.world_render import camera_from, draw_shadows, light_from
+    from pipeline.world.renderer import camera_from, draw_shadows, light_from
 
     p = sample_scene(11, "day").with_lighting(sun_elevation=25.0, cloud_cover=0.0, fog_density=0.0)
     cols = {}
@@ -189,7 +189,7 @@ def test_render_batch_records_carry_layout_and_counts():
 
 
 def test_world_dataset_seeds_disjoint_across_ranks_and_workers():
-    from pipeline.world import WorldDataset
+    from pipeline.world.dataset import WorldDataset
 
     seen = []
     for rank in range(2):
@@ -207,7 +207,7 @@ def test_world_dataset_seeds_disjoint_across_ranks_and_workers():
 def test_world_dataset_streams_tensors_through_a_dataloader():
     import torch
 
-    from pipeline.world import WorldDataset
+    from pipeline.world.dataset import WorldDataset
 
     ds = WorldDataset((16, 32), seed=100, rank=1, world_size=2, length=8, with_record=True)
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
@@ -241,7 +241,7 @@ def test_cli_writes_images_masks_records_manifest(tmp_path):
 def test_worker_processes_write_the_same_folder_as_one(tmp_path, capsys):
     """Chunks rendered by 2 processes give byte-identical files, the same table (in seed
     order) and the same contact sheet as one process."""
-    from pipeline.commands.world import CHUNK, render_folder
+    from pipeline.world.folder import CHUNK, render_folder
 
     cfg = world.WorldConfig(size=(16, 32), seed=7, condition="mixed")
     n = 2 * CHUNK + 5  # three chunks, the last one short
@@ -274,7 +274,7 @@ def test_cli_bad_input_is_a_user_error(tmp_path, capsys):
 def _ddp_worker(rank: int, world_size: int, tmp: str) -> None:
     import torch.distributed as dist
 
-    from pipeline.world import WorldDataset
+    from pipeline.world.dataset import WorldDataset
 
     dist.init_process_group("gloo", init_method=f"file://{tmp}/store", rank=rank, world_size=world_size)
     try:

@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError
@@ -52,7 +53,7 @@ def save_bundle(path: str | Path, model: Translator, config: dict) -> Path:
     _check_config(cfg, path / CONFIG_FILE)
     path.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+    atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
     write_bundle_config(path, cfg)
     return path
 
@@ -60,7 +61,7 @@ def save_bundle(path: str | Path, model: Translator, config: dict) -> Path:
 def write_bundle_config(path: str | Path, config: dict) -> None:
     """Replace a bundle's config.json atomically (e.g. to record new metrics)."""
     text = json.dumps(config, indent=2, sort_keys=False) + "\n"
-    _atomic_write(Path(path) / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(Path(path) / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def read_bundle_config(path: str | Path) -> dict:
@@ -113,14 +114,15 @@ def _check_config(cfg: object, file: Path) -> None:
         raise BundleError(f"{file}: 'architecture' must be an object of TranslatorConfig fields")
 
 
-def _atomic_write(target: Path, write) -> None:
-    """Write through a temp file in the same folder, then os.replace: never a half file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def atomic_write(target: str | Path, write: Callable[[Path], object]) -> None:
+    """write(tmp) a temp file in target's folder, then rename it to target: never a half
+    file. The one atomic writer of translators/ (it never imports pipeline/'s)."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(fd)
     try:
-        write(tmp)
+        write(Path(tmp))
         os.replace(tmp, target)
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise

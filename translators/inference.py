@@ -16,9 +16,9 @@ Two ways to get a full-resolution result (same size as the input):
   but cost is linear in pixels *times the network* (minutes for 24 MP on a CPU) and
   memory is ~3 float copies of the photo.
 
-Image <-> array <-> tensor conversion lives here and nowhere else (`pil_to_array`,
-`array_to_pil`, `_to_tensor`, `_from_tensor`). pipeline/imageio.py handles files
-(EXIF, ICC, formats) and hands arrays to `EditPipeline.edit_array`.
+Image <-> array conversion is translators/images.py (no torch, so photo I/O can use it);
+array <-> tensor is `_to_tensor` / `_from_tensor` here. pipeline/photos/imageio.py handles
+files (EXIF, ICC, formats) and hands arrays to `EditPipeline.edit_array`.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from translators.guided_filter import apply_local_affine, fit_local_affine
+from translators.images import array_to_pil, pil_to_array
 from translators.registry import find_bundle, search_paths
 
 
@@ -66,7 +67,7 @@ class EditConfig:
 
 
 @dataclass
-class Translator:
+class LoadedTranslator:
     """One loaded bundle: the network plus what its config.json says about it."""
 
     attribute: str
@@ -100,61 +101,6 @@ class Prepared:
     @property
     def key(self) -> tuple[int, int]:
         return self.small.shape[:2]
-
-
-# ---------------------------------------------------------------------------------------
-# Conversion between PIL images, arrays and tensors (the only place that does it)
-
-def pil_to_array(img) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-    """PIL image -> (rgb [H,W,3] uint8|uint16, alpha [H,W] same dtype or None, notes)."""
-    notes: list[str] = []
-    mode = img.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        arr = np.asarray(img)
-        if mode == "I":  # 32-bit int, as PIL gives for some 16-bit files
-            arr = np.clip(arr, 0, 65535)
-        arr = arr.astype(np.uint16)
-        return np.repeat(arr[:, :, None], 3, axis=2), None, notes
-    if mode == "F":
-        arr = np.asarray(img, dtype=np.float32)
-        notes.append("32-bit float greyscale converted to 16-bit")
-        arr = (np.clip(arr / max(float(arr.max()), 1e-12), 0, 1) * 65535 + 0.5).astype(np.uint16)
-        return np.repeat(arr[:, :, None], 3, axis=2), None, notes
-    if mode == "P":
-        mode_to = "RGBA" if "transparency" in img.info else "RGB"
-        img, mode = img.convert(mode_to), mode_to
-    elif mode == "PA":
-        img, mode = img.convert("RGBA"), "RGBA"
-    if mode == "CMYK":
-        notes.append("CMYK converted to RGB (output is RGB)")
-        img, mode = img.convert("RGB"), "RGB"
-    if mode in ("RGBA", "LA", "RGBa", "La"):
-        img = img.convert("RGBA") if mode != "RGBA" else img
-        arr = np.asarray(img)
-        return np.ascontiguousarray(arr[:, :, :3]), np.ascontiguousarray(arr[:, :, 3]), notes
-    if mode != "RGB":
-        if mode not in ("L", "1"):
-            notes.append(f"mode {mode} converted to RGB")
-        img = img.convert("RGB")
-    return np.asarray(img), None, notes
-
-
-def array_to_pil(rgb: np.ndarray, alpha: np.ndarray | None = None):
-    """(rgb, alpha) -> PIL image (8-bit: PIL has no 16-bit RGB mode; imageio writes 16-bit PNG itself)."""
-    from PIL import Image
-
-    rgb8 = to_uint8(rgb)
-    if alpha is None:
-        return Image.fromarray(rgb8, "RGB")
-    return Image.fromarray(np.dstack([rgb8, to_uint8(alpha)]), "RGBA")
-
-
-def to_uint8(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint8:
-        return a
-    if a.dtype == np.uint16:
-        return ((a.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def split_array(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -246,8 +192,8 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int,
     return x, h, w
 
 
-def load_translator(path: str | Path, device: str | torch.device = "cpu") -> Translator:
-    """A bundle folder -> Translator (network in eval mode on `device`)."""
+def load_translator(path: str | Path, device: str | torch.device = "cpu") -> LoadedTranslator:
+    """A bundle folder -> LoadedTranslator (network in eval mode on `device`)."""
     from translators.bundle import load_bundle  # heavy; only when a bundle is really loaded
 
     path = Path(path)
@@ -255,7 +201,7 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu") -> Tra
     return translator_from_model(model, config, path)
 
 
-def translator_from_model(model: torch.nn.Module, config: dict, path: Path | None = None) -> Translator:
+def translator_from_model(model: torch.nn.Module, config: dict, path: Path | None = None) -> LoadedTranslator:
     for key in ("attribute", "resolution"):
         if key not in config:
             raise ValueError(f"{path or 'bundle'}: config.json lacks '{key}'")
@@ -266,7 +212,7 @@ def translator_from_model(model: torch.nn.Module, config: dict, path: Path | Non
         arch = config.get("architecture") or {}
         multiple = 2 ** int(arch.get("n_downsample", 4))
     lo, hi = config.get("strength_range") or (0.0, 1.0)
-    return Translator(attribute=str(config["attribute"]), model=model.eval(),
+    return LoadedTranslator(attribute=str(config["attribute"]), model=model.eval(),
                       resolution=(int(config["resolution"][0]), int(config["resolution"][1])),
                       multiple=int(multiple), strength_range=(float(lo), float(hi)),
                       config=config, path=path)
@@ -275,7 +221,7 @@ def translator_from_model(model: torch.nn.Module, config: dict, path: Path | Non
 class EditPipeline:
     """One or more translators applied in order to photos of any size."""
 
-    def __init__(self, translators: Sequence[Translator], config: EditConfig | None = None,
+    def __init__(self, translators: Sequence[LoadedTranslator], config: EditConfig | None = None,
                  device: str | torch.device = "cpu"):
         if not translators:
             raise ValueError("EditPipeline needs at least one translator")
@@ -405,7 +351,7 @@ class EditPipeline:
         threads = threads or self.config.carry_threads or os.cpu_count() or 1
         return apply_local_affine(rgb, coef, threads=threads)
 
-    def _forward(self, t: Translator, x: torch.Tensor, strength: float) -> torch.Tensor:
+    def _forward(self, t: LoadedTranslator, x: torch.Tensor, strength: float) -> torch.Tensor:
         s = torch.full((x.shape[0],), float(strength), device=x.device)
         if self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -429,7 +375,7 @@ class EditPipeline:
             return (img * 65535 + 0.5).astype(np.uint16)
         return img.astype(rgb.dtype)
 
-    def _tiled_pass(self, t: Translator, img: np.ndarray, strength: float) -> np.ndarray:
+    def _tiled_pass(self, t: LoadedTranslator, img: np.ndarray, strength: float) -> np.ndarray:
         # Photos thinner than the network's smallest input (see working_size) are padded
         # with their edge pixels for the pass and cropped back.
         min_side = max(2 * t.multiple, 8)

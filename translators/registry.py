@@ -1,8 +1,7 @@
 """Where translator bundles are found, in order of precedence.
 
 Lives in translators/ (not pipeline/) so that `EditPipeline.from_pretrained("sunny")`
-can resolve a name without translators/ importing pipeline/; `pipeline.models`
-re-exports it for the CLI.
+can resolve a name without translators/ importing pipeline/; the CLI uses it as is.
 
 1. `--models DIR` given on the command line
 2. `$PHOTOEDIT_MODELS` (one or more folders separated by the OS path separator)
@@ -61,3 +60,20 @@ def list_bundles(models_dir: str | Path | None = None) -> list[tuple[str, str, P
             if sub.name not in seen and is_bundle(sub):
                 seen[sub.name] = (sub.name, source, sub)
     return list(seen.values())
+
+
+def describe_bundle(attribute: str, source: str, path: Path) -> dict:
+    """One row of `photoedit list`: where a bundle is and what its config.json says."""
+    import json
+
+    row = {"attribute": attribute, "source": source, "path": str(path)}
+    try:
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        row["error"] = f"unreadable config.json: {e}"
+        return row
+    row["resolution"] = cfg.get("resolution")
+    row["strength_range"] = cfg.get("strength_range")
+    row["metrics"] = cfg.get("metrics") or {}
+    row["description"] = cfg.get("description", "")
+    return row

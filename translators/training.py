@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from translators.augment import PairedAugment
+from translators.bundle import atomic_write
+from translators.images import to_uint8
 from translators.losses import VGGPerceptualLoss, feature_matching_loss, lsgan_loss
 from translators.networks import MultiscaleDiscriminator, Translator, TranslatorConfig, build_translator
 
@@ -201,7 +202,7 @@ class TranslatorTrainer:
     def run_config(self) -> dict:
         return {
             "architecture": self.arch.to_dict(),
-            "train": _plain(dataclasses.asdict(self.cfg)),
+            "train": json.loads(json.dumps(dataclasses.asdict(self.cfg))),  # as config.json reads back
             "strength_max": self.strength_max,
             "resolution": list(self.resolution),
             "world_size": self.world,
@@ -347,10 +348,10 @@ class TranslatorTrainer:
         self.G.train(was_training)
         # one row per pair: input | GAN target | translator output
         grid = torch.cat([torch.cat([x[i], y[i], out[i]], dim=2) for i in range(len(x))], dim=1)
-        img = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        img = to_uint8(((grid + 1) / 2).permute(1, 2, 0).numpy())
         path = self.run_dir / "grids" / f"step_{self.step:06d}.png"
         path.parent.mkdir(exist_ok=True)
-        Image.fromarray(img).save(path)
+        atomic_write(path, lambda tmp: Image.fromarray(img).save(tmp, format="PNG"))
 
     def save_state(self) -> None:
         if self.rank == 0:
@@ -362,10 +363,7 @@ class TranslatorTrainer:
             }
             if self.D is not None:
                 state.update(D=self.D.state_dict(), opt_d=self.opt_d.state_dict(), scaler_d=self.scaler_d.state_dict())
-            fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=self.run_dir)
-            os.close(fd)
-            torch.save(state, tmp)
-            os.replace(tmp, self.run_dir / STATE_FILE)
+            atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
         if self.world > 1:
             dist.barrier()
 
@@ -422,16 +420,7 @@ def _default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def _plain(v):
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

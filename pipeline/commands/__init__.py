@@ -1,1 +1,1 @@
-"""One module per CLI verb; each exposes `main(argv) -> int` and is imported lazily."""
+"""One module per CLI verb: parse the arguments, call the library, print; imported lazily."""

@@ -59,8 +59,8 @@ def load_inputs(args, space: str) -> tuple[np.ndarray, np.ndarray, dict]:
     if args.samples and (args.latents or args.scores):
         raise UserError("give either --samples or --latents/--scores, not both")
     if args.samples:
-        from pipeline.predictors.scoring import read_scores
-        from pipeline.boundary import read_shard_latents
+        from pipeline.semantics.predictors.scoring import read_scores
+        from pipeline.semantics.boundary import read_shard_latents
 
         latents, meta = read_shard_latents(args.samples, space)
         scores = read_scores(args.samples, args.predictor)
@@ -81,7 +81,7 @@ def load_inputs(args, space: str) -> tuple[np.ndarray, np.ndarray, dict]:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from pipeline.boundary import BoundaryConfig, LinearBoundary, train_boundary
+    from pipeline.semantics.boundary import BoundaryConfig, LinearBoundary, train_boundary
     from pipeline.config import dump_yaml, load_section
 
     overrides = list(args.set)

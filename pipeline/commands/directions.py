@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from gan.checkpoint import file_sha256, load_generator
     from pipeline.commands.boundary import parse_layers
-    from pipeline.directions import sefa_boundaries
+    from pipeline.semantics.directions import sefa_boundaries
 
     if not Path(args.gan).exists():
         raise UserError(f"{args.gan}: generator checkpoint not found")

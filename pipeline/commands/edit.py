@@ -115,9 +115,9 @@ def main(argv: list[str]) -> int:
     strengths = parse_strengths(args.strength, len(args.attribute))
 
     # Inputs and models are checked before torch is imported (~2.5 s), so a typo fails at once.
-    from pipeline import batch
+    from pipeline.photos import batch
     from pipeline.config import load_section
-    from pipeline.models import find_bundle, search_paths
+    from translators.registry import find_bundle, search_paths
 
     bundles = []
     for name in args.attribute:

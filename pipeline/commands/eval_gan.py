@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-from pathlib import Path
 
 from pipeline.config import load_section, parse_overrides
 from pipeline.errors import UserError
+from pipeline.fileio import write_json_atomic
 
 
 EPILOG = """\
@@ -38,27 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def real_sets(data: str, size, n: int, count: int, wcfg):
-    """`count` disjoint sets of n real images as float tensors in [-1, 1]."""
-    from pipeline.commands.train_gan import folder_images, to_tensor, world_images
-    from pipeline.world import HELD_OUT_SEED_START
-
-    if data == "world":
-        arr = world_images(size, HELD_OUT_SEED_START + wcfg.seed, n * count, wcfg.condition)
-    else:
-        arr = folder_images(data, size, None)
-        if len(arr) < n * count:
-            raise UserError(f"--data {data}: {len(arr)} images, need {n * count} (lower --n)")
-    t = to_tensor(arr[: n * count]).float().div(127.5).sub(1)
-    return [t[i * n:(i + 1) * n] for i in range(count)]
-
 
 def main(argv: list[str]) -> int:
     import torch
 
     from gan.checkpoint import CheckpointError, file_sha256, load_generator, resolve_generator_path
+    from gan.images import from_uint8
     from gan.swd import swd
-    from pipeline.world import WorldConfig
+    from pipeline.photos.folder import real_sets
+    from pipeline.world.scene import WorldConfig
 
     args = build_parser().parse_args(argv)
     if args.n < 8:
@@ -70,7 +56,7 @@ def main(argv: list[str]) -> int:
         G = load_generator(path, device)
     except CheckpointError as e:
         raise UserError(str(e)) from None
-    reals = real_sets(args.data, tuple(G.resolution), args.n, 2 if args.floor else 1, wcfg)
+    reals = [from_uint8(a) for a in real_sets(args.data, tuple(G.resolution), args.n, 2 if args.floor else 1, wcfg)]
     z = torch.randn(args.n, G.z_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
     with torch.no_grad():
         fakes = torch.cat([G(z[i:i + 32], truncation_psi=args.truncation, noise_mode="const").float().cpu()
@@ -85,7 +71,5 @@ def main(argv: list[str]) -> int:
         line += f"; real-vs-real floor = {result['floor_swd']:.2f}"
     print(line)
     if args.out:
-        tmp = Path(args.out).with_name(Path(args.out).name + ".tmp")
-        tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
-        os.replace(tmp, args.out)
+        write_json_atomic(args.out, result)
     return 0

@@ -18,7 +18,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline.evaluate import EvalConfig
+    from pipeline.semantics.evaluate import EvalConfig
 
     d = EvalConfig()
     p = argparse.ArgumentParser(prog="photoedit eval-translator", description=__doc__.splitlines()[0],
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     from pipeline.errors import UserError
-    from pipeline.evaluate import EvalConfig, run_evaluation
+    from pipeline.semantics.evaluate import EvalConfig, run_evaluation
 
     args = build_parser().parse_args(argv)
     if args.n_pairs < 1 or args.n_world < 1:

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline.errors import UserError
-from pipeline.models import is_bundle, user_models_dir
+from translators.registry import is_bundle, user_models_dir
 
 EPILOG = """\
 Each bundle is copied to DIR/<attribute>/ (replacing one of the same name) with a

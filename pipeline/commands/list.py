@@ -38,7 +38,7 @@ def _metrics_text(metrics: dict) -> str:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from pipeline.models import describe_bundle, list_bundles, search_paths
+    from translators.registry import describe_bundle, list_bundles, search_paths
 
     rows = [describe_bundle(*b) for b in list_bundles(args.models)]
     if args.json:

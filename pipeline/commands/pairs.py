@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
     import torch
 
     from pipeline.config import parse_overrides
-    from pipeline.pairs import PairsConfig, load_gan_and_boundary, write_pairs
+    from pipeline.semantics.pairs import PairsConfig, load_gan_and_boundary, write_pairs
 
     args = build_parser().parse_args(argv)
     overrides = {**parse_overrides(args.set), **flag_overrides(args)}

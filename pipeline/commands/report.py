@@ -10,7 +10,7 @@ def main(argv: list[str]) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="folder written by `photoedit run` / `quickstart`")
     args = p.parse_args(argv)
-    from pipeline.report import build_report
+    from pipeline.run.report import build_report
 
     print(build_report(args.run_dir))
     return 0

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_predictors(specs: list[str] | None, device: str) -> dict:
-    from pipeline.predictors import predictor_from_args
+    from pipeline.semantics.predictors import predictor_from_args
 
     out = {}
     for spec in specs or ["photometric"]:
@@ -54,7 +54,7 @@ def build_predictors(specs: list[str] | None, device: str) -> dict:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from pipeline.config import dump_yaml, load_section
-    from pipeline.rescore import RescoreConfig, apply_layers, parse_groups, rescore, write_table
+    from pipeline.semantics.rescore import RescoreConfig, apply_layers, parse_groups, rescore, write_table
 
     overrides = list(args.set)
     overrides += [f"rescore.n={args.n}"] if args.n is not None else []
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
         print(dump_yaml({"rescore": cfg}), end="")
         return 0
     from gan.checkpoint import file_sha256, load_generator
-    from pipeline.boundary import LinearBoundary
+    from pipeline.semantics.boundary import LinearBoundary
 
     if not Path(args.gan).exists():
         raise UserError(f"{args.gan}: generator checkpoint not found")

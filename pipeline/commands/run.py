@@ -51,9 +51,9 @@ def add_common(p: argparse.ArgumentParser, default_out: str | None = None) -> No
 
 
 def execute(config: str, args) -> int:
-    from pipeline.report import build_report, summary
-    from pipeline.runner import Runner, StageFailed
-    from pipeline.stages import Plan
+    from pipeline.run.report import build_report, summary
+    from pipeline.run.runner import Runner, StageFailed
+    from pipeline.run.stages import Plan
 
     plan = Plan(config, args.set, Path(args.out), device=args.device)
     runner = Runner(plan.run_dir, plan.stages(), log=lambda s: print(s, file=sys.stderr, flush=True))

@@ -31,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from pipeline.predictors import predictor_from_args
-    from pipeline.predictors.scoring import score_shard
+    from pipeline.semantics.predictors import predictor_from_args
+    from pipeline.semantics.predictors.scoring import score_shard
 
     predictor = predictor_from_args(args.predictor, args.predictor_path, args.device)
     out = score_shard(args.samples, predictor, args.predictor, args.batch, args.force, gan=args.gan,

@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pipeline.config import add_config_arguments, dump_yaml, load_section, parse_overrides
+from pipeline.config import add_config_arguments, dump_yaml, load_section, parse_overrides, to_dict
 from pipeline.errors import UserError
 
 
@@ -41,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 def load_configs(args):
     from gan.networks import GeneratorConfig
     from gan.training import TrainConfig
-    from pipeline.world import WorldConfig
+    from pipeline.world.scene import WorldConfig
 
     overrides = parse_overrides(args.set)
     gcfg = load_section(GeneratorConfig, "gan", args.config, overrides)
@@ -50,112 +47,7 @@ def load_configs(args):
     return gcfg, tcfg, wcfg
 
 
-# ---------------------------------------------------------------- data (shared with eval-gan)
-
-def _cache_dir() -> Path:
-    base = os.environ.get("PHOTOEDIT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "photoedit")
-    return Path(base) / "world"
-
-
-def _world_code_hash() -> str:
-    import pipeline.world as world
-
-    h = hashlib.sha256()
-    for name in ("world.py", "world_render.py"):
-        path = Path(world.__file__).with_name(name)
-        if path.is_file():
-            h.update(path.read_bytes())
-    return h.hexdigest()[:12]
-
-
-def world_images(size, first_seed: int, n: int, condition: str = "mixed", cache: bool = True):
-    """uint8 [n, H, W, 3] renders of seeds first_seed.. (cached on disk: rendering is the slow part)."""
-    import numpy as np
-    from tqdm import tqdm
-
-    from pipeline.world import render_batch
-
-    h, w = size
-    path = _cache_dir() / f"{h}x{w}_{condition}_{first_seed}_{n}_{_world_code_hash()}.npy"
-    if cache and path.is_file():
-        arr = np.load(path, allow_pickle=False)
-        if arr.shape == (n, h, w, 3):
-            return arr
-    arr = np.empty((n, h, w, 3), np.uint8)
-    step = 64
-    for i in tqdm(range(0, n, step), desc="render world", unit="batch", disable=None):
-        seeds = range(first_seed + i, first_seed + min(n, i + step))
-        arr[i:i + len(seeds)] = render_batch(list(seeds), (h, w), condition)[0]
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npy")
-        np.save(tmp, arr)
-        os.replace(tmp, path)
-    return arr
-
-
-def folder_images(folder: str | os.PathLike, size, limit: int | None = None):
-    """uint8 [n, H, W, 3]: the first `limit` photos of `folder` as pipeline.datasets.PhotoFolder
-    reads them (upright, any mode, unreadable files skipped with one warning), centre-cropped
-    to the aspect of `size` and resized; decoded on every core with a progress bar."""
-    import numpy as np
-    from tqdm import tqdm
-
-    from pipeline.datasets import PhotoFolder
-
-    if not Path(folder).is_dir():
-        raise UserError(f"--data {folder}: not a folder (use 'world' or a folder of photos)")
-    photos = PhotoFolder(folder, size, random_crop=False)
-    n = min(len(photos), limit) if limit else len(photos)
-    out = np.empty((n, *photos.size, 3), np.uint8)
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # PIL decodes without the GIL
-        loaded = pool.map(photos.load, range(n))
-        for i, arr in enumerate(tqdm(loaded, total=n, desc=f"reading {folder}", unit="photo", disable=None)):
-            out[i] = arr
-    return out
-
-
-def training_images(data: str, gcfg, tcfg, wcfg):
-    """(train uint8 [N,H,W,3], held-out reference uint8 [M,H,W,3] or None)."""
-    from pipeline.world import HELD_OUT_SEED_START
-
-    size = tuple(gcfg.resolution)
-    if data == "world":
-        train = world_images(size, wcfg.seed, tcfg.data_images, wcfg.condition)
-        ref = None
-        if tcfg.swd_images > 0:
-            ref = world_images(size, HELD_OUT_SEED_START + wcfg.seed, tcfg.swd_images, wcfg.condition)
-        return train, ref
-    images = folder_images(data, size, tcfg.data_images + tcfg.swd_images)
-    # Photos have no held-out stream: the last swd_images photos are kept out of training.
-    m = min(tcfg.swd_images, len(images) // 5)
-    if m == 0:
-        return images, None
-    return images[:-m], images[-m:]
-
-
-def to_tensor(arr):
-    import torch
-
-    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
-
-
 # ---------------------------------------------------------------- main
-
-def _init_distributed(device_arg):
-    import torch
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-        if torch.cuda.is_available():
-            local = int(os.environ.get("LOCAL_RANK", "0"))
-            torch.cuda.set_device(local)
-            return f"cuda:{local}"
-        return "cpu"
-    return device_arg or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def main(argv: list[str]) -> int:
@@ -167,27 +59,34 @@ def main(argv: list[str]) -> int:
         return 0
     import torch.distributed as dist
 
+    from gan.images import from_uint8
     from gan.training import InMemoryBatches, TrainingDiverged, train
+    from pipeline.distributed import init_distributed
+    from pipeline.fileio import atomic_write_text
+    from pipeline.photos.folder import training_images
+
+    def load_images():
+        return training_images(args.data, tuple(gcfg.resolution), tcfg.data_images, tcfg.swd_images, wcfg)
 
     out = Path(args.out)
     if not args.resume and (out / "checkpoints" / "latest").exists():
         raise UserError(f"{out} already holds a run; add --resume to continue it or choose another --out")
-    device = _init_distributed(args.device)
+    device = init_distributed(args.device)
     rank = dist.get_rank() if dist.is_initialized() else 0
     world = dist.get_world_size() if dist.is_initialized() else 1
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(dump_yaml(sections | {"data": {"source": args.data}}), encoding="utf-8")
-        train_arr, ref_arr = training_images(args.data, gcfg, tcfg, wcfg)
+        atomic_write_text(out / "config.yaml", dump_yaml(sections | {"data": {"source": args.data}}))
+        train_arr, ref_arr = load_images()
     if world > 1:
         dist.barrier()  # rank 0 filled the render cache; the others now read it
         if rank != 0:
-            train_arr, ref_arr = training_images(args.data, gcfg, tcfg, wcfg)
+            train_arr, ref_arr = load_images()
     if tcfg.batch % world:
         raise UserError(f"train_gan.batch={tcfg.batch} must be divisible by the {world} processes")
-    data = InMemoryBatches(to_tensor(train_arr), tcfg.batch, seed=tcfg.seed, rank=rank, world_size=world)
-    ref = to_tensor(ref_arr).float().div(127.5).sub(1) if ref_arr is not None else None
-    run_config = {k: _plain(v) for k, v in sections.items()} | {"data": {"source": args.data, "images": len(train_arr)}}
+    data = InMemoryBatches(train_arr, tcfg.batch, seed=tcfg.seed, rank=rank, world_size=world)
+    ref = from_uint8(ref_arr) if ref_arr is not None else None
+    run_config = {k: to_dict(v) for k, v in sections.items()} | {"data": {"source": args.data, "images": len(train_arr)}}
     try:
         trainer = train(gcfg, tcfg, data, out, resume=args.resume, device=device, swd_reference=ref,
                         run_config=run_config)
@@ -206,7 +105,3 @@ def main(argv: list[str]) -> int:
         print(f"trained {st.nimg / 1000:.1f} kimg in {st.seconds / 60:.1f} min{swd_txt}")
         print(f"generator: {out / 'checkpoints' / 'latest' / 'generator_ema.safetensors'}")
     return 0
-
-
-def _plain(cfg):
-    return cfg.to_dict() if hasattr(cfg, "to_dict") else __import__("dataclasses").asdict(cfg)

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from pipeline.config import dump_yaml, load_section
-    from pipeline.predictors.classifier import (PredictorConfig, csv_data, folder_data, train_classifier,
+    from pipeline.semantics.predictors.classifier import (PredictorConfig, csv_data, folder_data, train_classifier,
                                                 world_data)
 
     cfg = load_section(PredictorConfig, "predictor", args.config, args.set)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from pipeline.config import add_config_arguments, dump_yaml, load_section, parse_overrides
@@ -46,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_configs(args) -> dict:
-    from pipeline.pairs import PairsConfig
+    from pipeline.semantics.pairs import PairsConfig
     from translators.networks import TranslatorConfig
     from translators.training import TrainTranslatorConfig
 
@@ -60,7 +59,7 @@ def load_configs(args) -> dict:
 
 def pair_source(args, cfgs, device):
     """(dataset, attribute, strength_range, provenance) from --pairs or --gan/--boundary."""
-    from pipeline.pairs import GANPairStream, PairFilter, PairShardDataset, load_gan_and_boundary
+    from pipeline.semantics.pairs import GANPairStream, PairFilter, PairShardDataset, load_gan_and_boundary
 
     if args.pairs:
         data = PairShardDataset(args.pairs)
@@ -77,21 +76,8 @@ def pair_source(args, cfgs, device):
     return GANPairStream(G, boundary, pc, flt), prov["attribute"], list(pc.strength_range), prov
 
 
-def init_distributed():
-    """Join the torchrun process group if launched by torchrun (NCCL on CUDA, gloo on CPU)."""
-    import torch
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return False
-    if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return True
-
 
 def main(argv: list[str]) -> int:
-    import torch
     import torch.distributed as dist
 
     args = build_parser().parse_args(argv)
@@ -105,14 +91,13 @@ def main(argv: list[str]) -> int:
     if args.dry_run:
         print(dump_yaml(cfgs), end="")
         return 0
+    from pipeline.distributed import init_distributed
     from translators.bundle import save_bundle
     from translators.training import TranslatorTrainer
 
-    started = init_distributed()
+    device = init_distributed(args.device)
+    started = dist.is_initialized()
     rank = dist.get_rank() if started else 0
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda":
-        device = f"cuda:{torch.cuda.current_device()}"
     data, attribute, strength_range, provenance = pair_source(args, cfgs, device)
     run_dir = Path(args.run_dir) if args.run_dir else Path(str(Path(args.out)).rstrip("/") + ".run")
     try:

@@ -11,14 +11,14 @@ file whose arrays cover every image is left alone (pass force=True to redo it).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gan.images import from_uint8
 from pipeline.errors import UserError
+from pipeline.fileio import write_npz_atomic
 
 CHECKPOINT_EVERY = 8  # batches between partial saves
 
@@ -80,7 +80,7 @@ def read_batch(paths: list[Path]) -> torch.Tensor:
                 arrays.append(np.asarray(im.convert("RGB")))
         except OSError as e:
             raise UserError(f"{p}: cannot read image: {e}") from None
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return from_uint8(np.stack(arrays))
 
 
 def scores_path(folder: Path, name: str) -> Path:
@@ -124,21 +124,12 @@ def score_shard(folder: str | Path, predictor, name: str | None = None, batch: i
             scores[a].append(np.asarray(result[a], np.float32).reshape(-1))
         bar.update(min(batch, len(images) - lo))
         if (i + 1) % CHECKPOINT_EVERY == 0:
-            _save(partial, {a: np.concatenate(v) for a, v in scores.items()})
+            write_npz_atomic(partial, {a: np.concatenate(v) for a, v in scores.items()})
     bar.close()
-    _save(out, {a: np.concatenate(v) if v else np.zeros(0, np.float32) for a, v in scores.items()})
+    write_npz_atomic(out, {a: np.concatenate(v) if v else np.zeros(0, np.float32) for a, v in scores.items()})
     if partial.exists():
         partial.unlink()
     return out
 
 
-def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+

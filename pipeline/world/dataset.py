@@ -5,7 +5,10 @@ from typing import Iterator
 
 import torch.utils.data
 
-from pipeline.world import HELD_OUT_SEED_START, image_to_tensor, parse_size, render, sample_scene, scene_record
+from gan.images import from_uint8
+from pipeline.world.renderer import render, scene_record
+from pipeline.config import HELD_OUT_SEED_START
+from pipeline.world.scene import parse_size, sample_scene
 
 
 class WorldDataset(torch.utils.data.IterableDataset):
@@ -57,7 +60,7 @@ class WorldDataset(torch.utils.data.IterableDataset):
         for seed in self.seeds(wid, nw):
             params = sample_scene(seed, self.condition)
             r = render(params, self.size)
-            x = image_to_tensor(r.image)
+            x = from_uint8(r.image)
             yield (x, scene_record(params, r, self.size)) if self.with_record else x
 
     def __len__(self):

@@ -9,7 +9,7 @@ slider s = 1 means the strongest edit it was trained on.
 Determinism: pair i uses latent seed `seed + i` (z = N(0, 1) from numpy's RandomState,
 as StyleGAN's generate scripts do) and a strength drawn from SeedSequence([seed, i]),
 so any pair can be regenerated from the manifest alone. Held-out pairs for evaluation
-use seeds >= HELDOUT_SEED_BASE, never used for training.
+use seeds >= HELD_OUT_SEED_START, never used for training.
 
 On disk (`photoedit pairs --out DIR`): `manifest.json` plus shards of `.npy` arrays
 (`shard_00000.x.npy` uint8 [B,H,W,3], `.y.npy`, `.a.npy` float32 [B], `.seed.npy`
@@ -28,14 +28,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
-from gan.sampling import to_uint8
-from pipeline.boundary import LinearBoundary
+from gan.images import from_uint8, to_uint8
+from pipeline.semantics.boundary import LinearBoundary
 from pipeline.config import to_dict
-from pipeline.editing import edit_ws
+from pipeline.semantics.editing import edit_ws
 from pipeline.errors import UserError
 from pipeline.fileio import atomic_write, atomic_write_text
 
-HELDOUT_SEED_BASE = 1_000_000_000  # latents the translator never trains on
 MANIFEST = "manifest.json"
 
 
@@ -118,7 +117,7 @@ class PairFilter:
 
     def __init__(self, predictor_name: str, attribute: str, margin: float, device: str | torch.device = "cpu",
                  path: str | None = None):
-        from pipeline.predictors import predictor_from_args
+        from pipeline.semantics.predictors import predictor_from_args
 
         self.predictor = predictor_from_args(predictor_name, path, str(device))
         if attribute not in self.predictor.attributes:
@@ -163,11 +162,6 @@ def iter_pair_batches(
 
 
 # On disk
-
-def from_uint8(arr: np.ndarray) -> torch.Tensor:
-    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-1, 1]."""
-    t = torch.from_numpy(np.array(arr, dtype=np.uint8)).float() / 127.5 - 1  # copy: shards are read-only mmaps
-    return t.movedim(-1, -3).contiguous()
 
 
 def write_pairs(

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pipeline.boundary import LinearBoundary
+from pipeline.semantics.boundary import LinearBoundary
 
 
 def truncate(w: torch.Tensor, w_avg: torch.Tensor, psi: float) -> torch.Tensor:

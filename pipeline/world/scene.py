@@ -3,7 +3,7 @@
 A scene is a `SceneParams` record drawn from one seed: lighting (sun elevation and
 azimuth, cloud cover, fog, snow), layout (horizon, vanishing point, camera) and the
 static objects (buildings, trees, cars, street lights). `render(params, size)` draws it
-with numpy/OpenCV (pipeline/world_render.py) and returns the picture, its semantic
+with numpy/OpenCV (pipeline/world/renderer.py) and returns the picture, its semantic
 label map and the attribute scores derived from the lighting record.
 
 `params.with_attribute("night", 1.0)` is the same street with only the lighting or
@@ -19,11 +19,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-HELD_OUT_SEED_START = 1_000_000_000
+from pipeline.config import plain
 
 ATTRIBUTES = ("sunny", "overcast", "night", "golden_hour", "foggy", "snowy")
 CONDITIONS = ("day", "overcast", "golden_hour", "night", "fog", "snow")
@@ -147,7 +147,7 @@ class SceneParams:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["lighting"]["time_of_day"] = self.lighting.time_of_day
-        return _plain(d)
+        return plain(d, digits=5)
 
     @classmethod
     def from_dict(cls, d: dict) -> "SceneParams":
@@ -195,21 +195,8 @@ class SceneParams:
         return dataclasses.replace(self, lighting=_lighting_for(self.lighting, name, float(value)))
 
 
-def rerender(params: SceneParams, attribute: str, value: float = 1.0, size: tuple[int, int] = (128, 128)):
-    """`render(params.with_attribute(attribute, value), size)`."""
-    return render(params.with_attribute(attribute, value), size)
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        return round(float(v), 5)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 def _tuples(d: dict) -> dict:
@@ -465,21 +452,6 @@ def _sample_street_lights(rng: np.random.Generator) -> list[StreetLight]:
         out += [StreetLight(side, a, b) for a, b in zip(*rows)]
     return out
 
-
-# ----------------------------------------------------------------------------------
-# Rendering (the layers live in world_render.py)
-
-
-@dataclass
-class Render:
-    image: np.ndarray  # uint8 [H, W, 3] RGB
-    masks: np.ndarray  # uint8 [H, W] label map, values in LABELS
-    depth: np.ndarray  # float32 [H, W] metres along the view axis (sky = 1000)
-    attributes: dict[str, float]  # derived scores in [0, 1]
-    layout: dict[str, float]  # horizon_y, vanishing_x (fractions), camera_yaw (deg)
-    counts: dict[str, int]  # cars, trees, ... within 80 m
-
-
 def parse_size(size: int | str | Sequence[int]) -> tuple[int, int]:
     """128 -> (128, 128); "128x256" -> (128, 256) as (H, W)."""
     if isinstance(size, str):
@@ -499,71 +471,8 @@ def parse_size(size: int | str | Sequence[int]) -> tuple[int, int]:
     return dims[0], dims[1]
 
 
-def render(params: SceneParams, size: int | str | Sequence[int] = (128, 128)) -> Render:
-    from pipeline.world_render import render_scene
-
-    h, w = parse_size(size)
-    image, labels, depth = render_scene(params, h, w)
-    lay = params.layout
-    return Render(
-        image=image,
-        masks=labels,
-        depth=depth,
-        attributes=params.attributes(),
-        layout={"horizon_y": lay.horizon_y, "vanishing_x": lay.vanishing_x,
-                "camera_yaw": round(lay.camera_yaw((h, w)), 4)},
-        counts=params.counts(),
-    )
-
-
-def scene_record(params: SceneParams, r: Render, size: tuple[int, int]) -> dict:
-    """The JSON record written beside each image: parameters plus derived ground truth."""
-    return {
-        "seed": params.seed,
-        "size": list(size),
-        "attributes": r.attributes,
-        "layout": r.layout,
-        "counts": r.counts,
-        "params": params.to_dict(),
-    }
-
-
-def render_batch(seeds: Sequence[int], size=(128, 128), condition: str = "mixed") -> tuple[np.ndarray, list[dict]]:
-    """Images uint8 [N, H, W, 3] and their records, e.g. to train predictor heads."""
-    hw = parse_size(size)
-    images = np.empty((len(seeds), hw[0], hw[1], 3), np.uint8)
-    records = []
-    for i, s in enumerate(seeds):
-        p = sample_scene(int(s), condition)
-        r = render(p, hw)
-        images[i] = r.image
-        records.append(scene_record(p, r, hw))
-    return images, records
-
-
-def contact_sheet(images: Sequence[np.ndarray], cols: int = 8, pad: int = 2) -> np.ndarray:
-    """A grid of equally sized uint8 [H, W, 3] images on a dark background."""
-    if not len(images):
-        raise ValueError("no images for a contact sheet")
-    h, w = images[0].shape[:2]
-    rows = -(-len(images) // cols)
-    cols = min(cols, len(images))
-    sheet = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 24, np.uint8)
-    for i, im in enumerate(images):
-        y, x = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
-        sheet[y:y + h, x:x + w] = im
-    return sheet
-
-
-def image_to_tensor(image: np.ndarray):
-    """uint8 [H, W, 3] -> float tensor [3, H, W] in [-1, 1]."""
-    import torch
-
-    return torch.from_numpy(image).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
-
-
 # ----------------------------------------------------------------------------------
-# Config and streaming dataset
+# Config
 
 
 @dataclass
@@ -578,13 +487,3 @@ class WorldConfig:
             raise ValueError(f"condition '{self.condition}' is not one of {', '.join(CONDITIONS + ('mixed', 'random'))}")
         if not 0 <= self.seed < 2**62:
             raise ValueError(f"seed {self.seed} must be >= 0")
-
-
-def __getattr__(name: str):
-    # The streaming dataset needs torch; import it only when asked for, so rendering
-    # (and `photoedit world`) starts without loading torch.
-    if name == "WorldDataset":
-        from pipeline.world_dataset import WorldDataset
-
-        return WorldDataset
-    raise AttributeError(f"module 'pipeline.world' has no attribute '{name}'")

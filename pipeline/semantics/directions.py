@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pipeline.boundary import LinearBoundary
+from pipeline.semantics.boundary import LinearBoundary
 from pipeline.errors import UserError
 
 

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import struct
-import tempfile
-import threading
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -28,6 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from pipeline.fileio import atomic_write_bytes
+from translators.images import pil_to_array, to_uint8
 
 DEFAULT_MAX_PIXELS = 200_000_000
 ORIENTATION_TAG = 0x0112
@@ -133,8 +133,6 @@ def _decode(path: Path, data: bytes, max_pixels: int) -> Photo:
         if fmt == "PNG" and _png_bit_depth(data) == 16:
             rgb, alpha = _decode_png16(data, path)
         else:
-            from translators.inference import pil_to_array  # imports torch: not before a real decode
-
             im.load()
             rgb, alpha, more = pil_to_array(im)
             notes += more
@@ -253,35 +251,8 @@ def software_of(path: str | Path) -> str | None:
     return str(value).rstrip("\x00") if value else None
 
 
-def _read_umask() -> int:
-    # os.umask can only be read by setting it; do it once at import, not per write (threads).
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-_live_temps: set[Path] = set()
-_live_lock = threading.Lock()
-
-
-def remove_live_temps() -> int:
-    """Delete temp files of writes still in progress (called on Ctrl-C); returns how many."""
-    with _live_lock:
-        temps = list(_live_temps)
-        _live_temps.clear()
-    for t in temps:
-        try:
-            t.unlink()
-        except FileNotFoundError:
-            pass
-    return len(temps)
-
-
 def encode_photo(photo: Photo, fmt: str, quality: int = 95) -> bytes:
     """Photo -> file bytes in `fmt` (a PIL format name), keeping EXIF, ICC and alpha."""
-    from translators.inference import to_uint8
-
     if fmt == "PNG" and photo.rgb.dtype == np.uint16:
         return _encode_png16(photo)
     rgb8 = to_uint8(photo.rgb)
@@ -353,28 +324,8 @@ def write_photo(path: str | Path, photo: Photo, quality: int = 95) -> list[str]:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".partial")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data, durable=True)
     except OSError as e:
-        raise PhotoError(path, f"cannot write to folder {folder}: {e.strerror or e}") from None
-    tmp = Path(tmp_name)
-    with _live_lock:
-        _live_temps.add(tmp)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes 0600 files; give the output the permissions a normal file gets.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException as e:  # includes Ctrl-C in this thread: never leave the temp behind
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise PhotoError(path, f"cannot write: {e.strerror or e}") from None
-        raise
-    finally:
-        with _live_lock:
-            _live_temps.discard(tmp)
+        raise PhotoError(path, f"cannot write to folder {path.parent}: {e.strerror or e}") from None

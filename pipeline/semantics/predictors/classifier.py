@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan.images import from_uint8
 from pipeline.errors import UserError
-from pipeline.predictors import check_images
+from pipeline.semantics.predictors import check_images
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 WORLD_LAYOUT = ("horizon_y", "vanishing_x")
@@ -145,10 +146,6 @@ def load_images(paths: list[Path], size: tuple[int, int]) -> np.ndarray:
 # ----------------------------------------------------------------------------- training
 
 
-def to_input(images_uint8: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images_uint8).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
 def train_classifier(images: np.ndarray, targets: Targets, cfg: PredictorConfig, out_dir: Path,
                      log=print) -> dict:
     """Fit, report validation metrics, save model.safetensors + config.json; return the config dict."""
@@ -164,7 +161,7 @@ def train_classifier(images: np.ndarray, targets: Targets, cfg: PredictorConfig,
     mean = np.where(reg, np.nanmean(targets.values[train], 0), 0.0).astype(np.float32)
     std = np.where(reg, np.nanstd(targets.values[train], 0) + 1e-6, 1.0).astype(np.float32)
     y_all = torch.from_numpy((targets.values - mean) / std)
-    x_all = to_input(images)
+    x_all = from_uint8(images)
     net = AttributeNet(len(targets.names), cfg.width)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     steps = cfg.epochs * math.ceil(len(train) / cfg.batch)

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.predictors import check_images
+from pipeline.semantics.predictors import check_images
 
 ATTRIBUTES = ["sunny", "overcast", "night", "golden_hour", "foggy", "snowy"]
 MAX_SIDE = 256  # statistics are global: work at most at this size

@@ -1,4 +1,6 @@
-"""`PhotoFolder`: a folder of the user's own photos as a torch Dataset for training.
+"""Folders of the user's own photos for training: `PhotoFolder` (a torch Dataset),
+`folder_images` (uint8 arrays), and the GAN's image sets (`training_images`, `real_sets`),
+which read either a photo folder or the built-in world.
 
 Recursive; jpg/jpeg/png/webp/bmp/tif/tiff in any letter case. Each photo is turned
 upright by its EXIF orientation, converted to RGB from any mode (RGBA, P, L, 16-bit,
@@ -12,8 +14,10 @@ reported once.
 """
 from __future__ import annotations
 
+import os
 import random
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -21,8 +25,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from gan.images import from_uint8
+from pipeline.config import HELD_OUT_SEED_START
 from pipeline.errors import UserError
-from pipeline.imageio import draft_short_side
+from pipeline.photos.imageio import draft_short_side
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MAX_NAMES_IN_WARNING = 20  # a warning listing thousands of names helps nobody
@@ -135,7 +141,7 @@ class PhotoFolder(torch.utils.data.Dataset):
         arr = self.load(index)
         if self.flip and random.Random(f"flip:{self.seed}:{index}:{self._calls}").random() < 0.5:
             arr = arr[:, ::-1]
-        return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+        return from_uint8(arr)
 
 
 def _header_ok(path: Path) -> bool:
@@ -153,3 +159,56 @@ def _warn_skipped(root: Path, bad: list[Path], why: str) -> None:
     more = f" and {len(bad) - len(names)} more" if len(bad) > len(names) else ""
     warnings.warn(f"photo folder {root}: skipped {len(bad)} file(s) that {why}: {', '.join(names)}{more}",
                   stacklevel=3)
+
+
+# ----------------------------------------------------------------------------------
+# uint8 image sets for GAN training and evaluation
+
+
+def folder_images(folder: str | os.PathLike, size, limit: int | None = None) -> np.ndarray:
+    """uint8 [n, H, W, 3]: the first `limit` photos of `folder` as PhotoFolder reads them
+    (upright, any mode, unreadable files skipped with one warning), centre-cropped to the
+    aspect of `size` and resized; decoded on every core with a progress bar."""
+    from tqdm import tqdm
+
+    if not Path(folder).is_dir():
+        raise UserError(f"--data {folder}: not a folder (use 'world' or a folder of photos)")
+    photos = PhotoFolder(folder, size, random_crop=False)
+    n = min(len(photos), limit) if limit else len(photos)
+    out = np.empty((n, *photos.size, 3), np.uint8)
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # PIL decodes without the GIL
+        loaded = pool.map(photos.load, range(n))
+        for i, arr in enumerate(tqdm(loaded, total=n, desc=f"reading {folder}", unit="photo", disable=None)):
+            out[i] = arr
+    return out
+
+
+def training_images(data: str, size: tuple[int, int], n_train: int, n_ref: int, wcfg
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(train uint8 [N,H,W,3], held-out reference uint8 [M,H,W,3] or None) from
+    data = "world" (seeds of `wcfg`, a WorldConfig) or a photo folder."""
+    from pipeline.world.folder import world_images
+
+    if data == "world":
+        train = world_images(size, wcfg.seed, n_train, wcfg.condition)
+        ref = world_images(size, HELD_OUT_SEED_START + wcfg.seed, n_ref, wcfg.condition) if n_ref > 0 else None
+        return train, ref
+    images = folder_images(data, size, n_train + n_ref)
+    # Photos have no held-out stream: the last n_ref photos are kept out of training.
+    m = min(n_ref, len(images) // 5)
+    if m == 0:
+        return images, None
+    return images[:-m], images[-m:]
+
+
+def real_sets(data: str, size: tuple[int, int], n: int, count: int, wcfg) -> list[np.ndarray]:
+    """`count` disjoint sets of n real uint8 images: held-out world scenes or photos."""
+    from pipeline.world.folder import world_images
+
+    if data == "world":
+        arr = world_images(size, HELD_OUT_SEED_START + wcfg.seed, n * count, wcfg.condition)
+    else:
+        arr = folder_images(data, size, None)
+        if len(arr) < n * count:
+            raise UserError(f"--data {data}: {len(arr)} images, need {n * count} (lower --n)")
+    return [arr[i * n:(i + 1) * n] for i in range(count)]

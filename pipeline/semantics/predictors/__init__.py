@@ -19,9 +19,9 @@ from pipeline.errors import UserError
 
 # name -> "module:Class"; the class takes keyword options.
 _REGISTRY = {
-    "photometric": "pipeline.predictors.photometric:PhotometricPredictor",
-    "classifier": "pipeline.predictors.classifier:ClassifierPredictor",
-    "places365": "pipeline.predictors.places365:Places365Predictor",
+    "photometric": "pipeline.semantics.predictors.photometric:PhotometricPredictor",
+    "classifier": "pipeline.semantics.predictors.classifier:ClassifierPredictor",
+    "places365": "pipeline.semantics.predictors.places365:Places365Predictor",
 }
 
 

@@ -21,8 +21,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pipeline.boundary import LinearBoundary
-from pipeline.editing import edit_ws
+from pipeline.semantics.boundary import LinearBoundary
+from pipeline.semantics.editing import edit_ws
 from pipeline.errors import UserError
 
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import UserError
-from pipeline.predictors import check_images
+from pipeline.semantics.predictors import check_images
 
 WEIGHTS_FILE = "wideresnet18_places365.pth.tar"
 ATTRIBUTE_MATRIX_FILE = "W_sceneattribute_wideresnet18.npy"

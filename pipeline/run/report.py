@@ -12,7 +12,8 @@ import mimetypes
 from pathlib import Path
 
 from pipeline.errors import UserError
-from pipeline.runner import read_manifest
+from pipeline.fileio import atomic_write_text
+from pipeline.run.runner import read_manifest
 
 SECTIONS = [
     ("gan", "GAN: samples and sliced Wasserstein distance"),
@@ -179,9 +180,7 @@ def build_report(run_dir: str | Path) -> Path:
         parts.append(f"<section id='{sid}'><h2>{html.escape(title)}</h2>{BUILDERS[sid](run)}</section>")
     parts.append("</body></html>")
     out = run / "report.html"
-    tmp = run / ".report.html.tmp"
-    tmp.write_text("".join(parts), encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_text(out, "".join(parts))
     return out
 
 

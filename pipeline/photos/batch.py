@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline.errors import UserError
-from pipeline.imageio import (
+from pipeline.fileio import remove_live_temps
+from pipeline.photos.imageio import (
     DEFAULT_MAX_PIXELS,
     READ_EXTENSIONS,
     Photo,
@@ -35,7 +36,6 @@ from pipeline.imageio import (
     default_extension,
     read_photo,
     read_preview,
-    remove_live_temps,
     software_of,
     with_software,
     write_photo,

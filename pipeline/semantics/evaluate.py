@@ -1,6 +1,6 @@
 """Translator evaluation: does the net beat "do nothing", and does its slider move the attribute?
 
-1. Held-out GAN pairs (latent seeds >= HELDOUT_SEED_BASE, never trained on): PSNR/SSIM of
+1. Held-out GAN pairs (latent seeds >= HELD_OUT_SEED_START, never trained on): PSNR/SSIM of
    the translator output against the GAN's edited image, minus the same figure for the
    unedited input ("do nothing"). The translator runs at s = a / a_max for each pair.
 2. Held-out world scenes (seeds >= world.HELD_OUT_SEED_START, streets the GAN never saw)
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gan.images import from_uint8
 from pipeline.errors import UserError
 from translators.metrics import psnr, ssim
 
@@ -56,13 +57,14 @@ def translate(model, x: torch.Tensor, s: torch.Tensor | float, batch: int, devic
 
 def heldout_gan_pairs(G, boundary, bundle_cfg: dict, n: int, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(x, y, a) for n held-out latents with strengths from the bundle's training range."""
-    from pipeline.pairs import HELDOUT_SEED_BASE, pair_strengths, render_pairs
+    from pipeline.config import HELD_OUT_SEED_START
+    from pipeline.semantics.pairs import pair_strengths, render_pairs
 
     xs, ys, As = [], [], []
     for start in range(0, n, batch):
         idx = list(range(start, min(n, start + batch)))
-        seeds = [HELDOUT_SEED_BASE + i for i in idx]
-        a = pair_strengths(HELDOUT_SEED_BASE, idx, bundle_cfg["strength_range"])
+        seeds = [HELD_OUT_SEED_START + i for i in idx]
+        a = pair_strengths(HELD_OUT_SEED_START, idx, bundle_cfg["strength_range"])
         prov = bundle_cfg.get("provenance", {})  # the same truncation and noise as the training pairs
         x, y = render_pairs(G, boundary, seeds, a, prov.get("truncation_psi", 0.8), prov.get("noise_mode", "const"))
         xs.append(x.cpu()), ys.append(y.cpu()), As.append(a)
@@ -80,8 +82,8 @@ def heldout_world(attribute: str, size: tuple[int, int], n: int, condition: str)
             raise UserError(f"found only {len(seeds)} held-out world scenes with '{attribute}' < 0.5 in {50 * n} seeds")
         params = world.sample_scene(seed, condition)
         if params.attributes().get(attribute, 1.0) < 0.5:
-            xs.append(world.image_to_tensor(world.render(params, size).image))
-            ys.append(world.image_to_tensor(world.rerender(params, attribute, 1.0, size).image))
+            xs.append(from_uint8(world.render(params, size).image))
+            ys.append(from_uint8(world.rerender(params, attribute, 1.0, size).image))
             seeds.append(seed)
         seed += 1
     return torch.stack(xs), torch.stack(ys), seeds
@@ -101,7 +103,7 @@ def is_increasing(values: list[float]) -> bool:
 
 def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, boundary=None, device="cpu") -> dict:
     """All figures as one JSON-friendly dict; held-out pairs only when G and boundary are given."""
-    from pipeline.predictors import get_predictor
+    from pipeline.semantics.predictors import get_predictor
 
     attribute = bundle_cfg["attribute"]
     size = tuple(bundle_cfg["resolution"])
@@ -146,7 +148,7 @@ def run_evaluation(bundle_path: str | Path, cfg: EvalConfig, gan: str | None = N
     G = boundary = None
     gan, boundary_path, why_not = _gan_sources(bundle_cfg, gan, boundary_path)
     if gan and boundary_path:
-        from pipeline.pairs import load_gan_and_boundary
+        from pipeline.semantics.pairs import load_gan_and_boundary
 
         G, boundary, prov = load_gan_and_boundary(gan, boundary_path, device)
         if prov["attribute"] != bundle_cfg["attribute"]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.config import KNOWN_SECTIONS, read_preset, parse_overrides, resolve_preset
 from pipeline.errors import UserError
-from pipeline.runner import Stage
+from pipeline.run.runner import Stage
 
 
 @dataclass
@@ -160,7 +160,7 @@ class Plan:
     # 1. the GAN ---------------------------------------------------------------------
     def stage_gan(self, out: Path) -> dict:
         from gan.checkpoint import EMA_FILENAME
-        from pipeline.figures import swd_curve
+        from pipeline.run.figures import swd_curve
 
         if self.cfg.gan:
             return self.use_existing_gan(out)
@@ -224,9 +224,9 @@ class Plan:
     def _edit_effect(self, boundary_file: Path, attr: str, n: int = 64) -> float:
         """Mean rise of the attribute's score when fresh samples move +3 on the chosen layers."""
         from gan.checkpoint import load_generator
-        from pipeline.boundary import LinearBoundary
-        from pipeline.predictors import predictor_from_args
-        from pipeline.rescore import RescoreConfig, rescore
+        from pipeline.semantics.boundary import LinearBoundary
+        from pipeline.semantics.predictors import predictor_from_args
+        from pipeline.semantics.rescore import RescoreConfig, rescore
 
         b = LinearBoundary.load(boundary_file)
         pred = predictor_from_args(self.cfg.predictor, self.cfg.predictor_path)
@@ -237,7 +237,7 @@ class Plan:
 
     # 5-6. pairs streamed into translator training ------------------------------------
     def stage_translator(self, out: Path, attr: str) -> dict:
-        from pipeline.figures import pair_sheet
+        from pipeline.run.figures import pair_sheet
 
         bundle, run = self.bundle(attr), out / "run"
         resume = ["--resume"] if (run / "state.pt").exists() else []  # a killed run goes on
@@ -254,7 +254,7 @@ class Plan:
         call("eval-translator", [bundle, "--gan", self.gan_ckpt, "--boundary", self.boundary_file(attr),
                                  "--n-pairs", c.eval_pairs, "--n-world", c.eval_world,
                                  "--predictor", c.predictor, *self.dev()])
-        from pipeline.figures import strength_strip, world_sheet
+        from pipeline.run.figures import strength_strip, world_sheet
 
         world_sheet(bundle, attr, out / "world.png")
         strength_strip(bundle, attr, out / "strength.png")
@@ -262,7 +262,7 @@ class Plan:
 
     # 8. edit photos -------------------------------------------------------------------
     def stage_edit(self, out: Path) -> dict:
-        from pipeline.figures import edit_examples
+        from pipeline.run.figures import edit_examples
 
         return edit_examples(self, out)
 

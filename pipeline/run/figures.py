@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gan.sampling import to_uint8
+from gan.images import to_uint8
+from pipeline.fileio import atomic_write
 
 
 def grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
@@ -32,9 +33,8 @@ def save(arr: np.ndarray, path: Path, scale: int = 1) -> None:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    img.save(tmp, quality=92) if path.suffix.lower() in (".jpg", ".jpeg") else img.save(tmp)
-    tmp.replace(path)
+    fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    atomic_write(path, lambda f: img.save(f, format=fmt, **({"quality": 92} if fmt == "JPEG" else {})))
 
 
 def swd_curve(stats_jsonl: Path, png: Path, floor: float | None = None) -> None:
@@ -64,8 +64,8 @@ def pair_sheet(gan_ckpt: Path, boundary_file: Path, png: Path, n: int = 6, stren
                truncation_psi: float = 0.8) -> None:
     """Top row G(w), bottom row G(w + a n) at the top of the training range."""
     from gan.checkpoint import load_generator
-    from pipeline.boundary import LinearBoundary
-    from pipeline.pairs import render_pairs
+    from pipeline.semantics.boundary import LinearBoundary
+    from pipeline.semantics.pairs import render_pairs
 
     G = load_generator(gan_ckpt).eval()
     b = LinearBoundary.load(boundary_file)
@@ -77,7 +77,7 @@ def pair_sheet(gan_ckpt: Path, boundary_file: Path, png: Path, n: int = 6, stren
 @torch.no_grad()
 def world_sheet(bundle: Path, attr: str, png: Path, n: int = 6) -> None:
     """Rows: held-out world scene | translator at strength 1 | the true re-render."""
-    from pipeline.evaluate import heldout_world, translate
+    from pipeline.semantics.evaluate import heldout_world, translate
     from translators.bundle import load_bundle
 
     model, cfg = load_bundle(bundle)
@@ -89,7 +89,7 @@ def world_sheet(bundle: Path, attr: str, png: Path, n: int = 6) -> None:
 @torch.no_grad()
 def strength_strip(bundle: Path, attr: str, png: Path, n: int = 3) -> None:
     """Each row one held-out scene; columns strength 0, 0.25, 0.5, 0.75, 1."""
-    from pipeline.evaluate import heldout_world, translate
+    from pipeline.semantics.evaluate import heldout_world, translate
     from translators.bundle import load_bundle
 
     model, cfg = load_bundle(bundle)
@@ -120,8 +120,8 @@ def edit_examples(plan, out: Path) -> dict:
     command a user types (`photoedit --attribute A ... -o OUT`); sheets for the report."""
     from PIL import ImageOps
 
-    from pipeline.batch import plan_jobs
-    from pipeline.stages import call
+    from pipeline.photos.batch import plan_jobs
+    from pipeline.run.stages import call
 
     c = plan.cfg
     inputs = [Path(p) for p in c.photos] if c.photos else example_scenes(out / "inputs", c.example_photos,

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import cv2
 import numpy as np
 
-from pipeline.world import LABEL_IDS, SceneParams
+from pipeline.world.scene import LABEL_IDS, SceneParams, parse_size, sample_scene
 
 SHIFT = 4  # fillPoly sub-pixel bits: coordinates are multiplied by 16
 ONE = 1 << SHIFT
@@ -816,3 +817,78 @@ def add_falling_snow(img: np.ndarray, light: Light, rng: np.random.Generator) ->
     ys, xs = rng.integers(0, h, k), rng.integers(0, w, k)
     a = (0.5 + 0.5 * rng.random(k, dtype=np.float32))[:, None]
     img[ys, xs] = img[ys, xs] * (1 - a) + a * 0.95
+
+
+# ----------------------------------------------------------------------------------
+# The public entry points: a scene record in, pictures and ground truth out
+
+
+@dataclass
+class Render:
+    image: np.ndarray  # uint8 [H, W, 3] RGB
+    masks: np.ndarray  # uint8 [H, W] label map, values in LABELS
+    depth: np.ndarray  # float32 [H, W] metres along the view axis (sky = 1000)
+    attributes: dict[str, float]  # derived scores in [0, 1]
+    layout: dict[str, float]  # horizon_y, vanishing_x (fractions), camera_yaw (deg)
+    counts: dict[str, int]  # cars, trees, ... within 80 m
+
+
+
+
+def render(params: SceneParams, size: int | str | Sequence[int] = (128, 128)) -> Render:
+    h, w = parse_size(size)
+    image, labels, depth = render_scene(params, h, w)
+    lay = params.layout
+    return Render(
+        image=image,
+        masks=labels,
+        depth=depth,
+        attributes=params.attributes(),
+        layout={"horizon_y": lay.horizon_y, "vanishing_x": lay.vanishing_x,
+                "camera_yaw": round(lay.camera_yaw((h, w)), 4)},
+        counts=params.counts(),
+    )
+
+
+def scene_record(params: SceneParams, r: Render, size: tuple[int, int]) -> dict:
+    """The JSON record written beside each image: parameters plus derived ground truth."""
+    return {
+        "seed": params.seed,
+        "size": list(size),
+        "attributes": r.attributes,
+        "layout": r.layout,
+        "counts": r.counts,
+        "params": params.to_dict(),
+    }
+
+
+def render_batch(seeds: Sequence[int], size=(128, 128), condition: str = "mixed") -> tuple[np.ndarray, list[dict]]:
+    """Images uint8 [N, H, W, 3] and their records, e.g. to train predictor heads."""
+    hw = parse_size(size)
+    images = np.empty((len(seeds), hw[0], hw[1], 3), np.uint8)
+    records = []
+    for i, s in enumerate(seeds):
+        p = sample_scene(int(s), condition)
+        r = render(p, hw)
+        images[i] = r.image
+        records.append(scene_record(p, r, hw))
+    return images, records
+
+
+def contact_sheet(images: Sequence[np.ndarray], cols: int = 8, pad: int = 2) -> np.ndarray:
+    """A grid of equally sized uint8 [H, W, 3] images on a dark background."""
+    if not len(images):
+        raise ValueError("no images for a contact sheet")
+    h, w = images[0].shape[:2]
+    rows = -(-len(images) // cols)
+    cols = min(cols, len(images))
+    sheet = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 24, np.uint8)
+    for i, im in enumerate(images):
+        y, x = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
+        sheet[y:y + h, x:x + w] = im
+    return sheet
+
+
+def rerender(params: SceneParams, attribute: str, value: float = 1.0, size: tuple[int, int] = (128, 128)) -> Render:
+    """`render(params.with_attribute(attribute, value), size)`: the same street, one attribute changed."""
+    return render(params.with_attribute(attribute, value), size)

@@ -1,0 +1,1 @@
+"""`photoedit run`: the stage runner, the stages, the figures they leave and report.html."""
