@@ -8,12 +8,14 @@ EPILOG = """\
 Held-out GAN pairs need the generator and boundary: given with --gan/--boundary, or
 taken from the bundle's provenance when those files still exist with the same sha256.
 World scenes (seeds >= 1e9, never seen in training) are compared with the true
-re-render of the same street with the attribute set to 1. The figures are written into
-the bundle's config.json under "metrics" (unless --no-write).
+re-render of the same street with the attribute set to 1. The figures are printed; only
+with --write are they merged into the bundle's config.json under "metrics" (a figure this
+run could not measure, e.g. held-out pairs without the GAN, keeps its recorded value), so
+evaluating a shipped or downloaded bundle never changes it.
 
 examples:
   photoedit eval-translator run/models/sunny
-  photoedit eval-translator run/models/night --gan run/gan.safetensors --boundary run/night.npz --json
+  photoedit eval-translator run/models/night --gan run/gan.safetensors --boundary run/night.npz --json --write
 """
 
 
@@ -30,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-world", type=int, default=d.n_world, help=f"held-out world scenes (default: {d.n_world})")
     p.add_argument("--predictor", default=d.predictor, help=f"predictor for the score curve (default: {d.predictor})")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--no-write", action="store_true", help="do not record the metrics in the bundle")
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--write", action="store_true",
+                   help="merge the figures into the bundle's config.json (default: print only)")
+    w.add_argument("--no-write", action="store_false", dest="write", help="print only (the default)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default: cpu)")
     return p
 
@@ -43,7 +48,7 @@ def main(argv: list[str]) -> int:
     if args.n_pairs < 1 or args.n_world < 1:
         raise UserError("--n-pairs and --n-world must be >= 1")
     cfg = EvalConfig(n_pairs=args.n_pairs, n_world=args.n_world, predictor=args.predictor)
-    r = run_evaluation(args.bundle, cfg, args.gan, args.boundary, args.device, write=not args.no_write)
+    r = run_evaluation(args.bundle, cfg, args.gan, args.boundary, args.device, write=args.write)
     if args.json:
         print(json.dumps(r))
         return 0

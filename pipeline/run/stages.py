@@ -253,7 +253,7 @@ class Plan:
         bundle = self.bundle(attr)
         call("eval-translator", [bundle, "--gan", self.gan_ckpt, "--boundary", self.boundary_file(attr),
                                  "--n-pairs", c.eval_pairs, "--n-world", c.eval_world,
-                                 "--predictor", c.predictor, *self.dev()])
+                                 "--predictor", c.predictor, "--write", *self.dev()])
         from pipeline.run.figures import strength_strip, world_sheet
 
         world_sheet(bundle, attr, out / "world.png")

@@ -137,8 +137,10 @@ def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, bounda
 
 
 def run_evaluation(bundle_path: str | Path, cfg: EvalConfig, gan: str | None = None, boundary_path: str | None = None,
-                   device: str = "cpu", write: bool = True) -> dict:
-    """Load the bundle (and the GAN named by the flags or its provenance), evaluate, record metrics."""
+                   device: str = "cpu", write: bool = False) -> dict:
+    """Load the bundle (and the GAN named by the flags or its provenance) and evaluate; with
+    `write`, merge the figures into the bundle's config.json (`merge_metrics`: nothing measured
+    before is lost)."""
     from translators.bundle import BundleError, load_bundle, write_bundle_config
 
     try:
@@ -158,9 +160,31 @@ def run_evaluation(bundle_path: str | Path, cfg: EvalConfig, gan: str | None = N
     if why_not:
         result["heldout_pairs_skipped"] = why_not
     if write:
-        bundle_cfg["metrics"] = {k: v for k, v in result.items() if k != "bundle"}
+        new = {k: v for k, v in result.items() if k != "bundle"}
+        bundle_cfg["metrics"] = merge_metrics(bundle_cfg.get("metrics") or {}, new)
         write_bundle_config(bundle_path, bundle_cfg)
     return result
+
+
+def merge_metrics(old: dict, new: dict) -> dict:
+    """`old` updated by `new`, never losing a measured figure: a group `new` could not
+    measure (None, e.g. held-out pairs without the GAN) keeps its old value, dicts merge key
+    by key (a score curve measured before stays beside the new one), and
+    `strength_monotonic` is recomputed over all the curves kept."""
+    merged = dict(old)
+    for key, value in new.items():
+        if value is None and old.get(key) is not None:
+            continue
+        if isinstance(value, dict) and isinstance(old.get(key), dict) and key == "score_vs_strength":
+            merged[key] = {**old[key], **value}
+        else:
+            merged[key] = value
+    if merged.get("heldout_pairs") is not None:
+        merged.pop("heldout_pairs_skipped", None)  # the pairs figure shown is a measured one
+    curves = merged.get("score_vs_strength") or {}
+    if curves:
+        merged["strength_monotonic"] = all(is_increasing(c) for c in curves.values())
+    return merged
 
 
 def _gan_sources(bundle_cfg: dict, gan, boundary_path):
