@@ -7,7 +7,6 @@ Exit codes: 0 all done, 1 some inputs failed, 2 usage or input error.
 from __future__ import annotations
 
 import ast
-import importlib
 import os
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from pipeline import __version__
+from pipeline.commands import run_verb
 from pipeline.errors import UserError
 
 COMMANDS_DIR = Path(__file__).resolve().parent / "commands"
@@ -74,11 +74,6 @@ def top_help() -> str:
     return "\n".join(lines)
 
 
-def run_module(module: str, argv: list[str]) -> int:
-    mod = importlib.import_module(f"pipeline.commands.{module}")
-    return int(mod.main(argv) or 0)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -90,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         verb = argv[0]
         if not verb.startswith("-") and verb in available_commands():
-            return run_module(verb.replace("-", "_"), argv[1:])
+            return run_verb(verb, argv[1:])
         if not verb.startswith("-") and not Path(verb).exists():
             cmds = ", ".join(available_commands())
             raise UserError(f"'{verb}' is neither a command ({cmds}) nor an existing input file; "
                             "see `photoedit --help`")
-        return run_module("edit", argv)
+        return run_verb("edit", argv)
     except UserError as e:
         print(f"photoedit: error: {e}", file=sys.stderr)
         return e.exit_code

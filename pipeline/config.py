@@ -8,6 +8,7 @@ names, unknown keys and values of the wrong type raise `ConfigError` naming the 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import types
 import typing
 from pathlib import Path
@@ -25,22 +26,41 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 # and GAN latents the translator never trained on (evaluation uses them).
 HELD_OUT_SEED_START = 1_000_000_000
 
-# Top-level sections a preset may hold. A typo here is caught rather than ignored.
-KNOWN_SECTIONS = (
-    "world",
-    "data",
-    "gan",
-    "train_gan",
-    "sample",
-    "predictor",
-    "boundary",
-    "rescore",
-    "pairs",
-    "translator",
-    "train_translator",
-    "edit",
-    "run",
-)
+# Every top-level section a preset may hold, and the dataclass that is its single source
+# of settings ("module:Class", imported only when the section is checked: most need torch).
+SECTIONS = {
+    "world": "pipeline.world.scene:WorldConfig",
+    "gan": "gan.networks:GeneratorConfig",
+    "train_gan": "gan.training:TrainConfig",
+    "sample": "gan.sampling:SampleConfig",
+    "predictor": "pipeline.semantics.predictors.classifier:PredictorConfig",
+    "boundary": "pipeline.semantics.boundary:BoundaryConfig",
+    "rescore": "pipeline.semantics.rescore:RescoreConfig",
+    "pairs": "pipeline.semantics.pairs:PairsConfig",
+    "translator": "translators.networks:TranslatorConfig",
+    "train_translator": "translators.training:TrainTranslatorConfig",
+    "edit": "translators.inference:EditConfig",
+    "run": "pipeline.run.stages:RunConfig",
+}
+KNOWN_SECTIONS = tuple(SECTIONS)
+
+
+def section_class(section: str) -> type:
+    """The dataclass behind a preset section."""
+    if section not in SECTIONS:
+        raise ConfigError(f"unknown section '{section}' (known: {', '.join(KNOWN_SECTIONS)})")
+    module, name = SECTIONS[section].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def load_all(preset: str | Path | None, overrides: list[str] | dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every section of `preset` + overrides resolved to its dataclass, checked up front.
+
+    An unknown section or key, or a bad value, anywhere (preset or --set) is a ConfigError
+    naming it: a typo fails before any work starts, not minutes later in the stage that reads it.
+    """
+    overrides = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
+    return {name: load_section(section_class(name), name, preset, overrides) for name in SECTIONS}
 
 
 def resolve_preset(name_or_path: str | Path) -> Path:

@@ -1,5 +1,6 @@
 """The config system and the CLI skeleton: user errors name the key, exit codes hold."""
 import dataclasses
+import shutil
 import subprocess
 import sys
 from typing import Literal, Optional
@@ -7,7 +8,8 @@ from typing import Literal, Optional
 import pytest
 
 from pipeline.cli import main
-from pipeline.config import ConfigError, from_dict, load_section, parse_overrides
+from pipeline.config import (CONFIG_DIR, KNOWN_SECTIONS, ConfigError, from_dict, load_all, load_section,
+                             parse_overrides, section_class)
 
 
 @dataclasses.dataclass
@@ -82,6 +84,41 @@ def test_edit_without_bundle_says_where_it_looked(tmp_path, capsys, monkeypatch)
     assert "nosuchattr" in err and str(tmp_path / "mine") in err and "envmodels" in err
 
 
-def test_console_script_runs():
-    r = subprocess.run([sys.executable, "-m", "pipeline", "--version"], capture_output=True, text=True)
-    assert r.returncode == 0 and r.stdout.startswith("photoedit")
+def test_console_script_runs_a_verb_end_to_end(tmp_path):
+    """The installed `photoedit` script (not main() in-process) parses, runs and exits like a user sees it."""
+    exe = shutil.which("photoedit")
+    assert exe, "the console script is not installed (pip install -e .)"
+    r = subprocess.run([exe, "world", "--n", "2", "--size", "16x24", "--out", str(tmp_path / "w")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "w" / "images").iterdir()) == ["000000.png", "000001.png"]
+    bad = subprocess.run([exe, "world", "--n", "2", "--out", str(tmp_path / "x"), "--set", "world.nope=1"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "world.nope" in bad.stderr
+
+
+def test_every_section_has_a_dataclass_and_every_preset_resolves():
+    for name in KNOWN_SECTIONS:
+        assert dataclasses.is_dataclass(section_class(name)), name
+    for preset in sorted(CONFIG_DIR.glob("*.yaml")):
+        resolved = load_all(preset)
+        assert set(resolved) == set(KNOWN_SECTIONS)
+
+
+def test_load_all_rejects_a_bad_key_in_any_section(tmp_path):
+    p = write(tmp_path, "rescore:\n  n: 8\n  distanse: 2\n")
+    with pytest.raises(ConfigError, match=r"rescore\.distanse"):
+        load_all(p)
+    with pytest.raises(ConfigError, match=r"pairs\.nope"):
+        load_all("quickstart", ["pairs.nope=1"])
+    with pytest.raises(ConfigError, match=r"sample\.n"):
+        load_all("quickstart", ["sample.n=many"])
+
+
+def test_run_dry_run_checks_every_section_before_work(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(CONFIG_DIR / "quickstart.yaml"), "--out", str(out), "--set", "pairs.nope=1",
+                 "--dry-run"]) == 2
+    assert "pairs.nope" in capsys.readouterr().err
+    assert not out.exists()  # nothing started
+    assert main(["run", "quickstart", "--out", str(out), "--set", "pairs.n=7", "--dry-run"]) == 0

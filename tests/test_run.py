@@ -118,3 +118,21 @@ def test_conditions_order_boundaries_and_photo_folders_key_the_gan(tmp_path):
     first = key()
     (photos / "b.jpg").write_bytes(b"2")
     assert first is not None and key() != first
+
+
+def test_stage_keys_hash_resolved_settings(tmp_path):
+    """Keys come from the resolved dataclasses: a setting spelt out at its current value keeps every
+    key; a changed translator setting changes only the stages that read it."""
+    from pipeline.run.runner import Runner
+    from pipeline.run.stages import Plan
+
+    def keys(*sets):
+        plan = Plan(TINY, list(sets), tmp_path / "K")
+        runner = Runner(plan.run_dir, plan.stages(), log=lambda s: None)
+        return {s.name: runner.key(s)[0] for s in plan.stages()}
+
+    base = keys()
+    assert keys("pairs.truncation_psi=0.8") == base  # the PairsConfig default, now written out
+    changed = keys("train_translator.steps=5")
+    assert changed["gan"] == base["gan"] and changed["boundary-sunny"] == base["boundary-sunny"]
+    assert changed["translator-sunny"] != base["translator-sunny"]

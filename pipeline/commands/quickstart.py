@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.commands.run import add_common, execute
+from pipeline.run.driver import add_run_arguments, execute
 
 EPILOG = """\
 Trains a small GAN on the procedural street world, finds the sunny and night
@@ -22,6 +22,6 @@ examples:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="photoedit quickstart", description=__doc__.splitlines()[0],
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common(p, default_out="quickstart-run")
+    add_run_arguments(p, default_out="quickstart-run")
     args = p.parse_args(argv)
     return execute("quickstart", args)

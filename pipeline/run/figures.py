@@ -115,26 +115,12 @@ def example_scenes(out: Path, n: int, size: tuple[int, int]) -> list[Path]:
     return paths
 
 
-def edit_examples(plan, out: Path) -> dict:
-    """Edit the run's photos (or example scenes) with each attribute, through the same
-    command a user types (`photoedit --attribute A ... -o OUT`); sheets for the report."""
+def edit_sheet(jobs, path: Path) -> None:
+    """Originals beside their edits (batch jobs whose output exists), for the report."""
     from PIL import ImageOps
 
-    from pipeline.photos.batch import plan_jobs
-    from pipeline.run.stages import call
-
-    c = plan.cfg
-    inputs = [Path(p) for p in c.photos] if c.photos else example_scenes(out / "inputs", c.example_photos,
-                                                                       tuple(c.example_size))
-    edited = 0
-    for attr in c.attributes:
-        call("edit", ["--attribute", attr, "--models", plan.bundle(attr).parent, *inputs, "-o", out / attr])
-        jobs = [j for j in plan_jobs([str(p) for p in inputs], [attr], str(out / attr)) if j.dst.is_file()]
-        edited += len(jobs)
-        if jobs:
-            sheet_side_by_side([ImageOps.exif_transpose(Image.open(j.src)).convert("RGB") for j in jobs[:8]],
-                               [Image.open(j.dst).convert("RGB") for j in jobs[:8]], out / f"sheet-{attr}.jpg")
-    return {"edited": edited, "inputs": [str(p) for p in inputs]}
+    sheet_side_by_side([ImageOps.exif_transpose(Image.open(j.src)).convert("RGB") for j in jobs[:8]],
+                       [Image.open(j.dst).convert("RGB") for j in jobs[:8]], path)
 
 
 def sheet_side_by_side(befores: list[Image.Image], afters: list[Image.Image], path: Path, width: int = 480) -> None:

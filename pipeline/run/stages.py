@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import KNOWN_SECTIONS, read_preset, parse_overrides, resolve_preset
+from pipeline.commands import run_verb
+from pipeline.config import load_all, resolve_preset, to_dict
 from pipeline.errors import UserError
 from pipeline.run.runner import Stage
 
@@ -31,8 +32,6 @@ class RunConfig:
     attributes: list[str] = field(default_factory=lambda: ["sunny", "night"])  # one translator each
     predictor: str = "photometric"  # scores samples: photometric | classifier | places365
     predictor_path: str | None = None  # classifier folder / places365 weights folder
-    samples: int = 2000  # GAN samples scored to find each boundary
-    sample_seed: int = 0  # first seed of those samples
     conditions: dict = field(default_factory=dict)  # attribute -> attributes projected out of its boundary
     photos: list[str] = field(default_factory=list)  # files/folders edited at the end; empty = example scenes
     example_photos: int = 4  # example street scenes rendered when `photos` is empty
@@ -52,9 +51,7 @@ class RunConfig:
 
 def call(verb: str, argv: list[str]) -> int:
     """Run a verb in-process; its UserError propagates to the runner (stage fails, named)."""
-    from pipeline.cli import run_module
-
-    code = run_module(verb.replace("-", "_"), [str(a) for a in argv])
+    code = run_verb(verb, argv)
     if code not in (0, None):
         raise UserError(f"`photoedit {verb}` exited with code {code}")
     return code
@@ -64,20 +61,16 @@ class Plan:
     """The run's stages for one preset + overrides."""
 
     def __init__(self, preset: str | Path, overrides: list[str], run_dir: Path, device: str | None = None):
-        from pipeline.config import load_section
-
         self.preset = resolve_preset(preset)
         self.overrides = list(overrides)
         self.run_dir = Path(run_dir)
         self.device = device
-        self.cfg: RunConfig = load_section(RunConfig, "run", self.preset, self.overrides)
-        raw = read_preset(self.preset)
-        sets = parse_overrides(self.overrides)
-        # each section's resolved raw settings (preset + overrides), for the stage keys
-        self.sections = {s: dict(raw.get(s) or {}) for s in KNOWN_SECTIONS}
-        for key, value in sets.items():
-            head, _, rest = key.partition(".")
-            self.sections.setdefault(head, {})[rest] = value
+        # Every section resolved and checked now: a typo in any of them fails before any work.
+        self.configs = load_all(self.preset, self.overrides)
+        self.cfg: RunConfig = self.configs["run"]
+        # Stage keys hash the resolved settings (defaults included), not the YAML as written:
+        # the same settings spelt two ways give the same key, a changed default a new one.
+        self.sections = {name: to_dict(obj) for name, obj in self.configs.items()}
 
     # common arguments every configurable verb gets
     def cfg_args(self) -> list[str]:
@@ -111,12 +104,11 @@ class Plan:
         c = self.cfg
         gan_config = ({"gan_file": c.gan} if c.gan else
                       {"data": c.data, "photos": folder_listing_hash(c.data),
-                       **self.sec("world", "data", "gan", "train_gan")})
+                       **self.sec("world", "gan", "train_gan")})
         st = [
             Stage("gan", self.stage_gan, config=gan_config, inputs=[Path(c.gan)] if c.gan else []),
             Stage("samples", self.stage_samples,
-                  config={"n": c.samples, "seed": c.sample_seed, "predictor": c.predictor,
-                          "predictor_path": c.predictor_path, **self.sec("sample")},
+                  config={"predictor": c.predictor, "predictor_path": c.predictor_path, **self.sec("sample")},
                   needs=["gan"]),
         ]
         for a in self.boundary_order():
@@ -195,12 +187,11 @@ class Plan:
     def stage_samples(self, out: Path) -> dict:
         c = self.cfg
         shard = self.shard
-        call("sample", ["--gan", self.gan_ckpt, "--n", c.samples, "--seed", c.sample_seed, "--out", shard,
-                        "--no-images", *self.cfg_args(), *self.dev()])
+        call("sample", ["--gan", self.gan_ckpt, "--out", shard, "--no-images", *self.cfg_args(), *self.dev()])
         pred = ["--predictor", c.predictor] + (["--predictor-path", c.predictor_path] if c.predictor_path else [])
         call("score", ["--samples", shard, *pred, *self.dev()])
         scores = np.load(shard / f"scores_{c.predictor}.npz", allow_pickle=False)
-        return {"n": c.samples, "score_means": {k: float(scores[k].mean()) for k in scores.files}}
+        return {"n": self.configs["sample"].n, "score_means": {k: float(scores[k].mean()) for k in scores.files}}
 
     # 4. boundary + layer-wise re-scoring ---------------------------------------------
     def stage_boundary(self, out: Path, attr: str) -> dict:
@@ -262,9 +253,22 @@ class Plan:
 
     # 8. edit photos -------------------------------------------------------------------
     def stage_edit(self, out: Path) -> dict:
-        from pipeline.run.figures import edit_examples
+        """Edit the run's photos (or example scenes) with each attribute, through the same
+        command a user types (`photoedit --attribute A ... -o OUT`); sheets for the report."""
+        from pipeline.photos.batch import plan_jobs
+        from pipeline.run.figures import edit_sheet, example_scenes
 
-        return edit_examples(self, out)
+        c = self.cfg
+        inputs = ([Path(p) for p in c.photos] if c.photos
+                  else example_scenes(out / "inputs", c.example_photos, tuple(c.example_size)))
+        edited = 0
+        for attr in c.attributes:
+            call("edit", ["--attribute", attr, "--models", self.bundle(attr).parent, *inputs, "-o", out / attr])
+            jobs = [j for j in plan_jobs([str(p) for p in inputs], [attr], str(out / attr)) if j.dst.is_file()]
+            edited += len(jobs)
+            if jobs:
+                edit_sheet(jobs, out / f"sheet-{attr}.jpg")
+        return {"edited": edited, "inputs": [str(p) for p in inputs]}
 
 
 def folder_listing_hash(data: str) -> str | None:
