@@ -34,7 +34,9 @@ setup(
         "matplotlib>=3.7,<4",
     ],
     extras_require={
-        "test": ["pytest>=7,<10"],
+        "test": ["pytest>=7,<10", "onnx>=1.16,<2", "onnxruntime>=1.18,<2"],  # ONNX tests run in CI; Ray's skip
+        "onnx": ["onnx>=1.16,<2", "onnxruntime>=1.18,<2"],  # photoedit export, --backend onnxruntime
+        "ray": ["ray[data]>=2.40,<3"],  # photoedit ray-edit
     },
     entry_points={"console_scripts": ["photoedit=pipeline.cli:main"]},
 )
