@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--full-res-net", action="store_true",
                    help="run the network over the full-res photo in tiles (exact, much slower; see below)")
     g.add_argument("--models", metavar="DIR", help="folder of translator bundles searched first")
+    g.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                   help="run the network with torch, or with onnxruntime from <bundle>/model.onnx "
+                        "(`photoedit export`; pip install 'photoedit[onnx]') (default: torch)")
     g = p.add_argument_group("output")
     g.add_argument("-o", "--out", metavar="OUT", help="output file (one input) or folder (default: beside inputs)")
     g.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality 1-100 (default: 95)")
@@ -150,7 +153,8 @@ def main(argv: list[str]) -> int:
         if not 0.0 <= s <= 1.0:
             print(f"photoedit: warning: strength {s} is outside the trained range [0, 1]; "
                   "the edit is extrapolated", file=sys.stderr)
-    pipe = _load_pipeline(bundles, config, args.device, args.threads or batch.default_torch_threads(args.workers))
+    pipe = _load_pipeline(bundles, config, args.device, args.threads or batch.default_torch_threads(args.workers),
+                          args.backend)
     opts = batch.BatchOptions(quality=args.quality, max_pixels=int(args.max_pixels), overwrite=args.overwrite,
                               workers=args.workers, strength=strengths,
                               progress=False if args.no_progress else None)
@@ -167,7 +171,7 @@ def main(argv: list[str]) -> int:
     return summary.exit_code
 
 
-def _load_pipeline(bundles, config, device: str, threads: int | None):
+def _load_pipeline(bundles, config, device: str, threads: int | None, backend: str = "torch"):
     import torch
 
     from translators.inference import EditPipeline, load_translator
@@ -177,6 +181,14 @@ def _load_pipeline(bundles, config, device: str, threads: int | None):
         device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else "cpu"
     if threads:
         torch.set_num_threads(threads)
+    if backend == "onnxruntime":  # the bundles' exports, run by translators/onnx_backend.py
+        from translators.onnx_backend import load_onnx_translator
+
+        try:
+            return EditPipeline([load_onnx_translator(b, device, threads) for b in bundles], config=config,
+                                device=device)
+        except (ImportError, ValueError, OSError) as e:  # BundleError is a ValueError
+            raise UserError(f"cannot load translator: {e}") from None
     translators = []
     for path in bundles:
         try:
