@@ -104,3 +104,20 @@ def test_cli_export(tmp_path, capsys):
     assert report["attribute"] == "sunny" and (tmp_path / "x" / "s.onnx").is_file()
     assert main(["export", "no-such-bundle", "--models", str(tmp_path)]) == 2
     assert "no translator bundle 'no-such-bundle'" in capsys.readouterr().err
+
+
+def test_cli_edit_with_onnxruntime_backend_matches_torch(tmp_path, capsys):
+    from PIL import Image
+
+    bundle = make_bundle(tmp_path / "models", "night")
+    photo = tmp_path / "street.png"
+    Image.fromarray(textured_photo(90, 120, seed=2)).save(photo)
+    base = ["-a", "night", "--models", str(tmp_path / "models"), str(photo), "--no-progress"]
+    assert main(base + ["--backend", "onnxruntime", "-o", str(tmp_path / "o.png")]) == 2  # not exported yet
+    assert "photoedit export" in capsys.readouterr().err
+    assert main(["export", str(bundle)]) == 0
+    assert main(base + ["--backend", "onnxruntime", "-o", str(tmp_path / "o.png")]) == 0
+    assert main(base + ["-o", str(tmp_path / "t.png")]) == 0
+    a = np.asarray(Image.open(tmp_path / "o.png")).astype(int)
+    b = np.asarray(Image.open(tmp_path / "t.png")).astype(int)
+    assert np.abs(a - b).max() <= 1 and np.abs(a - np.asarray(Image.open(photo))).mean() > 2
