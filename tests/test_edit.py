@@ -1,4 +1,5 @@
-"""EditPipeline: full-resolution carrying, tiling, types in = types out, bundles by name, CLI."""
+"""EditPipeline: full-resolution carrying, tiling, types in = types out, lists, bundles by name,
+save_pretrained / .to, the CLI's settings. Public names only."""
 from __future__ import annotations
 
 import json
@@ -154,7 +155,7 @@ def test_types_sizes_and_alpha_are_kept():
     grey16 = (np.arange(30 * 20, dtype=np.uint16) * 100).reshape(30, 20)
     res = pipe(grey16)
     assert res.image.dtype == np.uint16 and res.image.shape == (30, 20, 3)
-    assert set(res.timings) >= {"network_s", "carry_s"} and res.working_size == (48, 32)
+    assert set(res.timings) == {"prepare_s", "network_s", "finish_s", "total_s"} and res.working_size == (48, 32)
 
 
 def test_strength_zero_is_identity_and_strength_scales_the_change():
@@ -281,22 +282,133 @@ def test_batched_network_call_equals_one_by_one(tmp_path):
         pipe.run_network([preps[0], pipe.prepare(textured_photo(60, 200))], [1.0])
 
 
-def test_batch_groups_only_loaded_same_size_photos():
-    from collections import deque
-    from concurrent.futures import Future
+class CountingColour(PointwiseColour):
+    """PointwiseColour that records the batch size of every call."""
 
-    from pipeline.photos.batch import _Loaded, _next_group
-    from translators.inference import Prepared
+    def __init__(self):
+        super().__init__()
+        self.calls: list[int] = []
 
-    def loaded(h, w, done=True):
-        f = Future()
-        if done:
-            f.set_result(_Loaded(job=None, photo=None, prep=Prepared(np.zeros((h, w, 3), np.float32)),
-                                  pixels=h * w))
-        return f
+    def forward(self, x, strength):
+        self.calls.append(x.shape[0])
+        return super().forward(x, strength)
 
-    loads = deque([loaded(32, 48), loaded(32, 48), loaded(32, 64), loaded(32, 64), loaded(32, 64, done=False)])
-    sizes = []
-    while loads and loads[0].done():
-        sizes.append([g.prep.key for g in _next_group(loads, 4, None, None, None)])
-    assert sizes == [[(32, 48), (32, 48)], [(32, 64), (32, 64)]] and len(loads) == 1
+
+def test_a_list_of_images_gives_a_list_of_results_batched_by_working_size():
+    model = CountingColour()
+    pipe = make_pipeline(model, batch_size=2)
+    same = [textured_photo(60, 80, seed=i) for i in range(3)]  # working size (32, 44)
+    tall = textured_photo(120, 90, seed=3)  # working size (44, 32)
+    images = [same[0], Image.fromarray(same[1]), tall, same[2]]
+    results = pipe(images, strength=0.7)
+    # Three same-size photos in calls of at most 2, the odd size alone: 3 calls, not 4.
+    assert sorted(model.calls) == [1, 1, 2] and len(results) == 4
+    assert isinstance(results[1].image, Image.Image) and isinstance(results[2].image, np.ndarray)
+    assert [r.working_size for r in results] == [(32, 44), (32, 44), (44, 32), (32, 44)]
+    for image, result in zip(images, results):
+        alone = pipe(image, strength=0.7).image  # one photo per call
+        assert np.abs(np.asarray(result.image).astype(int) - np.asarray(alone)).max() <= 1
+    assert pipe([], strength=1.0) == []
+
+
+def test_save_pretrained_round_trip_gives_identical_outputs(tmp_path):
+    sunny, night = make_bundle(tmp_path / "in", "sunny"), make_bundle(tmp_path / "in", "night", seed=1)
+    pipe = EditPipeline.from_pretrained([sunny, night], config=EditConfig(radius=3, eps=1e-3))
+    saved = pipe.save_pretrained(tmp_path / "saved")
+    back = EditPipeline.from_pretrained(saved)
+    assert back.attributes == ["sunny", "night"] and back.config == pipe.config
+    photo = textured_photo(50, 90)
+    expected = pipe(photo, strength=[1.0, 0.5]).image
+    assert np.array_equal(back(photo, strength=[1.0, 0.5]).image, expected)
+    # The order and the config are really restored: changing either changes the output.
+    swapped = EditPipeline.from_pretrained([saved / "night", saved / "sunny"], config=pipe.config)
+    assert not np.array_equal(swapped(photo, strength=[0.5, 1.0]).image, expected)
+    assert not np.array_equal(EditPipeline.from_pretrained([sunny, night])(photo, [1.0, 0.5]).image, expected)
+    # The saved folder is also a models folder: its bundles are found by name.
+    assert EditPipeline.from_pretrained("night", models_dir=saved).attributes == ["night"]
+    # The same attribute twice gets two folders, not one overwritten.
+    twice = EditPipeline.from_pretrained([sunny, sunny]).save_pretrained(tmp_path / "twice")
+    assert EditPipeline.from_pretrained(twice).attributes == ["sunny", "sunny"]
+    (tmp_path / "twice" / "pipeline.json").write_text('{"translators": []}')
+    with pytest.raises(ValueError, match="pipeline.json"):
+        EditPipeline.from_pretrained(twice)
+    with pytest.raises(ValueError, match="PointwiseColour"):
+        make_pipeline().save_pretrained(tmp_path / "standin")
+
+
+def test_to_moves_every_network_and_returns_the_pipeline(tmp_path):
+    pipe = EditPipeline.from_pretrained([make_bundle(tmp_path, "sunny"), make_bundle(tmp_path, "night", seed=1)])
+    assert all(p.device.type == "cpu" for t in pipe.translators for p in t.model.parameters())
+    assert pipe.to("meta") is pipe and pipe.device == torch.device("meta")
+    assert all(p.device.type == "meta" for t in pipe.translators for p in t.model.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_to_cuda_gives_the_cpu_edit(tmp_path):
+    pipe = EditPipeline.from_pretrained(make_bundle(tmp_path), config=EditConfig(half_on_cuda=False))
+    photo = textured_photo(60, 80)
+    cpu = pipe(photo).image
+    assert np.abs(pipe.to("cuda")(photo).image.astype(int) - cpu).max() <= 2
+
+
+def test_tiled_steps_keep_the_photo_and_refuse_a_reduced_copy():
+    pipe = make_pipeline(_NoRamp(), mode="tiled", tile_size=32)
+    photo = textured_photo(40, 70)
+    prep = pipe.prepare(photo)
+    assert prep.key == (40, 70) and pipe.photos_per_call == 1
+    out = pipe.finish(prep, pipe.run_network([prep], 1.0)[0], photo)
+    assert np.abs(out.astype(int) - direct_full_res(photo, _NoRamp()).astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="reduced copy"):
+        pipe.prepare(photo[::2, ::2], full_size=(40, 70))
+    with pytest.raises(ValueError, match="prepared for"):
+        make_pipeline().finish(make_pipeline().prepare(photo), np.zeros((32, 56, 3), np.float32), photo[:20])
+
+
+def test_cli_uses_edit_config_defaults_unless_given_a_config(tmp_path, capsys, monkeypatch):
+    import pipeline.config
+
+    models = tmp_path / "models"
+    make_bundle(models, "sunny")
+    src = tmp_path / "street.jpg"
+    Image.fromarray(textured_photo(60, 80)).save(src)
+    # A shipped preset with other edit settings must not leak into `photoedit --attribute`.
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "quickstart.yaml").write_text("edit:\n  radius: 7\n  batch_size: 3\n")
+    monkeypatch.setattr(pipeline.config, "CONFIG_DIR", presets)
+
+    def dry_run(*extra):
+        assert main(["-a", "sunny", str(src), "--models", str(models), "--dry-run", *extra]) == 0
+        return json.loads(capsys.readouterr().out)["edit"]
+
+    assert dry_run() == EditConfig().to_dict()
+    assert dry_run("--config", "quickstart")["radius"] == 7
+    own = tmp_path / "mine.yaml"
+    own.write_text("edit:\n  eps: 0.01\n")
+    assert dry_run("--config", str(own), "--set", "edit.radius=4") == {**EditConfig().to_dict(), "eps": 0.01,
+                                                                          "radius": 4}
+
+
+def test_edit_config_dry_run_and_bad_settings_answer_without_torch(tmp_path):
+    """EditConfig's module, `--dry-run` and a bad `--set` never import torch (~2.5 s)."""
+    import subprocess
+    import sys
+
+    models = tmp_path / "models"
+    make_bundle(models, "sunny")
+    src = tmp_path / "street.jpg"
+    Image.fromarray(textured_photo(60, 80)).save(src)
+    code = ("import sys; from pipeline.cli import main; rc = main(sys.argv[1:]); "
+            "print(rc, 'torch' in sys.modules)")
+    base = ["-a", "sunny", str(src), "--models", str(models)]
+    for extra, rc, message in ((["--dry-run"], "0", ""),
+                               (["--set", "edit.x=1"], "2", "unknown key 'edit.x'"),
+                               (["--set", "edit.radius=wide"], "2", "edit.radius: expected an integer"),
+                               (["--set", "edit.mode=fast", "--dry-run"], "2", "edit.mode: 'fast' is not one of")):
+        r = subprocess.run([sys.executable, "-c", code, *base, *extra], capture_output=True, text=True,
+                           timeout=120)
+        assert message in r.stderr, r.stderr
+        assert r.stdout.split()[-2:] == [rc, "False"], (extra, r.stdout, r.stderr)
+    r = subprocess.run([sys.executable, "-c", "import sys, translators.edit_config; print('torch' in sys.modules)"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "False", r.stderr

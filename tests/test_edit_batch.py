@@ -1,4 +1,7 @@
-"""Batches over a bad-input corpus, resume after SIGINT, sharding, and the real photos."""
+"""Batches over a bad-input corpus, resume after SIGINT/SIGTERM, sharding, and the real photos.
+
+Interrupts happen at a known point (after N photos, by the CLI's test pause or the
+`on_result` hook), never by racing a timer against the batch."""
 from __future__ import annotations
 
 import contextlib
@@ -14,12 +17,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageOps
 
 from pipeline.photos.batch import parse_shard, plan_jobs, shard_jobs
 from pipeline.cli import main
 from pipeline.errors import UserError
 from test_edit import make_bundle, psnr, textured_photo
+from translators.edit_config import EditConfig
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_PHOTOS = REPO.parent / "shared" / "realphotos"
@@ -195,32 +200,115 @@ def test_shards_are_disjoint_stable_and_cover_everything(tmp_path, monkeypatch):
     assert all(j.dst.name.endswith(".sunny.jpg") for j in jobs)
 
 
-def test_sigint_then_rerun_finishes_without_redoing(tmp_path, models):
-    src = tmp_path / "in"
-    src.mkdir()
-    for i in range(40):
-        Image.fromarray(textured_photo(240, 320, seed=i)).save(src / f"p{i:02d}.jpg", quality=90)
-    out = tmp_path / "out"
+def photo_folder(folder: Path, n: int, h: int = 24, w: int = 32) -> Path:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(textured_photo(h, w, seed=i)).save(folder / f"p{i:02d}.jpg", quality=90)
+    return folder
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_then_rerun_finishes_without_redoing(tmp_path, models, signum):
+    """The CLI pauses after 2 photos ($PHOTOEDIT_TEST_PAUSE_AFTER) and is signalled there.
+
+    Regression (issue #18): the old test sent SIGINT once a first output appeared, so a
+    batch that finished before the signal arrived exited 0. Here the signal comes late on
+    purpose (as from a parent descheduled on a busy machine): the old method with the same
+    delay on these 12 tiny photos let all 12 finish, 4 runs out of 4; the pause holds the
+    batch until the signal, however late."""
+    total, after = 12, 2
+    src, out = photo_folder(tmp_path / "in", total), tmp_path / "out"
     cmd = [sys.executable, "-m", "pipeline", "-a", "sunny", str(src), "-o", str(out), "--models", str(models),
-           "--workers", "1", "--no-progress", "--json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and not (out.is_dir() and any(out.glob("*.jpg"))):
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+           "--workers", "1", "--batch-size", "1", "--no-progress", "--json"]
+    env = {**os.environ, "PHOTOEDIT_TEST_PAUSE_AFTER": str(after)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen = []
+    for line in proc.stderr:  # ends when the child does (its pause gives up after a minute)
+        seen.append(line)
+        if "paused after 2 photo(s)" in line:
+            time.sleep(0.5)  # a late signal: the outcome must not depend on it
+            proc.send_signal(signum)
+            break
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, "".join(seen) + err
     first = {p.name: p.stat().st_mtime_ns for p in out.glob("*.jpg")}
-    assert 0 < len(first) < 40, "interrupt came too late to test resuming"
+    # Photos in flight when the signal came still finish: at most 2 * workers + batch size.
+    assert after <= len(first) <= after + 3
     assert not leftovers(tmp_path)
     for p in out.glob("*.jpg"):
         Image.open(p).load()  # every file left is complete
+    if signum != signal.SIGINT:
+        return  # the rerun is the same whatever stopped the first run
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["counts"] == {"done": 40 - len(first), "skipped": len(first), "failed": 0}
-    assert len(list(out.glob("*.jpg"))) == 40
+    assert summary["counts"] == {"done": total - len(first), "skipped": len(first), "failed": 0}
+    assert len(list(out.glob("*.jpg"))) == total
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.jpg") if p.name in first} == first
+
+
+def test_on_result_sees_each_photo_and_can_stop_the_batch(tmp_path, models):
+    from pipeline.photos.batch import BatchOptions, run_batch
+    from translators.inference import EditPipeline
+
+    src = photo_folder(tmp_path / "in", 10)
+    (src / "bad.jpg").write_bytes(b"")
+    jobs = plan_jobs([str(src)], ["sunny"], str(tmp_path / "out"))
+    pipe = EditPipeline.from_pretrained(models / "sunny", config=EditConfig(batch_size=1))
+    seen = []
+
+    def stop_after_three(summary):
+        seen.append(len(summary.done) + len(summary.failed))
+        if seen[-1] == 3:
+            raise KeyboardInterrupt
+
+    opts = BatchOptions(workers=1, progress=False, on_result=stop_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(pipe, jobs, opts, log=lambda msg: None)
+    assert seen == [1, 2, 3]  # once per photo, in the main thread, then nothing more
+    written = list((tmp_path / "out").glob("*.jpg"))
+    assert 2 <= len(written) <= 3 + 3 and not leftovers(tmp_path)  # bad.jpg sorts first: it failed
+    seen.clear()
+    summary = run_batch(pipe, jobs, BatchOptions(workers=1, progress=False, on_result=seen.append),
+                        log=lambda msg: None)
+    assert len(seen) == 11 - len(written) and seen[0] is summary
+    assert len(summary.done) == 10 - len(written) and len(summary.skipped) == len(written)
+
+
+class SizeRecorder(torch.nn.Module):
+    """A stand-in translator (a colour shift) that records the shape of every batch it gets."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes: list[tuple[int, ...]] = []
+
+    def forward(self, x, strength):
+        self.shapes.append(tuple(x.shape))
+        return (x + 0.2 * strength.view(-1, 1, 1, 1)).clamp(-1, 1)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_batch_runner_gives_the_network_same_size_photos_up_to_the_batch_size(tmp_path, workers):
+    from pipeline.photos.batch import BatchOptions, run_batch
+    from translators.inference import EditPipeline, translator_from_model
+
+    model = SizeRecorder()
+    pipe = EditPipeline([translator_from_model(model, {"attribute": "shift", "resolution": [32, 32],
+                                                       "architecture": {"n_downsample": 2}})],
+                        EditConfig(batch_size=3))
+    (tmp_path / "in").mkdir()
+    sizes = [(40, 60), (60, 40), (40, 60), (40, 60), (60, 40), (40, 60), (40, 60)]
+    for i, (h, w) in enumerate(sizes):
+        Image.fromarray(textured_photo(h, w, seed=i)).save(tmp_path / "in" / f"p{i}.png")
+    jobs = plan_jobs([str(tmp_path / "in")], ["shift"], str(tmp_path / "out"))
+    summary = run_batch(pipe, jobs, BatchOptions(workers=workers, progress=False), log=lambda msg: None)
+    assert len(summary.done) == 7 and not summary.failed
+    # Every call: at most 3 photos, one working size (a mixed batch would fail the call);
+    # every photo edited by exactly one call.
+    assert all(n <= 3 for n, *_ in model.shapes) and sum(n for n, *_ in model.shapes) == 7
+    assert {tuple(s[2:]) for s in model.shapes} == {(32, 48), (48, 32)}
+    out = np.asarray(Image.open(tmp_path / "out" / "p1.shift.png")).astype(int)
+    assert out.shape == (60, 40, 3) and out.mean() > textured_photo(60, 40, seed=1).mean() + 10
 
 
 @pytest.mark.skipif(not REAL_PHOTOS.is_dir(), reason="../shared/realphotos not present")
@@ -228,7 +316,8 @@ def test_real_photos_keep_size_orientation_and_alpha(tmp_path, models, capsys):
     code, summary, _ = run_cli(["-a", "sunny", str(REAL_PHOTOS), "-o", str(tmp_path), "--models", str(models)],
                                capsys)
     assert code == 0, summary["failed"]
-    assert summary["counts"]["done"] >= 1
+    photos = [p for p in REAL_PHOTOS.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    assert sorted(summary["done"]) == sorted(str(p) for p in photos) and photos
     for name in summary["done"]:
         src = Path(name)
         ref = ImageOps.exif_transpose(Image.open(src))
@@ -322,7 +411,7 @@ def test_lone_truncated_jpeg_is_reported_by_the_full_decode(tmp_path, models, ca
 
 
 def test_full_res_net_flag_runs_the_network_over_the_full_photo(tmp_path, models, capsys):
-    from translators.inference import EditConfig, EditPipeline
+    from translators.inference import EditPipeline
 
     src = tmp_path / "p.png"
     photo = textured_photo(90, 140, seed=5)

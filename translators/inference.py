@@ -4,66 +4,59 @@
     pipe = EditPipeline.from_pretrained("sunny")            # a name on the search path, or a folder
     result = pipe(Image.open("street.jpg"), strength=1.0)   # PIL in -> PIL out; numpy in -> numpy out
     result.image.save("street.sunny.jpg")
+    results = pipe([photo1, photo2], strength=0.5)          # a list in -> a list out (batched)
+    pipe.to("cuda").save_pretrained("my-sunny")             # bundles + pipeline.json; from_pretrained reads it
 
-Two ways to get a full-resolution result (same size as the input):
+The steps of an edit (the one path: `__call__`, `edit_array` and the CLI's batch runner,
+pipeline/photos/batch.py, all run these three; the batch runner only spreads them over
+threads so decoding, the network and encoding of different photos overlap):
+
+    1. prep  = pipe.prepare(rgb)                 any thread: shrink the photo to the network's
+                                                 working size (a reduced JPEG decode may stand in)
+    2. outs  = pipe.run_network(preps, strength) one thread: every translator in order, one call
+                                                 for up to `photos_per_call` same-size photos
+    3. image = pipe.finish(prep, out, rgb)       any thread: the edit at the photo's full size
+
+Two ways to get a full-resolution result (same size as the input), `EditConfig.mode`:
 
 * "guided" (default): the network runs once at its working resolution (the bundle's
-  training resolution, photo aspect kept); the change is fitted as a per-pixel affine
-  colour map and applied to the full-res photo (translators/guided_filter.py).
+  training resolution, photo aspect kept); `finish` fits the change as a per-pixel affine
+  colour map and applies it to the full-res photo (translators/guided_filter.py).
   Network cost is constant per photo; the rest is linear in pixels, ~20 float ops each.
-* "tiled" (`mode="tiled"`): the network itself runs over the full-res photo in
-  overlapping tiles blended with linear ramps. Exact network output at every pixel,
-  but cost is linear in pixels *times the network* (minutes for 24 MP on a CPU) and
-  memory is ~3 float copies of the photo.
+* "tiled": the network itself runs over the full-res photo in overlapping tiles blended
+  with linear ramps (in `run_network`; `prepare` keeps the photo as is). Exact network
+  output at every pixel, but cost is linear in pixels *times the network* (minutes for
+  24 MP on a CPU) and memory is ~3 float copies of the photo.
 
 Image <-> array conversion is translators/images.py (no torch, so photo I/O can use it);
 array <-> tensor is `_to_tensor` / `_from_tensor` here. pipeline/photos/imageio.py handles
-files (EXIF, ICC, formats) and hands arrays to `EditPipeline.edit_array`.
+files (EXIF, ICC, formats). EditConfig lives in translators/edit_config.py (no torch).
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from translators.edit_config import EditConfig
 from translators.guided_filter import apply_local_affine, fit_local_affine
 from translators.images import array_to_pil, pil_to_array
 from translators.registry import find_bundle, search_paths
 
+__all__ = ["EditConfig", "EditPipeline", "EditResult", "LoadedTranslator", "Prepared", "load_translator",
+           "translator_from_model", "working_size", "split_array"]
 
-@dataclass
-class EditConfig:
-    """How an edit is carried from the network's working resolution to the photo."""
-
-    mode: Literal["guided", "tiled"] = "guided"  # guided: net once at working res; tiled: net over full res
-    radius: int = 2  # guided filter window radius at working resolution (pixels)
-    eps: float = 1e-4  # guided filter regulariser on [0,1] colours; larger = smoother change
-    max_aspect_stretch: float = 2.0  # working long side <= this x the bundle's long side (caps strips)
-    batch_size: int = 4  # same-size photos (or tiles) per network call
-    carry_threads: int = 0  # threads applying the colour transform to one photo; 0 = all cores (a batch
-    #                         carrying several photos at once passes its own share per photo)
-    tile_size: int = 512  # tiled mode: tile side; larger = closer to one full-image pass, more memory
-    tile_overlap: float = 0.25  # tiled mode: overlap between neighbouring tiles, fraction of a tile
-    channels_last: bool = True  # NHWC convolutions: faster with oneDNN on CPU and tensor cores on GPU
-    half_on_cuda: bool = True  # fp16 autocast when running on CUDA
-
-    def __post_init__(self):
-        if self.mode not in ("guided", "tiled"):
-            raise ValueError(f"mode must be 'guided' or 'tiled', got {self.mode!r}")
-        if self.radius < 0 or self.eps <= 0:
-            raise ValueError("radius must be >= 0 and eps > 0")
-        if not 0 <= self.tile_overlap < 0.5 or self.tile_size < 8:
-            raise ValueError("tile_overlap must be in [0, 0.5) and tile_size >= 8")
-        if self.batch_size < 1 or self.carry_threads < 0:
-            raise ValueError("batch_size must be >= 1 and carry_threads >= 0")
+PIPELINE_FILE = "pipeline.json"  # written by save_pretrained: bundle folders in order + the EditConfig
+PIPELINE_FORMAT_VERSION = 1
 
 
 @dataclass
@@ -88,19 +81,22 @@ class EditResult:
     strength: list[float]
     mode: str
     working_size: tuple[int, int] | None  # (h, w) the network saw; None in tiled mode
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per step
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step (network_s: the whole
+    #                                                          call, shared by the photos batched in it)
     notes: list[str] = field(default_factory=list)  # conversions worth telling the user
 
 
 @dataclass
 class Prepared:
-    """A photo reduced to the network's working resolution (the guide of the guided filter)."""
+    """Step 1's output: a photo ready for the network."""
 
-    small: np.ndarray  # float32 [h, w, 3] in [0, 1]
+    image: np.ndarray  # guided: float32 [h, w, 3] in [0, 1] at working size; tiled: the photo itself
+    full_size: tuple[int, int]  # (H, W) of the full photo that `finish` must be given
 
     @property
     def key(self) -> tuple[int, int]:
-        return self.small.shape[:2]
+        """Photos with equal keys can share one `run_network` call."""
+        return self.image.shape[:2]
 
 
 def split_array(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -124,6 +120,15 @@ def _to_float01(rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype == np.uint16:
         return rgb.astype(np.float32) * (1 / 65535)
     return np.clip(rgb, 0, 1).astype(np.float32)
+
+
+def _from_float01(img: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float32 in [0, 1] -> `dtype` (uint8, uint16 or float), rounding to nearest."""
+    if dtype == np.uint8:
+        return (img * 255 + 0.5).astype(np.uint8)
+    if dtype == np.uint16:
+        return (img * 65535 + 0.5).astype(np.uint16)
+    return img.astype(dtype)
 
 
 def _to_tensor(batch: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
@@ -172,7 +177,7 @@ def _resize(img: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
         return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
     # Shrinking: area averaging (no aliasing). A big reduction first averages 2x2, 4x4 or
     # 8x8 blocks (OpenCV's fast path: 2x faster for 12 MP), the same reduction libjpeg's
-    # DCT scaling makes for a reduced JPEG decode (pipeline/imageio.read_preview), so both
+    # DCT scaling makes for a reduced JPEG decode (pipeline/photos/imageio.read_preview), so both
     # routes give the network nearly the same input.
     k = 8
     while k >= 2 and (H // k < h or W // k < w or H % k or W % k):
@@ -227,18 +232,19 @@ class EditPipeline:
             raise ValueError("EditPipeline needs at least one translator")
         self.translators = list(translators)
         self.config = config or EditConfig()
-        self.device = torch.device(device)
-        self.half = self.device.type == "cuda" and self.config.half_on_cuda
-        for t in self.translators:
-            t.model.to(self.device).eval()
-            if self.config.channels_last:
-                t.model.to(memory_format=torch.channels_last)
+        self.to(device)
+
+    # -- loading, saving, placing --------------------------------------------------------
 
     @classmethod
     def from_pretrained(cls, path_or_name: str | Path | Sequence[str | Path], device: str = "cpu",
                         models_dir: str | Path | None = None, config: EditConfig | None = None) -> "EditPipeline":
-        """Bundle folder(s) or attribute name(s) looked up on the search path (see translators.registry)."""
+        """Bundle folder(s) or attribute name(s) looked up on the search path (see
+        translators.registry), applied in the order given; or a folder written by
+        `save_pretrained` (its bundles in their order, and its EditConfig unless `config`)."""
         names = [path_or_name] if isinstance(path_or_name, (str, Path)) else list(path_or_name)
+        if len(names) == 1 and (Path(names[0]) / PIPELINE_FILE).is_file():
+            return cls._from_saved(Path(names[0]), device, config)
         translators = []
         for name in names:
             found = find_bundle(str(name), models_dir)
@@ -249,6 +255,55 @@ class EditPipeline:
             translators.append(load_translator(found[1], device=device))
         return cls(translators, config=config, device=device)
 
+    @classmethod
+    def _from_saved(cls, folder: Path, device: str, config: EditConfig | None) -> "EditPipeline":
+        file = folder / PIPELINE_FILE
+        try:
+            saved = json.loads(file.read_text(encoding="utf-8"))
+            names = saved["translators"]
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+                raise ValueError("'translators' must be a non-empty list of bundle folder names")
+            config = config or EditConfig.from_dict(saved.get("edit") or {})
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{file}: not a pipeline file written by EditPipeline.save_pretrained "
+                             f"({type(e).__name__}: {e})") from None
+        return cls([load_translator(folder / n, device=device) for n in names], config=config, device=device)
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write each translator as a bundle folder `<folder>/<attribute>/` (model.safetensors
+        + config.json, the format every loader reads) and `pipeline.json` (their order and
+        this EditConfig). `from_pretrained(folder)` rebuilds this pipeline; the folder also
+        works as `--models DIR`. Returns the folder."""
+        from translators.bundle import atomic_write, save_bundle  # heavy; only when saving
+
+        folder = Path(folder)
+        names: list[str] = []
+        for t in self.translators:
+            if not hasattr(t.model, "cfg"):
+                raise ValueError(f"translator '{t.attribute}' is a {type(t.model).__name__}, not a "
+                                 "translators.networks.Translator: only those can be saved as bundles")
+            name, k = t.attribute, 2
+            while name in names:  # the same attribute twice: sunny, sunny-2
+                name, k = f"{t.attribute}-{k}", k + 1
+            save_bundle(folder / name, t.model, t.config)
+            names.append(name)
+        text = json.dumps({"format_version": PIPELINE_FORMAT_VERSION, "translators": names,
+                           "edit": self.config.to_dict()}, indent=2) + "\n"
+        atomic_write(folder / PIPELINE_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        return folder
+
+    def to(self, device: str | torch.device) -> "EditPipeline":
+        """Move every translator to `device` (cpu, cuda, cuda:1, ...); returns self."""
+        self.device = torch.device(device)
+        self.half = self.device.type == "cuda" and self.config.half_on_cuda
+        for t in self.translators:
+            t.model.to(self.device).eval()
+            if self.config.channels_last:
+                t.model.to(memory_format=torch.channels_last)
+        return self
+
+    # -- what the pipeline is --------------------------------------------------------------
+
     @property
     def guide_side(self) -> int:
         """Short side of the network's working image: what a reduced decode must reach."""
@@ -258,7 +313,14 @@ class EditPipeline:
     def attributes(self) -> list[str]:
         return [t.attribute for t in self.translators]
 
+    @property
+    def photos_per_call(self) -> int:
+        """Same-size photos one `run_network` call takes: `batch_size` in guided mode; one in
+        tiled mode, where `batch_size` counts the tiles of a photo instead."""
+        return self.config.batch_size if self.config.mode == "guided" else 1
+
     def resolve_strengths(self, strength: float | Sequence[float]) -> list[float]:
+        """One strength for every translator, or one each."""
         if isinstance(strength, (int, float)):
             return [float(strength)] * len(self.translators)
         strength = [float(s) for s in strength]
@@ -268,65 +330,109 @@ class EditPipeline:
 
     # -- the one-call API ---------------------------------------------------------------
 
-    def __call__(self, image, strength: float | Sequence[float] = 1.0) -> EditResult:
-        """PIL image or numpy array in; the same type, size and alpha out."""
-        is_pil = not isinstance(image, np.ndarray)
-        if is_pil:
-            rgb, alpha, notes = pil_to_array(image)
-        else:
-            rgb, alpha = split_array(image)
-            notes = []
-        result = self.edit_array(rgb, strength)
-        result.notes = notes + result.notes
-        if is_pil:
-            if result.image.dtype != np.uint8:
-                result.notes.append("16-bit input returned as an 8-bit PIL image (PIL has no 16-bit RGB); "
-                                    "pass a numpy array to keep 16 bits")
-            result.image = array_to_pil(result.image, alpha)
-        elif image.ndim == 3 and image.shape[2] == 4:
-            result.image = np.dstack([result.image, alpha])
-        return result
+    def __call__(self, image, strength: float | Sequence[float] = 1.0):
+        """A PIL image or numpy array in; an EditResult whose image has the same type, size
+        and alpha out. A list of images in: a list of EditResults out, same-size photos
+        sharing network calls."""
+        if isinstance(image, (list, tuple)):
+            return self._edit_images(list(image), strength)
+        return self._edit_images([image], strength)[0]
+
+    def _edit_images(self, images: list, strength) -> list[EditResult]:
+        split = []  # (rgb, alpha, notes, is_pil, had_alpha_channel)
+        for image in images:
+            if isinstance(image, np.ndarray):
+                rgb, alpha = split_array(image)
+                split.append((rgb, alpha, [], False, image.ndim == 3 and image.shape[2] == 4))
+            else:
+                rgb, alpha, notes = pil_to_array(image)
+                split.append((rgb, alpha, notes, True, False))
+        results = self.edit_arrays([s[0] for s in split], strength)
+        for result, (_, alpha, notes, is_pil, had_alpha) in zip(results, split):
+            result.notes = notes + result.notes
+            if is_pil:
+                if result.image.dtype != np.uint8:
+                    result.notes.append("16-bit input returned as an 8-bit PIL image (PIL has no 16-bit RGB); "
+                                        "pass a numpy array to keep 16 bits")
+                result.image = array_to_pil(result.image, alpha)
+            elif had_alpha:
+                result.image = np.dstack([result.image, alpha])
+        return results
 
     def edit_array(self, rgb: np.ndarray, strength: float | Sequence[float] = 1.0) -> EditResult:
         """rgb [H,W,3] uint8/uint16/float in [0,1] -> EditResult whose image is the same dtype and size."""
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
-            raise ValueError(f"edit_array expects rgb [H, W, 3] with H, W >= 1, got {rgb.shape}")
-        strengths = self.resolve_strengths(strength)
-        t0 = time.perf_counter()
-        if self.config.mode == "tiled":
-            out = self.edit_tiled(rgb, strengths)
-            return EditResult(out, self.attributes, strengths, "tiled", None,
-                              {"total_s": time.perf_counter() - t0})
-        prep = self.prepare(rgb)
-        t1 = time.perf_counter()
-        edited = self.run_network([prep], strengths)[0]
-        t2 = time.perf_counter()
-        out = self.finish(rgb, prep, edited)
-        t3 = time.perf_counter()
-        return EditResult(out, self.attributes, strengths, "guided", prep.key,
-                          {"prepare_s": t1 - t0, "network_s": t2 - t1, "carry_s": t3 - t2, "total_s": t3 - t0})
+        return self.edit_arrays([rgb], strength)[0]
 
-    # -- the three steps, exposed so the batch runner can overlap them ------------------
+    def edit_arrays(self, rgbs: Sequence[np.ndarray], strength: float | Sequence[float] = 1.0) -> list[EditResult]:
+        """Several rgb arrays: the three steps, with same-size photos in shared network calls."""
+        for rgb in rgbs:
+            if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 1:
+                raise ValueError(f"expected rgb arrays [H, W, 3] with H, W >= 1, got {rgb.shape}")
+        strengths = self.resolve_strengths(strength)
+        # 1. Prepare every photo (small copies only, in guided mode).
+        preps, prepare_s = [], []
+        for rgb in rgbs:
+            t0 = time.perf_counter()
+            preps.append(self.prepare(rgb))
+            prepare_s.append(time.perf_counter() - t0)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, prep in enumerate(preps):
+            groups.setdefault(prep.key, []).append(i)
+        results: list[EditResult | None] = [None] * len(rgbs)
+        for indices in groups.values():
+            for k in range(0, len(indices), self.photos_per_call):
+                chunk = indices[k:k + self.photos_per_call]
+                # 2. One network call per chunk of same-size photos.
+                t0 = time.perf_counter()
+                outs = self.run_network([preps[i] for i in chunk], strengths)
+                network_s = time.perf_counter() - t0
+                # 3. Finish each photo of the chunk before the next call (bounded memory).
+                for i, out in zip(chunk, outs):
+                    t0 = time.perf_counter()
+                    image = self.finish(preps[i], out, rgbs[i])
+                    finish_s = time.perf_counter() - t0
+                    guided = self.config.mode == "guided"
+                    results[i] = EditResult(image, self.attributes, strengths, self.config.mode,
+                                            preps[i].key if guided else None,
+                                            {"prepare_s": prepare_s[i], "network_s": network_s,
+                                             "finish_s": finish_s,
+                                             "total_s": prepare_s[i] + network_s + finish_s})
+        return results
+
+    # -- the three steps of an edit ---------------------------------------------------------
 
     def prepare(self, rgb: np.ndarray, full_size: tuple[int, int] | None = None) -> Prepared:
-        """Step 1 (any thread): shrink the photo to the first translator's working size.
+        """Step 1 (any thread): the photo as the network's input.
 
+        Guided mode: shrunk to the first translator's working size, as float in [0, 1].
         `rgb` may be a reduced copy of the photo (e.g. a JPEG decoded at 1/8 scale, so the
         network can start before the full decode ends); `full_size` = the photo's (H, W)
-        then sets the working size, which must match what the full photo would get."""
-        first = self.translators[0]
+        then sets the working size, which must match what the full photo would get.
+        Tiled mode: the photo itself, untouched (the network runs over every pixel)."""
         height, width = full_size or rgb.shape[:2]
+        if self.config.mode == "tiled":
+            if (height, width) != rgb.shape[:2]:
+                raise ValueError("tiled mode runs the network on the full photo: a reduced copy cannot stand in")
+            return Prepared(rgb, (height, width))
+        first = self.translators[0]
         size = working_size(height, width, first.resolution, first.multiple, self.config.max_aspect_stretch)
         # Shrink in the photo's own dtype (cheaper), then convert the small copy.
-        return Prepared(_to_float01(_resize(rgb, size)))
+        return Prepared(_to_float01(_resize(rgb, size)), (height, width))
 
     @torch.inference_mode()
-    def run_network(self, batch: Sequence[Prepared], strengths: Sequence[float]) -> list[np.ndarray]:
-        """Step 2 (one thread): every translator in order on same-size working images."""
+    def run_network(self, batch: Sequence[Prepared], strength: float | Sequence[float] = 1.0) -> list[np.ndarray]:
+        """Step 2 (one thread at a time; it uses torch's threads): every translator in order.
+
+        Guided mode: one network call for the batch, whose photos must share a working
+        size (`Prepared.key`). Tiled mode: each photo in overlapping tiles, `batch_size`
+        tiles per call. Returns float32 [h, w, 3] arrays in [0, 1], one per photo."""
+        strengths = self.resolve_strengths(strength)
+        if self.config.mode == "tiled":
+            return [self._tiled(p.image, strengths) for p in batch]
         keys = {p.key for p in batch}
         if len(keys) != 1:
             raise ValueError(f"run_network needs same-size inputs, got sizes {sorted(keys)}")
-        x = _to_tensor([p.small for p in batch], self.device)
+        x = _to_tensor([p.image for p in batch], self.device)
         for t, s in zip(self.translators, strengths):
             h, w = x.shape[-2:]
             if h % t.multiple or w % t.multiple:  # a later bundle with a coarser stride
@@ -334,20 +440,25 @@ class EditPipeline:
             x = self._forward(t, x, s)[..., :h, :w]
         return _from_tensor(x)
 
-    def finish(self, rgb: np.ndarray, prep: Prepared, edited_small: np.ndarray,
+    def finish(self, prep: Prepared, edited: np.ndarray, photo: np.ndarray | Callable[[], np.ndarray],
                threads: int | None = None) -> np.ndarray:
-        """Step 3 (any thread): fit the change at working res, apply it to the full-res photo.
+        """Step 3 (any thread): the edit at the photo's full size, in the photo's dtype.
 
-        threads: for the full-res transform; default the config's, or all cores (one photo
-        uses the machine: 12 MP in ~0.19 s on 1 core, ~0.12 s on 2, bench_edit_e2e)."""
-        return self.carry(rgb, self.fit(prep, edited_small), threads)
-
-    def fit(self, prep: Prepared, edited_small: np.ndarray) -> np.ndarray:
-        """The change from the working image to the network's output, as local affine colour maps."""
-        return fit_local_affine(prep.small, edited_small, self.config.radius, self.config.eps)
-
-    def carry(self, rgb: np.ndarray, coef: np.ndarray, threads: int | None = None) -> np.ndarray:
-        """Apply fitted colour maps to the full-res photo (threads: as in `finish`)."""
+        Guided mode: the change from `prep` to the network's output `edited` is fitted at
+        working resolution as local affine colour maps, then applied to the full-res photo.
+        Tiled mode: `edited` already is full size; only its dtype is converted.
+        photo: the full-res rgb, or a function returning it, called after the fit, so a full
+        decode still running in another thread overlaps the fit.
+        threads: for the full-res transform; default the config's `carry_threads`, or all
+        cores (one photo uses the machine: 12 MP in ~0.19 s on 1 core, ~0.12 s on 2)."""
+        coef = None
+        if self.config.mode == "guided":
+            coef = fit_local_affine(prep.image, edited, self.config.radius, self.config.eps)
+        rgb = photo() if callable(photo) else photo
+        if rgb.shape[:2] != tuple(prep.full_size):
+            raise ValueError(f"finish got a photo of {rgb.shape[:2]}, but it was prepared for {prep.full_size}")
+        if coef is None:
+            return _from_float01(edited, rgb.dtype)
         threads = threads or self.config.carry_threads or os.cpu_count() or 1
         return apply_local_affine(rgb, coef, threads=threads)
 
@@ -361,19 +472,13 @@ class EditPipeline:
             raise RuntimeError(f"translator '{t.attribute}' returned {tuple(y.shape)} for input {tuple(x.shape)}")
         return y.float()
 
-    # -- exact, slow mode ---------------------------------------------------------------
+    # -- tiled mode: the network over every pixel ----------------------------------------
 
-    @torch.inference_mode()
-    def edit_tiled(self, rgb: np.ndarray, strengths: Sequence[float]) -> np.ndarray:
-        """The network over the full-res photo in overlapping tiles; output dtype = input dtype."""
+    def _tiled(self, rgb: np.ndarray, strengths: Sequence[float]) -> np.ndarray:
         img = _to_float01(rgb)
         for t, s in zip(self.translators, strengths):
             img = self._tiled_pass(t, img, s)
-        if rgb.dtype == np.uint8:
-            return (img * 255 + 0.5).astype(np.uint8)
-        if rgb.dtype == np.uint16:
-            return (img * 65535 + 0.5).astype(np.uint16)
-        return img.astype(rgb.dtype)
+        return img
 
     def _tiled_pass(self, t: LoadedTranslator, img: np.ndarray, strength: float) -> np.ndarray:
         # Photos thinner than the network's smallest input (see working_size) are padded

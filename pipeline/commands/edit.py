@@ -6,8 +6,13 @@ import json
 import os
 import signal
 import sys
+import time
 
 from pipeline.errors import UserError
+
+# Test hook: after this many photos, say so on stderr and wait (up to a minute) for a
+# signal, so tests/test_edit_batch.py interrupts a batch at a known point on any machine.
+PAUSE_ENV = "PHOTOEDIT_TEST_PAUSE_AFTER"
 
 EPILOG = """\
 examples:
@@ -75,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
                    help="threads decoding/encoding while the network runs (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=None, metavar="B",
-                   help="same-size photos per network call (default: 4, from the edit config)")
+                   help="same-size photos per network call (default: edit.batch_size, 4)")
     g.add_argument("--shard", metavar="K/N", help="edit only part K of N of the sorted inputs, or 'auto' (torchrun)")
     g.add_argument("--max-pixels", type=float, default=200e6, metavar="N",
                    help="refuse images with more pixels (decompression-bomb guard; default: 200e6)")
@@ -84,10 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--threads", type=int, default=None, metavar="T",
                    help="torch CPU threads (default: cores minus --workers, at least 1)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g = p.add_argument_group("settings")
-    g.add_argument("--config", default="quickstart", metavar="PRESET", help="preset holding an `edit:` section")
+    g = p.add_argument_group("settings (translators.edit_config.EditConfig)")
+    g.add_argument("--config", default=None, metavar="FILE|PRESET",
+                   help="YAML file or preset whose `edit:` section replaces EditConfig's defaults "
+                        "(default: none; the defaults are what --dry-run prints)")
     g.add_argument("--set", action="append", default=[], metavar="edit.KEY=VALUE",
-                   help="override an edit setting, e.g. edit.radius=4 or edit.eps=1e-3")
+                   help="override an edit setting, e.g. edit.radius=4 or edit.eps=1e-3 (repeatable)")
     return p
 
 
@@ -117,9 +124,11 @@ def main(argv: list[str]) -> int:
         raise UserError("--in-place and -o/--out contradict each other; choose one")
     strengths = parse_strengths(args.strength, len(args.attribute))
 
-    # Inputs and models are checked before torch is imported (~2.5 s), so a typo fails at once.
-    from pipeline.photos import batch
+    # Inputs, models and settings are checked before torch is imported (~2.5 s), so a typo
+    # fails at once and --dry-run answers at once.
     from pipeline.config import load_section
+    from pipeline.photos import batch
+    from translators.edit_config import EditConfig
     from translators.registry import find_bundle, search_paths
 
     bundles = []
@@ -131,8 +140,6 @@ def main(argv: list[str]) -> int:
         bundles.append(found[1])
     all_jobs = batch.plan_jobs(args.inputs, [b.name for b in bundles], args.out, args.in_place)
     jobs = batch.shard_jobs(all_jobs, batch.parse_shard(args.shard))
-
-    from translators.inference import EditConfig
 
     config = load_section(EditConfig, "edit", args.config, args.set)
     if args.full_res_net:
@@ -157,7 +164,7 @@ def main(argv: list[str]) -> int:
                           args.backend)
     opts = batch.BatchOptions(quality=args.quality, max_pixels=int(args.max_pixels), overwrite=args.overwrite,
                               workers=args.workers, strength=strengths,
-                              progress=False if args.no_progress else None)
+                              progress=False if args.no_progress else None, on_result=_pause_hook())
     # torchrun and job schedulers stop work with SIGTERM: treat it like Ctrl-C so temp files go.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
     try:
@@ -174,7 +181,7 @@ def main(argv: list[str]) -> int:
 def _load_pipeline(bundles, config, device: str, threads: int | None, backend: str = "torch"):
     import torch
 
-    from translators.inference import EditPipeline, load_translator
+    from translators.inference import EditPipeline
 
     if device == "auto":
         # Under torchrun each rank takes its own GPU (and its own --shard auto part).
@@ -189,13 +196,32 @@ def _load_pipeline(bundles, config, device: str, threads: int | None, backend: s
                                 device=device)
         except (ImportError, ValueError, OSError) as e:  # BundleError is a ValueError
             raise UserError(f"cannot load translator: {e}") from None
-    translators = []
-    for path in bundles:
-        try:
-            translators.append(load_translator(path, device=device))
-        except (ValueError, OSError) as e:  # BundleError is a ValueError
-            raise UserError(f"cannot load translator {path}: {e}") from None
-    return EditPipeline(translators, config=config, device=device)
+    try:
+        return EditPipeline.from_pretrained([str(b) for b in bundles], device=device, config=config)
+    except (ValueError, OSError) as e:  # BundleError is a ValueError; the message names the file
+        raise UserError(f"cannot load translator: {e}") from None
+
+
+def _pause_hook():
+    """BatchOptions.on_result for the test hook PAUSE_ENV (None when it is not set)."""
+    after = os.environ.get(PAUSE_ENV)
+    if not after:
+        return None
+    try:
+        after = int(after)
+    except ValueError:
+        raise UserError(f"${PAUSE_ENV}={after!r}: expected a number of photos") from None
+
+    def pause(summary) -> None:
+        if len(summary.done) + len(summary.failed) != after:
+            return
+        print(f"photoedit: paused after {after} photo(s) (${PAUSE_ENV}); waiting for a signal",
+              file=sys.stderr, flush=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # a signal's handler raises out of the sleep
+            time.sleep(0.05)
+
+    return pause
 
 
 def _dry_run(config, bundles, strengths, jobs) -> int:

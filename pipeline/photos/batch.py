@@ -1,16 +1,18 @@
 """Edit many photos: plan outputs, shard, skip what is done, overlap I/O with the network.
 
-Threads, not processes: decoding/encoding (Pillow, OpenCV) and the full-resolution
+The edit itself is EditPipeline's three public steps (translators/inference.py), the
+same ones `pipe(image)` runs; this module only schedules them over threads and adds the
+files. Threads, not processes: decoding/encoding (Pillow, OpenCV) and the full-resolution
 colour transform (OpenCV/numpy) release the GIL, and threads share the loaded model
 and photos without copies. Per photo:
 
-    worker thread:  read + decode + shrink to working size      (prepare)
-    main thread:    the network on a batch of same-size photos  (run_network)
-    worker thread:  carry to full res + encode + atomic write   (finish)
+    worker thread:  read + decode, then pipe.prepare
+    main thread:    pipe.run_network on up to pipe.photos_per_call same-size photos
+    worker thread:  pipe.finish + encode + atomic write
 
 A lone JPEG goes faster by also overlapping its own steps: a reduced decode (libjpeg's
-1/8 DCT scaling) feeds the network while another worker decodes the full photo.
-In tiled mode (`--full-res-net`) the main thread runs the network over the full photo.
+1/8 DCT scaling) is prepared and fed to the network while another worker decodes the
+full photo, which `finish` waits for only after its fit.
 At most `2 * workers + batch_size` photos are in memory at once.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from pipeline.errors import UserError
 from pipeline.fileio import remove_live_temps
@@ -60,6 +63,9 @@ class BatchOptions:
     strength: float | list[float] = 1.0  # edit strength per attribute
     progress: bool | None = None  # tqdm bar; None = only on a terminal
     max_live_pixels: int = 100_000_000  # photos in memory at once, in pixels (~6 bytes each in flight)
+    # Called in the main thread after each photo edited or failed, with the summary so far
+    # (e.g. a GUI's progress). An exception it raises stops the batch like Ctrl-C does.
+    on_result: Callable[["Summary"], None] | None = None
 
 
 @dataclass
@@ -199,7 +205,7 @@ def default_torch_threads(workers: int) -> int:
 class _Loaded:
     job: Job
     photo: Photo | Future  # a Future while a worker is still decoding the full photo
-    prep: object  # translators.inference.Prepared
+    prep: object  # translators.inference.Prepared: step 1 of the edit
     pixels: int  # of the full photo
 
 
@@ -247,7 +253,7 @@ def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False,
                else not opts.progress, file=sys.stderr, dynamic_ncols=True)
     pool = ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="photoedit-io")
     try:
-        _run(pipe, todo, opts, pool, summary, bar, log)
+        _run(pipe, todo, opts, pool, _Recorder(summary, bar, log, opts.on_result))
     except KeyboardInterrupt:
         summary.interrupted = True
         # Let running writes finish (each is all-or-nothing), drop queued work, then
@@ -264,16 +270,41 @@ def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False,
     return summary
 
 
-def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar, log) -> None:
-    batch_size = pipe.config.batch_size
-    in_flight = 2 * max(1, opts.workers) + batch_size
+@dataclass
+class _Recorder:
+    """Where each photo's outcome goes (main thread only)."""
+
+    summary: Summary
+    bar: object  # tqdm
+    log: Callable[[str], None]
+    on_result: Callable[[Summary], None] | None = None
+
+    def __call__(self, result) -> None:
+        job, dst, error, notes = result
+        for note in notes:
+            self.summary.warnings.append({"file": str(job.src), "warning": note})
+            self.log(f"photoedit: warning: {job.src}: {note}")
+        if error:
+            self.summary.failed.append({"file": str(job.src), "reason": error})
+            self.log(f"photoedit: {job.src}: {error}")
+        else:
+            self.summary.done.append(str(job.src))
+        self.bar.update(1)
+        if self.on_result is not None:
+            self.on_result(self.summary)
+
+
+def _run(pipe, todo: list[Job], opts: BatchOptions, pool, record: _Recorder) -> None:
+    group_size = pipe.photos_per_call
+    in_flight = 2 * max(1, opts.workers) + group_size
     strengths = pipe.resolve_strengths(opts.strength)
     stamp = edit_stamp(pipe, opts.strength)
     # Photos carried at once share the cores; a lone photo (or one worker) gets them all.
     carry_threads = pipe.config.carry_threads or max(1, (os.cpu_count() or 1) // max(1, min(opts.workers,
                                                                                               len(todo))))
     # A lone JPEG: decode it at full size in one worker while the network runs on a
-    # reduced decode (in a batch the other photos already keep every core busy).
+    # reduced decode (in a batch the other photos already keep every core busy). Tiled
+    # mode needs every full-res pixel before the network starts.
     overlap = len(todo) == 1 and opts.workers >= 2 and pipe.config.mode == "guided"
     pending = deque(todo)
     loads: deque[Future] = deque()
@@ -300,7 +331,7 @@ def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar,
         done, writes = wait(writes, timeout=None if block else 0, return_when=FIRST_COMPLETED)
         for fut in done:
             write_pixels.pop(fut, None)
-            _record(fut.result(), summary, bar, log)
+            record(fut.result())
 
     refill()
     while loads or pending:
@@ -308,16 +339,13 @@ def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar,
             settle(block=True)
             refill()
             continue
-        group = _next_group(loads, batch_size, summary, bar, log)
+        group = _next_group(loads, group_size, record)
         if group:
             try:
-                if pipe.config.mode == "tiled":  # the network over each full photo, in tiles
-                    edited = [pipe.edit_tiled(g.photo.rgb, strengths) for g in group]
-                else:
-                    edited = pipe.run_network([g.prep for g in group], strengths)
+                edited = pipe.run_network([g.prep for g in group], strengths)
             except Exception as e:  # a failure of the network on one batch must not stop the rest
                 for g in group:
-                    _record((g.job, None, f"edit failed: {type(e).__name__}: {e}", []), summary, bar, log)
+                    record((g.job, None, f"edit failed: {type(e).__name__}: {e}", []))
                 edited = []
             for g, out in zip(group, edited):
                 fut = pool.submit(_finish, pipe, g, out, opts.quality, stamp, carry_threads)
@@ -330,16 +358,16 @@ def _run(pipe, todo: list[Job], opts: BatchOptions, pool, summary: Summary, bar,
         settle(block=True)
 
 
-def _next_group(loads: deque, batch_size: int, summary, bar, log) -> list[_Loaded]:
+def _next_group(loads: deque, group_size: int, record: _Recorder) -> list[_Loaded]:
     """The next loaded photo plus following ones already loaded at the same working size."""
     group: list[_Loaded] = []
-    while loads and len(group) < batch_size:
+    while loads and len(group) < group_size:
         if group and not loads[0].done():
             break
         item = loads[0].result()
         if isinstance(item, tuple):  # a load failure record
             loads.popleft()
-            _record(item, summary, bar, log)
+            record(item)
             continue
         if group and item.prep.key != group[0].prep.key:
             break
@@ -349,9 +377,9 @@ def _next_group(loads: deque, batch_size: int, summary, bar, log) -> list[_Loade
 
 
 def _load(pipe, job: Job, max_pixels: int, pool: ThreadPoolExecutor | None = None):
-    """Decode and shrink a photo. With `pool` (a lone photo, 2+ workers), the full decode
-    starts at once in another worker while this one shrinks a fast reduced decode; the
-    finish that waits for it is submitted later, so the FIFO pool cannot deadlock."""
+    """Decode a photo and prepare it (step 1). With `pool` (a lone photo, 2+ workers), the
+    full decode starts at once in another worker while this one prepares a fast reduced
+    decode; the finish that waits for it is submitted later, so the FIFO pool cannot deadlock."""
     try:
         photo = None
         if pool is not None:
@@ -378,12 +406,13 @@ def edit_stamp(pipe, strength) -> str:
 
 
 def _finish(pipe, item: _Loaded, edited, quality: int, stamp: str, threads: int | None):
-    """Carry the network's small output to full res (tiled mode: `edited` already is) and write."""
+    """Step 3 of the edit on the network's output, then the atomic write."""
     try:
-        # Fit the change at working resolution before waiting for a full decode still running.
-        coef = None if pipe.config.mode == "tiled" else pipe.fit(item.prep, edited)
-        photo = item.photo.result() if isinstance(item.photo, Future) else item.photo
-        rgb = edited if coef is None else pipe.carry(photo.rgb, coef, threads=threads)
+        def full_photo() -> Photo:  # the full decode may still be running (a lone JPEG)
+            return item.photo.result() if isinstance(item.photo, Future) else item.photo
+
+        rgb = pipe.finish(item.prep, edited, lambda: full_photo().rgb, threads=threads)
+        photo = full_photo()
         out = dataclasses.replace(photo, rgb=rgb, notes=[], exif=with_software(photo.exif, stamp))
         notes = photo.notes + write_photo(item.job.dst, out, quality=quality)
         return (item.job, item.job.dst, None, notes)
@@ -391,19 +420,6 @@ def _finish(pipe, item: _Loaded, edited, quality: int, stamp: str, threads: int 
         return (item.job, None, str(e) if e.path != str(item.job.src) else e.reason, [])
     except Exception as e:  # noqa: BLE001 - any per-file failure is reported; the batch goes on
         return (item.job, None, f"{type(e).__name__}: {e}", [])
-
-
-def _record(result, summary: Summary, bar, log) -> None:
-    job, dst, error, notes = result
-    for note in notes:
-        summary.warnings.append({"file": str(job.src), "warning": note})
-        log(f"photoedit: warning: {job.src}: {note}")
-    if error:
-        summary.failed.append({"file": str(job.src), "reason": error})
-        log(f"photoedit: {job.src}: {error}")
-    else:
-        summary.done.append(str(job.src))
-    bar.update(1)
 
 
 def summary_json(summary: Summary) -> str:
