@@ -16,7 +16,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["gan", "gan.*", "pipeline", "pipeline.*", "translators", "translators.*", "configs"]),
-    package_data={"configs": ["*.yaml"], "translators": ["models/*/*.json", "models/*/*.safetensors"]},
+    package_data={"configs": ["*.yaml"], "translators": ["models/*/*.json", "models/*/*.safetensors"],
+                  "pipeline": ["serve/static/*"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.9,<2.15",
@@ -37,6 +38,7 @@ setup(
         "test": ["pytest>=7,<10", "onnx>=1.16,<2", "onnxruntime>=1.18,<2"],  # ONNX tests run in CI; Ray's skip
         "onnx": ["onnx>=1.16,<2", "onnxruntime>=1.18,<2"],  # photoedit export, --backend onnxruntime
         "ray": ["ray[data]>=2.40,<3"],  # photoedit ray-edit
+        "serve": ["fastapi>=0.110,<1", "uvicorn>=0.29,<1", "playwright>=1.40,<2"],  # playwright: browser test only
     },
     entry_points={"console_scripts": ["photoedit=pipeline.cli:main"]},
 )

@@ -1,0 +1,165 @@
+"""The page of `photoedit serve` driven in headless Chromium (Debian's, through Playwright; nothing downloaded).
+
+Uploads a real photo, moves a slider and sees the preview change, downloads the result and
+finds it equal to `photoedit --attribute` at the same strength; then the GAN explorer tab.
+
+Screenshots for the docs (a run folder with a GAN gives the explorer tab real pictures):
+    python tests/test_serve_browser.py --run RUN_DIR --out docs/
+"""
+import argparse
+import base64
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+import browser  # noqa: E402
+from serve_helpers import REALPHOTOS, REPO, Server, tiny_run  # noqa: E402
+
+PHOTO = REALPHOTOS / "hybridnets_bdd_1.jpg"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+READ_IMG = """async (sel) => {
+  const img = document.querySelector(sel);
+  const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  return btoa(s);
+}"""
+
+
+def launch(p):
+    return p.chromium.launch(executable_path=browser.chromium(), args=FLAGS)
+
+
+def pixels(page, selector: str) -> np.ndarray:
+    data = base64.b64decode(page.evaluate(READ_IMG, selector))
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(np.int16)
+
+
+def wait_attr(page, selector: str, attr: str, value: str, timeout: float = 60_000):
+    # Selectors, not wait_for_function: the page's CSP forbids the eval that needs.
+    page.wait_for_selector(f"{selector}[data-{attr}='{value}']", state="attached", timeout=timeout)
+
+
+@pytest.mark.skipif(browser.chromium() is None and not os.environ.get("CI"),
+                    reason="chromium not installed (CI installs it)")
+@pytest.mark.skipif(not PHOTO.is_file(), reason="../shared/realphotos not present")
+def test_edit_a_photo_in_the_browser(tmp_path):
+    pytest.importorskip("fastapi")
+    playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[serve]' for the browser test")
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg"), "PHOTOEDIT_MODELS": ""}
+    server = Server("--run", str(tiny_run(tmp_path / "run")), env=env)
+    try:
+        with playwright.sync_playwright() as p:
+            chrome = launch(p)
+            page = chrome.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+            page.goto(server.url)
+            page.wait_for_selector("body[data-ready='1']")
+            assert page.locator("#tabs [data-tab=explorer]").is_visible()
+            assert not page.locator("#tabs [data-tab=dissect]").is_visible()
+
+            # 1. upload a real photo: the preview shows it unedited
+            page.set_input_files("#file", str(PHOTO))
+            wait_attr(page, "#after", "edits", "")
+            unedited = pixels(page, "#after")
+            assert unedited.shape[1] > 600  # screen size, not a thumbnail
+            assert "1280 x 720" in page.inner_text("#photo-info")
+
+            # 2. move a slider: the preview changes
+            page.locator("input[data-attr=night]").fill("0.7")
+            wait_attr(page, "#after", "edits", "night:0.7")
+            edited = pixels(page, "#after")
+            assert edited.shape == unedited.shape
+            assert np.abs(edited - unedited).mean() > 3, "the night slider did not change the preview"
+            assert "preview of night 0.7" in page.inner_text("#status")
+
+            # 3. download: the full-resolution file the CLI writes for the same edit
+            with page.expect_download() as info:
+                page.click("#download")
+            download = info.value
+            assert download.suggested_filename == "hybridnets_bdd_1.night.jpg"
+            download.save_as(tmp_path / "from-browser.jpg")
+            shutil.copy(PHOTO, tmp_path / "street.jpg")
+            subprocess.run([sys.executable, "-m", "pipeline", "-a", "night", "-s", "0.7", str(tmp_path / "street.jpg"),
+                            "--no-progress"], cwd=REPO, check=True, capture_output=True, env=dict(os.environ, **env))
+            ours = np.asarray(Image.open(tmp_path / "from-browser.jpg"))
+            cli = np.asarray(Image.open(tmp_path / "street.night.jpg"))
+            assert ours.shape == (720, 1280, 3) and np.array_equal(ours, cli)
+            assert (tmp_path / "from-browser.jpg").read_bytes() == (tmp_path / "street.night.jpg").read_bytes()
+
+            # 4. the GAN explorer: a boundary slider changes the sample
+            page.click("#tabs [data-tab=explorer]")
+            wait_attr(page, "#gan-img", "edits", "0")
+            before = pixels(page, "#gan-img")
+            page.locator("input[data-direction='boundary:sunny']").fill("4")
+            wait_attr(page, "#gan-img", "edits", "1")
+            assert np.abs(pixels(page, "#gan-img") - before).mean() > 1
+            page.click("#pair-make")
+            page.wait_for_selector("#pair-y[src^='data:image/png']", state="attached")
+            assert errors == []
+            chrome.close()
+    finally:
+        server.stop()
+
+
+def screenshots(run: Path | None, out: Path, photos: Path | None) -> None:
+    """docs/serve_*.png: each tab with a real photo (and the run's GAN when given)."""
+    from playwright.sync_api import sync_playwright
+
+    import tempfile
+
+    out_dir = tempfile.mkdtemp(prefix="serve-screenshots-")  # folder mode's outputs: not in the repo
+    args = (["--run", str(run)] if run else []) + (["--folders", str(photos), "--out", out_dir] if photos else [])
+    server = Server(*args)
+    try:
+        with sync_playwright() as p:
+            chrome = launch(p)
+            page = chrome.new_page(viewport={"width": 1280, "height": 760})
+            page.goto(server.url)
+            page.wait_for_selector("body[data-ready='1']")
+            page.set_input_files("#file", str(PHOTO))
+            wait_attr(page, "#after", "edits", "")
+            page.locator("input[data-attr=night]").fill("0.8")
+            wait_attr(page, "#after", "edits", "night:0.8")
+            page.screenshot(path=str(out / "serve_editor.png"))
+            if photos:
+                page.click("#tabs [data-tab=folder]")
+                page.click("#folder-start")
+                page.wait_for_selector("#folder-status:has-text('done')", timeout=300_000)
+                page.screenshot(path=str(out / "serve_folder.png"))
+            if run:
+                page.click("#tabs [data-tab=explorer]")
+                page.fill("#seed", "7")
+                page.dispatch_event("#seed", "change")
+                names = page.eval_on_selector_all("input[data-direction^='boundary:']",
+                                                  "els => els.map(e => e.dataset.direction)")
+                if names:
+                    page.locator(f"input[data-direction='{names[0]}']").fill("3")
+                    page.click("#pair-make")
+                    page.wait_for_selector("#pair-y[src^='data:image/png']", state="attached")
+                page.wait_for_timeout(1500)
+                page.screenshot(path=str(out / "serve_explorer.png"), full_page=True)
+            chrome.close()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--run", type=Path, help="a run folder with gan/generator.safetensors")
+    ap.add_argument("--folders", type=Path, help="a folder of photos for the folder tab")
+    ap.add_argument("--out", type=Path, default=Path("docs"))
+    a = ap.parse_args()
+    screenshots(a.run, a.out, a.folders)
