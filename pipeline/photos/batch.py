@@ -216,6 +216,13 @@ def check_job(job: Job, in_place: bool) -> str | None:
     return None
 
 
+def _name_key(dst: Path) -> str:
+    # Names that differ only in case or Unicode normalisation (é as one code point or two)
+    # are one file on macOS and Windows disks: refuse the second everywhere, so a batch
+    # behaves the same whatever disk its output folder is on.
+    return unicodedata.normalize("NFC", str(dst.resolve())).casefold()
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
@@ -232,12 +239,17 @@ def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False,
     t0 = time.perf_counter()
     stamp = edit_stamp(pipe, opts.strength)
     todo = []
-    claimed: dict[Path, Path] = {}
+    claimed: dict[str, Job] = {}
     for job in jobs:
         reason = check_job(job, in_place)
-        first = claimed.setdefault(job.dst.resolve(), job.src)
-        if reason is None and first != job.src:
-            reason = f"output {job.dst} would also be written for {first}; edit them into different folders"
+        first = claimed.setdefault(_name_key(job.dst), job)
+        if first is not job and first.src.resolve() == job.src.resolve():
+            continue  # the same photo named twice (a folder and a file in it): edited once
+        if reason is None and first is not job:
+            reason = (f"output {job.dst} would also be written for {first.src}; edit them into different folders"
+                      if first.dst.resolve() == job.dst.resolve() else
+                      f"output {job.dst} and {first.dst} (for {first.src}) are one name on a case-insensitive "
+                      "disk (macOS, Windows): one would replace the other; rename one of the inputs")
         if reason:
             summary.failed.append({"file": str(job.src), "reason": reason})
             log(f"photoedit: {job.src}: {reason}")
