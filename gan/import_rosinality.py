@@ -329,8 +329,3 @@ def import_rosinality(path: str | Path, which: str = "g_ema", mapping_lr_mul: fl
         G.mapping.w_avg.copy_(estimate_w_avg(G, w_avg_samples))
         how = f"estimated as mean mapping(z) over {w_avg_samples} samples, seed {W_AVG_SEED}"
     return ImportResult(generator=G, arch=arch, w_avg_source=how)
-
-
-def load_rosinality(path: str | Path, **options) -> Generator:
-    """rosinality `.pt` -> our Generator (eval mode); options as for `import_rosinality`."""
-    return import_rosinality(path, **options).generator

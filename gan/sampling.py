@@ -10,7 +10,8 @@ Sample i with seeds is z = N(0,1) drawn by numpy RandomState(seed + i), so any s
 regenerated alone. Each chunk is written images first, arrays last (both atomically), and a
 chunk whose .npz exists is skipped: an interrupted run resumes where it stopped. With
 noise_mode="random" the noise is drawn from a torch generator seeded per chunk, so a resumed
-run gives the same images as an uninterrupted one.
+run gives the same images as an uninterrupted one. Reading a shard needs no torch: see
+gan.shards (read_manifest and read_samples are re-exported here).
 """
 from __future__ import annotations
 
@@ -26,12 +27,10 @@ from tqdm import tqdm
 from gan.checkpoint import atomic_write, file_sha256, resolve_generator_path
 from gan.images import to_uint8
 from gan.networks import Generator
+from gan.shards import FORMAT, SampleError, read_manifest, read_samples
 
-FORMAT = "photoedit-samples"
-
-
-class SampleError(ValueError):
-    """A shard folder is incomplete, inconsistent, or was made with different settings."""
+__all__ = ["FORMAT", "SampleConfig", "SampleError", "image_name", "load_z_file", "read_manifest", "read_samples",
+           "sample_shard", "z_from_seeds"]
 
 
 @dataclass
@@ -184,38 +183,3 @@ def _check_or_start(out: Path, manifest: dict) -> None:
         return
     out.mkdir(parents=True, exist_ok=True)
     _write_json(path, manifest | {"complete": False})
-
-
-def read_manifest(shard_dir: str | os.PathLike) -> dict:
-    path = Path(shard_dir) / "manifest.json"
-    if not path.is_file():
-        raise SampleError(f"{shard_dir}: no manifest.json (not a sample shard; make one with `photoedit sample`)")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT:
-        raise SampleError(f"{path}: not a sample shard manifest (format={manifest.get('format')!r})")
-    return manifest
-
-
-def read_samples(shard_dir: str | os.PathLike) -> dict[str, np.ndarray]:
-    """{"z": [N, z_dim], "w": [N, w_dim], "seeds": [N]} concatenated over chunks, in sample order."""
-    shard_dir = Path(shard_dir)
-    manifest = read_manifest(shard_dir)
-    n, chunk = manifest["n"], manifest["chunk"]
-    parts: dict[str, list[np.ndarray]] = {"z": [], "w": [], "seeds": []}
-    for c in range((n + chunk - 1) // chunk):
-        path = shard_dir / "chunks" / f"{c:06d}.npz"
-        if not path.is_file():
-            raise SampleError(f"{path}: missing chunk (the sampling run did not finish; run it again to resume)")
-        with np.load(path, allow_pickle=False) as data:
-            for k in parts:
-                parts[k].append(data[k])
-    out = {k: np.concatenate(v) for k, v in parts.items()}
-    if len(out["z"]) != n:
-        raise SampleError(f"{shard_dir}: chunks hold {len(out['z'])} samples, manifest says {n}")
-    return out
-
-
-def image_path(shard_dir: str | os.PathLike, index: int) -> Path:
-    """Path of sample `index`'s PNG in a shard."""
-    n = read_manifest(shard_dir)["n"]
-    return Path(shard_dir) / "images" / image_name(index, n)

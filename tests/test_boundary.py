@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.semantics.boundary import (BoundaryConfig, LinearBoundary, cosine, project_out, select_samples,
-                               train_boundary)
 from pipeline.errors import UserError
-
+from pipeline.semantics.boundary import (BoundaryConfig, LinearBoundary, cosine, parse_layers, project_out,
+                                         select_samples, train_boundary)
+from pipeline.semantics.latent_rows import LatentRows
 
 
 def planted(n=6000, dim=32, noise=0.5, seed=0):
@@ -38,12 +38,16 @@ def test_default_solver_at_least_as_accurate_as_svc():
 
 
 def test_selection_counts_and_disjoint_splits():
-    x, s, _ = planted(n=1000)
-    sel = select_samples(x, s, BoundaryConfig(count=100, split=0.7))
+    _, s, _ = planted(n=1000)
+    sel = select_samples(s, BoundaryConfig(count=100, split=0.7))
     assert len(sel.train_y) == 140 and len(sel.val_y) == 60 and len(sel.rest_y) == 800
     assert sel.train_y.sum() == 70 and sel.val_y.sum() == 30
+    rows = np.concatenate([sel.train, sel.val, sel.rest])
+    assert sorted(rows.tolist()) == list(range(1000))  # every sample in exactly one split
+    top = set(np.argsort(s)[-100:].tolist())
+    assert set(sel.train[sel.train_y == 1].tolist()) | set(sel.val[sel.val_y == 1].tolist()) == top
     with pytest.raises(UserError):
-        select_samples(x[:10], s[:10], BoundaryConfig(count=6))
+        select_samples(s[:10], BoundaryConfig(count=6))
 
 
 def test_conditional_boundary_is_orthogonal_to_conditions():
@@ -139,3 +143,98 @@ def test_boundary_cli_with_plain_arrays_and_condition(tmp_path, capsys):
     assert main(["boundary", *common, "--scores", str(tmp_path / "bad.npy"), "--attribute", "a",
                  "--out", str(tmp_path / "x.npz")]) == 2
     assert "bad.npy" in capsys.readouterr().err
+
+
+def write_shard(folder, w, chunk, scores):
+    """A sample shard as `photoedit sample` lays it out (manifest, chunks/*.npz with z, w, seeds) + scores."""
+    from gan.shards import FORMAT
+
+    (folder / "chunks").mkdir(parents=True)
+    for c, lo in enumerate(range(0, len(w), chunk)):
+        rows = slice(lo, lo + chunk)
+        np.savez(folder / "chunks" / f"{c:06d}.npz", z=-w[rows], w=w[rows], seeds=np.arange(len(w))[rows])
+    manifest = {"format": FORMAT, "n": len(w), "chunk": chunk, "gan_sha256": "ab" * 32}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    np.savez(folder / "scores_photometric.npz", **scores)
+    return folder
+
+
+def test_boundary_read_from_disk_equals_fully_loaded_arrays(tmp_path):
+    # 2050 rows in chunks of 64: the last chunk is short, and the selected rows fall in every chunk
+    x, s, direction = planted(n=2050, dim=12, noise=0.5, seed=7)
+    shard = write_shard(tmp_path / "shard", x, 64, {"sunny": s.astype(np.float32)})
+    np.save(tmp_path / "w.npy", x)
+    np.save(tmp_path / "s.npy", s.astype(np.float32))
+    cfg = BoundaryConfig(ratio=0.1)
+    full = train_boundary(x, s.astype(np.float32), cfg)  # every latent in memory
+    from pipeline.cli import main
+
+    for args in (["--samples", str(shard)], ["--latents", str(tmp_path / "w.npy"), "--scores", str(tmp_path / "s.npy")]):
+        out = tmp_path / f"{args[0][2:]}.npz"
+        assert main(["boundary", *args, "--attribute", "sunny", "--set", "boundary.ratio=0.1", "--out", str(out)]) == 0
+        b = LinearBoundary.load(out)
+        np.testing.assert_allclose(b.normal, full.normal, atol=1e-6)
+        assert float(b.intercept) == pytest.approx(float(full.intercept), abs=1e-6)
+        for k in ("train_accuracy", "val_accuracy", "remaining_accuracy"):
+            assert b.meta[k] == full.meta[k]
+    assert LinearBoundary.load(tmp_path / "samples.npz").meta["gan_sha256"] == "ab" * 32  # provenance kept
+    # the accuracies, recomputed here from the loaded arrays, are the streamed ones
+    sel = select_samples(s.astype(np.float32), cfg)
+    decision = x @ full.normal + full.intercept
+    assert np.mean((decision[sel.rest] > 0) == sel.rest_y) == pytest.approx(full.meta["remaining_accuracy"])
+    assert np.mean((decision[sel.val] > 0) == sel.val_y) == pytest.approx(full.meta["val_accuracy"])
+    assert cosine(full.normal, direction) > 0.95
+
+
+def test_latent_rows_gather_and_stream_across_blocks(tmp_path, monkeypatch):
+    import pipeline.semantics.latent_rows as latent_rows
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1000, 3, 5)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x.astype(np.float64))  # float64 on disk: rows come back as float32
+    monkeypatch.setattr(latent_rows, "BLOCK_BYTES", 7 * 3 * 5 * 8)  # 7 rows per block
+    write_shard(tmp_path / "shard", x, 33, {})
+    sources = [LatentRows.from_npy(tmp_path / "x.npy"), LatentRows.from_array(x),
+               LatentRows.from_shard(tmp_path / "shard", "w")]
+    index = rng.integers(0, 1000, 300)
+    for rows in sources:
+        assert rows.shape == (1000, 3, 5) and len(rows.bounds) > 2
+        np.testing.assert_array_equal(rows.take(index), x[index])
+        streamed = np.concatenate([block.copy() for _, block in rows.blocks()])  # a block lives until the next
+        assert streamed.dtype == np.float32
+        np.testing.assert_array_equal(streamed, x)
+
+
+def test_shard_errors_are_user_errors_naming_the_file(tmp_path, capsys):
+    from pipeline.cli import main
+
+    x, s, _ = planted(n=300, dim=4)
+    shard = write_shard(tmp_path / "shard", x, 64, {"sunny": s})
+    run = ["boundary", "--samples", str(shard), "--attribute", "sunny", "--out", str(tmp_path / "b.npz")]
+    assert main(run + ["--space", "wplus"]) == 2
+    assert "'ws'" in capsys.readouterr().err
+    (shard / "chunks" / "000002.npz").unlink()
+    assert main(run) == 2
+    assert "000002.npz" in capsys.readouterr().err and not (tmp_path / "b.npz").exists()
+
+
+def test_boundary_command_loads_no_torch(tmp_path):
+    """`photoedit boundary` is numpy-only: importing torch would cost seconds and ~0.5 GB."""
+    import subprocess
+    import sys
+
+    x, s, _ = planted(n=400, dim=4)
+    shard = write_shard(tmp_path / "shard", x, 64, {"sunny": s})
+    code = ("import sys; from pipeline.cli import main; "
+            f"rc = main(['boundary', '--samples', {str(shard)!r}, '--attribute', 'sunny', "
+            f"'--out', {str(tmp_path / 'b.npz')!r}]); "
+            "print('rc', rc, 'heavy', sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "rc 0 heavy []" in out, out
+    assert (tmp_path / "b.npz").is_file()
+
+
+def test_parse_layers():
+    assert parse_layers("1-2,6") == [1, 2, 6] and parse_layers("3") == [3] and parse_layers(None) is None
+    with pytest.raises(UserError, match="layers 'a-b'"):
+        parse_layers("a-b")

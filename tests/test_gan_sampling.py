@@ -78,6 +78,35 @@ def test_sample_seeds_resume_and_mismatch(tmp_path, gan_file):
         sample_cmd.main(args + ["--truncation", "0.5"])
 
 
+def test_shard_arrays_located_in_place_match_np_load(tmp_path, gan_file):
+    """`photoedit boundary` reads w straight out of the chunk files (gan.shards, no torch):
+    the located bytes are the arrays np.load returns, and an odd chunk is parsed, not assumed."""
+    from gan.shards import chunk_paths, locate_chunk_arrays
+
+    path, _ = gan_file
+    out = tmp_path / "s"
+    assert sample_cmd.main(["--gan", str(path), "--n", "17", "--no-images", "--set", "sample.chunk=4",
+                            "--out", str(out)]) == 0
+    paths = chunk_paths(out)
+    # Chunk 1 rewritten with its arrays in another order (w first), chunk 2 compressed: neither
+    # may be read at chunk 0's offsets; chunk 3 may; chunk 4 is short.
+    with np.load(paths[1]) as c1:
+        arrays = {k: c1[k] for k in c1.files}
+    np.savez(paths[1], w=arrays["w"], seeds=arrays["seeds"], z=arrays["z"])
+    with np.load(paths[2]) as c2:
+        np.savez_compressed(paths[2], **{k: c2[k] for k in c2.files})
+    expected = read_samples(out)
+    for key in ("w", "z"):
+        locs = locate_chunk_arrays(paths, key)
+        assert locs[2] is None and None not in locs[:2] + locs[3:]
+        assert locs[3].offset == locs[0].offset and locs[1].offset != locs[0].offset
+        assert locs[4].shape == (1, 8)
+        for i, loc in enumerate(locs):
+            if loc is not None:
+                rows = np.fromfile(loc.path, loc.dtype, int(np.prod(loc.shape)), offset=loc.offset)
+                np.testing.assert_array_equal(rows.reshape(loc.shape), expected[key][4 * i:4 * i + 4])
+
+
 def test_sample_bad_inputs_name_the_file(tmp_path, gan_file):
     path, _ = gan_file
     np.save(tmp_path / "bad.npy", np.zeros((3, 5), np.float32))

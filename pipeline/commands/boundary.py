@@ -2,6 +2,8 @@
 
 Reads a scored sample shard (or plain .npy arrays), writes FILE.npz (normal, intercept,
 layers) + FILE.json (attribute, predictor, GAN hash, space, accuracies, solver, ...).
+The latents stay on disk, memory-mapped: only the selected extremes are copied into memory,
+and torch is never imported (500,000 x 512 latents: see docs/BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -41,26 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_layers(spec: str | None) -> list[int] | None:
-    """'0-3' -> [0,1,2,3]; '2,5,7' -> [2,5,7]; '1-2,6' -> [1,2,6]."""
-    if not spec:
-        return None
-    out = []
-    try:
-        for part in spec.split(","):
-            lo, _, hi = part.partition("-")
-            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-    except ValueError:
-        raise UserError(f"layers '{spec}': expected e.g. 0-3 or 2,4,6") from None
-    return out
+def load_inputs(args, space: str):
+    """(latents left on disk as LatentRows, scores [N], provenance) from --samples or --latents/--scores."""
+    from pipeline.semantics.latent_rows import LatentRows
 
-
-def load_inputs(args, space: str) -> tuple[np.ndarray, np.ndarray, dict]:
     if args.samples and (args.latents or args.scores):
         raise UserError("give either --samples or --latents/--scores, not both")
     if args.samples:
-        from pipeline.semantics.predictors.scoring import read_scores
         from pipeline.semantics.boundary import read_shard_latents
+        from pipeline.semantics.predictors.scoring import read_scores
 
         latents, meta = read_shard_latents(args.samples, space)
         scores = read_scores(args.samples, args.predictor)
@@ -70,18 +61,17 @@ def load_inputs(args, space: str) -> tuple[np.ndarray, np.ndarray, dict]:
         return latents, scores[args.attribute], dict(meta, predictor=args.predictor, samples=str(args.samples))
     if not (args.latents and args.scores):
         raise UserError("give --samples DIR, or both --latents L.npy and --scores S.npy")
-    arrays = []
-    for path in (args.latents, args.scores):
-        try:
-            arrays.append(np.load(path, allow_pickle=False))
-        except (OSError, ValueError) as e:
-            raise UserError(f"{path}: cannot read as a .npy array: {e}") from None
-    return arrays[0], arrays[1].reshape(-1), {"latents": args.latents, "scores": args.scores, "predictor": "file"}
+    latents = LatentRows.from_npy(args.latents)
+    try:
+        scores = np.load(args.scores, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{args.scores}: cannot read as a .npy array: {e}") from None
+    return latents, scores.reshape(-1), {"latents": args.latents, "scores": args.scores, "predictor": "file"}
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from pipeline.semantics.boundary import BoundaryConfig, LinearBoundary, train_boundary
+    from pipeline.semantics.boundary import BoundaryConfig, LinearBoundary, parse_layers, train_boundary
     from pipeline.config import dump_yaml, load_section
 
     overrides = list(args.set)

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from gan.checkpoint import file_sha256, load_generator
-    from pipeline.commands.boundary import parse_layers
+    from pipeline.semantics.boundary import parse_layers
     from pipeline.semantics.directions import sefa_boundaries
 
     if not Path(args.gan).exists():

@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
-import torch
 
 from pipeline.errors import UserError
 from pipeline.fileio import atomic_write
+from pipeline.semantics.latent_rows import LatentRows
 
 
 @dataclass
@@ -111,10 +112,13 @@ class LinearBoundary:
                     raise UserError(f"{path}: not a boundary file, missing arrays {sorted(missing)}")
                 normal, intercept = z["normal"], z["intercept"]
                 layers = z["layers"].tolist() if "layers" in z.files else []
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # BadZipFile: truncated/corrupt
             raise UserError(f"{path}: cannot read boundary .npz: {e}") from None
         meta_path = path.with_suffix(".json")
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+        except (ValueError, OSError) as e:
+            raise UserError(f"{meta_path}: cannot read the boundary's metadata: {e}") from None
         return cls(normal=normal, intercept=intercept, layers=layers, meta=meta)
 
 
@@ -130,21 +134,37 @@ def _jsonable(v):
     return v
 
 
+def parse_layers(spec: str | None) -> list[int] | None:
+    """W+ layer indices from '0-3' -> [0,1,2,3]; '2,5,7' -> [2,5,7]; '1-2,6' -> [1,2,6]; None/'' -> None."""
+    if not spec:
+        return None
+    out = []
+    try:
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise UserError(f"layers '{spec}': expected e.g. 0-3 or 2,4,6") from None
+    return out
+
+
 # ----------------------------------------------------------------------------- selection
 
 
 @dataclass
 class Selection:
-    train_x: np.ndarray
-    train_y: np.ndarray
-    val_x: np.ndarray
+    """InterFaceGAN's split of N samples as row indices into the latents (no latent is copied)."""
+    train: np.ndarray    # rows to fit on: positives, then as many negatives
+    train_y: np.ndarray  # 1 positive, 0 negative
+    val: np.ndarray      # rows to validate on, same layout
     val_y: np.ndarray
-    rest_x: np.ndarray
-    rest_y: np.ndarray
+    rest: np.ndarray     # the middle samples, neither positive nor negative
+    rest_y: np.ndarray   # labelled by the midpoint of the score range
 
 
-def select_samples(latents: np.ndarray, scores: np.ndarray, cfg: BoundaryConfig) -> Selection:
+def select_samples(scores: np.ndarray, cfg: BoundaryConfig) -> Selection:
     """InterFaceGAN's selection: extremes as labelled data, the middle as a harder check."""
+    scores = np.asarray(scores).reshape(-1)
     n = len(scores)
     k = cfg.count if cfg.count is not None else int(round(n * cfg.ratio))
     if k < 2 or 2 * k > n:
@@ -155,13 +175,12 @@ def select_samples(latents: np.ndarray, scores: np.ndarray, cfg: BoundaryConfig)
     rng = np.random.default_rng(cfg.seed)
     pos, neg = rng.permutation(pos), rng.permutation(neg)
     n_train = max(1, min(k - 1, int(k * cfg.split)))
-    train = np.concatenate([pos[:n_train], neg[:n_train]])
-    val = np.concatenate([pos[n_train:], neg[n_train:]])
     labels = lambda m: np.r_[np.ones(m), np.zeros(m)].astype(np.int8)  # noqa: E731
     # The middle samples are labelled by the midpoint of the score range, as InterFaceGAN does.
     midpoint = (scores[order[0]] + scores[order[-1]]) / 2.0
-    return Selection(latents[train], labels(n_train), latents[val], labels(k - n_train),
-                     latents[rest], (scores[rest] >= midpoint).astype(np.int8))
+    return Selection(np.concatenate([pos[:n_train], neg[:n_train]]), labels(n_train),
+                     np.concatenate([pos[n_train:], neg[n_train:]]), labels(k - n_train),
+                     rest, (scores[rest] >= midpoint).astype(np.int8))
 
 
 # ----------------------------------------------------------------------------- solvers
@@ -180,21 +199,19 @@ def ledoit_wolf_shrinkage(xc: np.ndarray, cov: np.ndarray) -> float:
 def solve_lda(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     """Shrinkage Fisher discriminant: (raw-space weight vector, intercept), equal class priors.
 
-    torch does the two heavy steps (one float32 Gram product, one Cholesky solve of the
-    shrunk, hence positive-definite, covariance): several times faster than numpy's
-    bundled OpenBLAS here, and the result does not depend on it.
+    numpy only (no torch: `photoedit boundary` would pay seconds to import it): one float32
+    Gram product of the centred rows, which BLAS computes as a symmetric rank-k update
+    (`xc.T @ xc`), and one solve of the shrunk, hence positive-definite, d x d covariance.
     """
     x = np.asarray(x, dtype=np.float64)
     m1, m0 = x[y == 1].mean(0), x[y == 0].mean(0)
     xc = np.concatenate([x[y == 1] - m1, x[y == 0] - m0]).astype(np.float32)
-    xt = torch.from_numpy(xc)
-    cov = (xt.T @ xt).double().numpy() / len(xc)
+    cov = (xc.T @ xc).astype(np.float64) / len(xc)
     a = ledoit_wolf_shrinkage(xc, cov)
     mu = np.trace(cov) / cov.shape[0]
     cov = (1 - a) * cov
     cov[np.diag_indices_from(cov)] += a * mu
-    chol = torch.linalg.cholesky(torch.from_numpy(cov))
-    w = torch.cholesky_solve(torch.from_numpy(m1 - m0)[:, None], chol)[:, 0].numpy()
+    w = np.linalg.solve(cov, m1 - m0)
     return w, float(-w @ (m1 + m0) / 2.0)
 
 
@@ -209,18 +226,42 @@ def solve_svc(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
 SOLVERS = {"default": solve_lda, "svc": solve_svc}
 
 
-def fit_hyperplane(sel: Selection, solver: str) -> tuple[np.ndarray, float, dict]:
-    """Fit on the train split; return unit normal, intercept (in units of the normal) and accuracies."""
+def fit_hyperplane(x: np.ndarray, y: np.ndarray, solver: str) -> tuple[np.ndarray, float, float]:
+    """Fit on rows `x` [n, dim] labelled `y`; return unit normal, intercept (in units of the normal), seconds."""
     t0 = time.perf_counter()
-    w, b = SOLVERS[solver](sel.train_x, sel.train_y)
+    w, b = SOLVERS[solver](x, y)
     seconds = time.perf_counter() - t0
     norm = np.linalg.norm(w)
     if not np.isfinite(norm) or norm == 0:
         raise UserError("the boundary solver returned a zero/invalid normal: are the scores constant?")
-    normal, intercept = w / norm, b / norm
-    stats = _accuracies(sel, normal, intercept)
-    stats["solve_seconds"] = seconds
-    return normal, intercept, stats
+    return w / norm, b / norm, seconds
+
+
+def decision_values(latents: LatentRows, normals: np.ndarray, intercepts: np.ndarray,
+                    layers: Sequence[int] | None = None) -> np.ndarray:
+    """`x . n + b` [N, len(normals)] of every latent, read one block at a time (float32, as stored).
+
+    W: latents [N, dim], one column per normal. W+: latents [N, L, dim] and normal j is
+    applied to layer `layers[j]`.
+    """
+    normals = np.asarray(normals, np.float32).reshape(len(intercepts), -1)  # float32: no upcast copy of a block
+    out = np.empty((len(latents), len(normals)), np.float32)
+    for lo, block in latents.blocks():
+        hi = lo + len(block)
+        for j, (normal, b) in enumerate(zip(normals, intercepts)):
+            x = block if layers is None else block[:, layers[j]]
+            out[lo:hi, j] = x @ normal + float(b)
+    return out
+
+
+def accuracies(sel: Selection, decision: np.ndarray) -> dict:
+    """Share of train / validation / remaining samples on the right side, from their decision values [N]."""
+
+    def acc(rows, y):
+        return float(np.mean((decision[rows] > 0).astype(np.int8) == y)) if len(y) else float("nan")
+
+    return {"train_accuracy": acc(sel.train, sel.train_y), "val_accuracy": acc(sel.val, sel.val_y),
+            "remaining_accuracy": acc(sel.rest, sel.rest_y)}
 
 
 # ----------------------------------------------------------------------------- conditioning
@@ -267,7 +308,7 @@ def _condition_rows(conditions: Sequence[LinearBoundary], layer_pos: int | None)
 
 
 def train_boundary(
-    latents: np.ndarray,
+    latents: np.ndarray | LatentRows,
     scores: np.ndarray,
     cfg: BoundaryConfig | None = None,
     conditions: Sequence[LinearBoundary] = (),
@@ -276,37 +317,51 @@ def train_boundary(
 ) -> LinearBoundary:
     """Train a boundary from latents [N, dim] (W) or [N, L, dim] (W+) and scores [N].
 
-    In W+ (`cfg.space == "wplus"`) one hyperplane is fitted per layer in `layers`
-    (default: all), giving `normal [len(layers), dim]`. Conditions are projected out of
-    each normal after fitting, and the intercept is refitted on the projected normal.
+    `latents` may stay on disk (`LatentRows` of a .npy file or a shard): only the selected
+    extremes are gathered into memory; every latent is read once more, block by block,
+    for the accuracies. In W+ (`cfg.space == "wplus"`) one hyperplane is fitted per layer
+    in `layers` (default: all), giving `normal [len(layers), dim]`. Conditions are projected
+    out of each normal after fitting, and the intercept is refitted on the projected normal.
     """
     cfg = cfg or BoundaryConfig()
-    latents = np.asarray(latents, dtype=np.float32)
+    rows = latents if isinstance(latents, LatentRows) else LatentRows.from_array(np.asarray(latents))
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if latents.shape[0] != scores.shape[0]:
-        raise UserError(f"{latents.shape[0]} latents but {scores.shape[0]} scores")
+    if len(rows) != scores.shape[0]:
+        raise UserError(f"{len(rows)} latents but {scores.shape[0]} scores")
     if not np.all(np.isfinite(scores)):
         raise UserError("scores contain NaN or inf")
     if np.ptp(scores) == 0:
         raise UserError("all scores are equal (constant): nothing separates positives from negatives")
+    if cfg.space == "w" and rows.ndim != 2:
+        raise UserError(f"space 'w' needs latents [N, dim], got shape {rows.shape}")
+    if cfg.space == "wplus" and rows.ndim != 3:
+        raise UserError(f"space 'wplus' needs latents [N, layers, dim], got shape {rows.shape}")
+    # 1. Select by score alone, then gather only the selected rows (4% by default).
+    sel = select_samples(scores, cfg)
+    picked = rows.take(np.concatenate([sel.train, sel.val]))
+    train_x = picked[:len(sel.train)]
+    # 2. Fit one hyperplane (W) or one per layer (W+) on the train rows.
+    fit_layers = [None] if cfg.space == "w" else (list(layers) if layers else list(range(rows.shape[1])))
+    normals, intercepts, seconds = [], [], []
+    for pos, li in enumerate(fit_layers):
+        x = train_x if li is None else train_x[:, li]
+        normal, intercept, sec = fit_hyperplane(x, sel.train_y, cfg.solver)
+        cond = _condition_rows(conditions, None if li is None else pos)
+        if cond:
+            normal = project_out(normal, cond)
+            intercept = _refit_intercept(x, sel.train_y, normal)
+        normals.append(normal)
+        intercepts.append(intercept)
+        seconds.append(sec)
+    # 3. One pass over all latents for the train / validation / remaining accuracies.
+    decision = decision_values(rows, np.stack(normals), np.asarray(intercepts),
+                               None if cfg.space == "w" else fit_layers)
+    per_layer = [dict(accuracies(sel, decision[:, j]), solve_seconds=seconds[j]) for j in range(len(normals))]
     if cfg.space == "w":
-        if latents.ndim != 2:
-            raise UserError(f"space 'w' needs latents [N, dim], got shape {latents.shape}")
-        sel = select_samples(latents, scores, cfg)
-        normal, intercept, stats = _fit_one(sel, cfg.solver, _condition_rows(conditions, None))
+        normal, intercept, stats = normals[0], intercepts[0], per_layer[0]
         out_layers = list(layers or [])
     else:
-        if latents.ndim != 3:
-            raise UserError(f"space 'wplus' needs latents [N, layers, dim], got shape {latents.shape}")
-        out_layers = list(layers) if layers else list(range(latents.shape[1]))
-        normals, intercepts, per_layer = [], [], []
-        for pos, li in enumerate(out_layers):
-            sel = select_samples(latents[:, li], scores, cfg)
-            nrm, b, st = _fit_one(sel, cfg.solver, _condition_rows(conditions, pos))
-            normals.append(nrm)
-            intercepts.append(b)
-            per_layer.append(st)
-        normal, intercept = np.stack(normals), np.asarray(intercepts)
+        normal, intercept, out_layers = np.stack(normals), np.asarray(intercepts), fit_layers
         stats = {k: float(np.mean([s[k] for s in per_layer])) for k in per_layer[0]}
         stats["per_layer"] = per_layer
     info = dict(meta or {})
@@ -319,29 +374,10 @@ def train_boundary(
     return LinearBoundary(normal=normal, intercept=intercept, layers=out_layers, meta=info)
 
 
-def _fit_one(sel: Selection, solver: str, condition_rows: list[np.ndarray]):
-    normal, intercept, stats = fit_hyperplane(sel, solver)
-    if condition_rows:
-        normal = project_out(normal, condition_rows)
-        intercept = _refit_intercept(sel, normal)
-        stats.update(_accuracies(sel, normal, intercept))
-    return normal, intercept, stats
-
-
-def _refit_intercept(sel: Selection, normal: np.ndarray) -> float:
+def _refit_intercept(train_x: np.ndarray, train_y: np.ndarray, normal: np.ndarray) -> float:
     """After projection the old intercept no longer splits the classes: midpoint of class means."""
-    proj = sel.train_x @ normal
-    return float(-(proj[sel.train_y == 1].mean() + proj[sel.train_y == 0].mean()) / 2.0)
-
-
-def _accuracies(sel: Selection, normal: np.ndarray, intercept: float) -> dict:
-    normal = np.asarray(normal, dtype=np.float32)  # latents are float32: avoid an upcast copy
-
-    def acc(x, y):
-        return float(np.mean(((x @ normal + intercept) > 0).astype(np.int8) == y)) if len(y) else float("nan")
-
-    return {"train_accuracy": acc(sel.train_x, sel.train_y), "val_accuracy": acc(sel.val_x, sel.val_y),
-            "remaining_accuracy": acc(sel.rest_x, sel.rest_y)}
+    proj = train_x @ normal
+    return float(-(proj[train_y == 1].mean() + proj[train_y == 0].mean()) / 2.0)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -353,26 +389,30 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- sample shards
 
 
-def read_shard_latents(folder: str | Path, space: str = "w") -> tuple[np.ndarray, dict]:
-    """Latents of a sample shard for `space` ("w": w [N, dim]; "wplus": ws [N, L, dim]) + provenance."""
+def read_shard_latents(folder: str | Path, space: str = "w") -> tuple[LatentRows, dict]:
+    """Latents of a sample shard for `space`, left on disk (memory-mapped chunks), + provenance.
+
+    "w": the chunks' w [N, dim]; "wplus": per-layer ws [N, L, dim], which `photoedit
+    sample` does not store, so it is refused with the way out.
+    """
+    from gan.shards import SampleError, chunk_paths, read_manifest
+
     folder = Path(folder)
     if not (folder / "manifest.json").is_file():
         raise UserError(f"{folder}: no manifest.json; is this a sample shard written by `photoedit sample`?")
-    from gan.sampling import read_samples
-
+    key = "w" if space == "w" else "ws"
     try:
-        arrays = read_samples(folder)
-    except ValueError as e:  # gan.sampling.SampleError: a missing chunk, a foreign manifest...
+        manifest = read_manifest(folder)
+        if key == "ws":
+            with np.load(chunk_paths(folder, manifest)[0], allow_pickle=False) as first:
+                if "ws" not in first.files:
+                    raise UserError(f"{folder}: space 'wplus' needs per-layer latents 'ws' in the shard, which has "
+                                    f"only {', '.join(sorted(first.files))}; use --space w (every layer then gets "
+                                    "the same normal)")
+        latents = LatentRows.from_shard(folder, key)
+    except SampleError as e:  # a missing chunk, a foreign manifest...
         raise UserError(str(e)) from None
-    if space == "w":
-        latents = arrays["w"]
-    elif "ws" in arrays:
-        latents = arrays["ws"]
-    else:
-        raise UserError(f"{folder}: space 'wplus' needs per-layer latents 'ws' in the shard, which has only "
-                        f"{', '.join(sorted(arrays))}; use --space w (every layer then gets the same normal)")
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    return np.asarray(latents, np.float32), {"gan_sha256": find_sha256(manifest), "samples": str(folder)}
+    return latents, {"gan_sha256": find_sha256(manifest), "samples": str(folder)}
 
 
 def find_sha256(manifest: dict) -> str | None:

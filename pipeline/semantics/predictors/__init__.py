@@ -5,17 +5,20 @@
     get_predictor("places365", weights_dir="places/")  # user's local Places365 WRN18 + SUN attributes
 
 Each predictor has `.name`, `.attributes` (list of names it returns) and `.score(images)`.
-Heavy modules are imported only when their predictor is asked for.
+Heavy modules are imported only when their predictor is asked for; importing this package
+loads no torch (`photoedit boundary` reads scores through it).
 """
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
 from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 # name -> "module:Class"; the class takes keyword options.
 _REGISTRY = {
@@ -46,6 +49,8 @@ def get_predictor(name: str, **options) -> Predictor:
 
 def check_images(images: torch.Tensor) -> torch.Tensor:
     """Shape check at the module boundary: float [N, 3, H, W]."""
+    import torch
+
     if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3:
         shape = tuple(images.shape) if hasattr(images, "shape") else type(images).__name__
         raise ValueError(f"images must be a float tensor [N, 3, H, W] in [-1, 1], got {shape}")

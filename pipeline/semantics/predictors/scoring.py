@@ -7,18 +7,21 @@ is the checkpoint named in the shard's manifest, or `gan=` when given.
 Batched, with a progress bar, and resumable: every few batches the scores so far are
 saved to `DIR/.scores_<predictor>.partial.npz`; a rerun continues from there. A finished
 file whose arrays cover every image is left alone (pass force=True to redo it).
+torch is imported only to score; reading a scores file (`read_scores`) needs numpy alone.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from gan.images import from_uint8
 from pipeline.errors import UserError
 from pipeline.fileio import write_npz_atomic
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT_EVERY = 8  # batches between partial saves
 
@@ -39,8 +42,10 @@ class ShardSource:
         if not (folder / "manifest.json").is_file():
             raise UserError(f"{folder}: no images/*.png and no manifest.json; is this a sample shard "
                             "written by `photoedit sample`?")
+        import torch
+
         from gan.checkpoint import load_generator
-        from gan.sampling import read_samples
+        from gan.shards import read_samples
 
         ckpt = Path(gan) if gan else manifest_gan_path(folder)
         if ckpt is None or not ckpt.exists():
@@ -48,19 +53,21 @@ class ShardSource:
                             f"{ckpt or '(not named in manifest.json)'} is not available; pass --gan CKPT")
         self.G = load_generator(ckpt, device=device).eval()
         try:
-            self.w = torch.from_numpy(np.asarray(read_samples(folder)["w"], np.float32))
-        except ValueError as e:  # gan.sampling.SampleError
+            self.w = torch.from_numpy(np.asarray(read_samples(folder, keys=("w",))["w"], np.float32))
+        except ValueError as e:  # gan.shards.SampleError
             raise UserError(str(e)) from None
         self.n = len(self.w)
         self.device = device
 
-    @torch.no_grad()
     def batch(self, lo: int, hi: int) -> torch.Tensor:
+        import torch
+
         if self.paths:
             return read_batch(self.paths[lo:hi])
-        w = self.w[lo:hi].to(self.device)
-        ws = w.unsqueeze(1).repeat(1, self.G.num_ws, 1)
-        return self.G.synthesis(ws, noise_mode="const").clamp(-1, 1).cpu()
+        with torch.no_grad():
+            w = self.w[lo:hi].to(self.device)
+            ws = w.unsqueeze(1).repeat(1, self.G.num_ws, 1)
+            return self.G.synthesis(ws, noise_mode="const").clamp(-1, 1).cpu()
 
 
 def manifest_gan_path(folder: Path) -> Path | None:
@@ -72,6 +79,8 @@ def manifest_gan_path(folder: Path) -> Path | None:
 
 def read_batch(paths: list[Path]) -> torch.Tensor:
     from PIL import Image
+
+    from gan.images import from_uint8
 
     arrays = []
     for p in paths:
