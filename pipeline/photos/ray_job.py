@@ -1,7 +1,8 @@
 """Edit a photo folder as a Ray Data job, on one machine or a Ray cluster (`photoedit ray-edit`).
 
     ray.data.from_items(jobs)                     one row per photo: src, dst, rel
-      .map_batches(PhotoEditor, concurrency=N)    N actors, each loads the pipeline once and
+      .map_batches(PhotoEditor, compute=ActorPoolStrategy(size=N))
+                                                  N actors, each loads the pipeline once and
                                                   edits its rows with the batch runner
       -> rows of (src, status, reason)            gathered into the usual Summary
 
@@ -148,7 +149,7 @@ def _ray_rows(bundles, todo: list[Job], edit_config, batch_options: BatchOptions
                 "threads": max(1, int(ray_options.cpus_per_actor) - workers),
             },
             batch_size=ray_options.photos_per_call,
-            concurrency=ray_options.actors,
+            compute=ray.data.ActorPoolStrategy(size=ray_options.actors),
             num_cpus=ray_options.cpus_per_actor,
             num_gpus=ray_options.gpus_per_actor if gpu else None,
             batch_format="numpy",
