@@ -41,10 +41,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from gan.checkpoint import EMA_FILENAME, atomic_save_file, atomic_write, save_generator
+from gan.checkpoint import EMA_FILENAME, CheckpointError, atomic_save_file, atomic_write, save_generator
 from gan.images import from_uint8, to_uint8
 from gan.networks import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 from gan.swd import swd
@@ -430,21 +431,21 @@ class Trainer:
 
     def load(self, folder: Path) -> None:
         folder = Path(folder).resolve()
-        state = json.loads((folder / "state.json").read_text())
+        state = _read_json(folder / "state.json")
         if state["generator"] != self.gcfg.to_dict():
             raise ValueError(f"{folder}: checkpoint was trained with generator config {state['generator']}, "
                              f"not {self.gcfg.to_dict()}; resume with the same gan: settings")
         for module, name in ((self.G, "generator.safetensors"), (self.G_ema, EMA_FILENAME),
                              (self.D, "discriminator.safetensors")):
-            module.load_state_dict(load_file(str(folder / name), device=str(self.device)), strict=True)
-        opt = load_file(str(folder / "optimizers.safetensors"), device=str(self.device))
+            module.load_state_dict(_read_tensors(folder / name, self.device), strict=True)
+        opt = _read_tensors(folder / "optimizers.safetensors", self.device)
         _load_optimizer(self.opt_g, opt, "g")
         _load_optimizer(self.opt_d, opt, "d")
         fields = {f.name for f in dataclasses.fields(TrainState)}
         self.state = TrainState(**{k: v for k, v in state.items() if k in fields})
         rng_file = folder / f"rng_rank{self.rank}.safetensors"
         if rng_file.is_file():
-            rng = load_file(str(rng_file))
+            rng = _read_tensors(rng_file, "cpu")
             torch.set_rng_state(rng["cpu"])
             if "cuda" in rng and self.device.type == "cuda":
                 torch.cuda.set_rng_state(rng["cuda"], self.device)
@@ -476,6 +477,33 @@ def _load_optimizer(opt: torch.optim.Optimizer, flat: dict[str, torch.Tensor], p
 
 def _atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _read_tensors(path: Path, device: str | torch.device) -> dict[str, torch.Tensor]:
+    """A checkpoint file's tensors, or a CheckpointError naming the file (train-gan reports it)."""
+    try:
+        return load_file(str(path), device=str(device))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path}: damaged or unreadable checkpoint file ({e}); to resume from an "
+                              "earlier checkpoint, point checkpoints/latest at its folder") from None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, OSError) as e:
+        raise CheckpointError(f"{path}: damaged or unreadable checkpoint file ({e}); to resume from an "
+                              "earlier checkpoint, point checkpoints/latest at its folder") from None
+
+
+def _discard_incomplete(ckdir: Path) -> None:
+    """Delete checkpoint folders newer than `latest`: a save killed before it repointed
+    `latest` (e.g. SIGKILL) left them half written, temp files included."""
+    latest = ckdir / "latest"
+    done = latest.resolve().name if latest.exists() else ""
+    for folder in ckdir.glob("step-*"):
+        if folder.name > done:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _point_latest(ckdir: Path, folder: Path) -> None:
@@ -530,6 +558,8 @@ def train(
     rank, world = _rank_world()
     trainer = Trainer(gcfg, cfg, device)
     latest = out / "checkpoints" / "latest"
+    if rank == 0:
+        _discard_incomplete(out / "checkpoints")
     if resume and latest.exists():
         trainer.load(latest)
     elif resume:
