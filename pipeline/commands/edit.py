@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
                    help="threads decoding/encoding while the network runs (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=None, metavar="B",
-                   help="same-size photos per network call (default: edit.batch_size, 4)")
+                   help="same-size photos per network call; with --full-res-net, tiles per call "
+                        "(default: edit.batch_size, 4)")
     g.add_argument("--shard", metavar="K/N", help="edit only part K of N of the sorted inputs, or 'auto' (torchrun)")
     g.add_argument("--max-pixels", type=float, default=200e6, metavar="N",
                    help="refuse images with more pixels (decompression-bomb guard; default: 200e6)")
@@ -212,9 +213,13 @@ def _pause_hook():
     except ValueError:
         raise UserError(f"${PAUSE_ENV}={after!r}: expected a number of photos") from None
 
+    paused = False
+
     def pause(summary) -> None:
-        if len(summary.done) + len(summary.failed) != after:
+        nonlocal paused
+        if paused or len(summary.done) + len(summary.failed) < after:
             return
+        paused = True
         print(f"photoedit: paused after {after} photo(s) (${PAUSE_ENV}); waiting for a signal",
               file=sys.stderr, flush=True)
         deadline = time.monotonic() + 60
