@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +79,10 @@ class TrainTranslatorConfig:
 
 
 # Settings that may change between a run and its resumption (they do not alter the maths).
+class TrainingDiverged(ValueError):
+    """A loss became NaN/inf; the run stopped and its last snapshot (state.pt) is kept."""
+
+
 _RESUMABLE_CHANGES = {"steps", "log_every", "grid_every", "snapshot_every", "workers"}
 
 
@@ -172,6 +178,9 @@ class TranslatorTrainer:
             self._load_state()
         elif self.rank == 0:
             self._start_run_dir()
+        if self.rank == 0:  # temp files of a run killed mid-write (SIGKILL, power cut)
+            for tmp in self.run_dir.rglob(".*.partial"):
+                tmp.unlink(missing_ok=True)
 
     # 1. construction
 
@@ -296,6 +305,7 @@ class TranslatorTrainer:
         tick_start, tick_images, tick_steps, sums, last = time.perf_counter(), 0, 0, {}, {}
         batches = iter(loader)
         stop = self.cfg.steps if until is None else min(until, self.cfg.steps)
+        saved = self.step if (self.run_dir / STATE_FILE).is_file() else None  # the last good snapshot
         while self.step < stop:
             try:
                 batch = next(batches)
@@ -306,6 +316,7 @@ class TranslatorTrainer:
             self.G.train()
             stats = self.train_step(batch, self.step)
             self.step += 1
+            self._check_finite(stats, saved)
             tick_images += len(batch[0]) * self.world
             tick_steps += 1
             for k, v in stats.items():
@@ -323,9 +334,23 @@ class TranslatorTrainer:
                 self._save_grid(batch)
             if self.step % self.cfg.snapshot_every == 0 or done:
                 self.save_state()
+                saved = self.step
         bar.close()
         self.G.eval()
         return last
+
+    def _check_finite(self, stats: dict, saved: int | None) -> None:
+        """Stop before a NaN/inf step reaches a snapshot (every rank stops together)."""
+        finite = all(math.isfinite(v) for v in stats.values())
+        if self.world > 1:
+            flag = torch.tensor([1.0 if finite else 0.0], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            finite = bool(flag.item() > 0)
+        if not finite:
+            last = (f"{self.run_dir / STATE_FILE} (step {saved}); --resume continues from it" if saved is not None
+                    else "none (no snapshot was written yet)")
+            raise TrainingDiverged(f"non-finite loss at step {self.step} ({stats}); stopped. The last good "
+                                   f"snapshot is {last}; try a lower learning rate (train_translator.lr)")
 
     # 4. run folder: stats, grids, snapshots
 
@@ -372,7 +397,10 @@ class TranslatorTrainer:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no snapshot to resume from")
         self._check_resumable()
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as e:
+            raise ValueError(f"{path}: damaged or unreadable snapshot ({e}); it cannot be resumed") from None
         self.G.load_state_dict(state["G"], strict=True)
         self.opt_g.load_state_dict(state["opt_g"])
         self.scaler_g.load_state_dict(state["scaler_g"])

@@ -106,7 +106,10 @@ def main(argv: list[str]) -> int:
                                     vgg_weights=args.vgg_weights, device=device)
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
-    last = trainer.run(progress=not args.quiet)
+    try:
+        last = trainer.run(progress=not args.quiet)
+    except ValueError as e:  # TrainingDiverged (NaN/inf: names the last good snapshot), a stream cut short
+        raise UserError(str(e)) from None
     if rank == 0:
         bundle = {
             "attribute": attribute,
