@@ -7,17 +7,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-ray = pytest.importorskip("ray")
-
-from pipeline.cli import main  # noqa: E402
-from pipeline.photos.batch import BatchOptions, plan_jobs, run_batch  # noqa: E402
-from pipeline.photos.ray_job import RayOptions, run_ray_job  # noqa: E402
-from test_edit import make_bundle, textured_photo  # noqa: E402
-from translators.inference import EditConfig, EditPipeline  # noqa: E402
+from pipeline.cli import main
+from pipeline.photos.batch import BatchOptions, plan_jobs, run_batch
+from pipeline.photos.ray_job import PhotoEditor, RayOptions, run_ray_job
+from test_edit import make_bundle, textured_photo
+from translators.inference import EditConfig, EditPipeline
 
 
 @pytest.fixture(scope="module")
 def local_ray():
+    ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20, log_to_driver=False,
              configure_logging=False)
     yield
@@ -74,3 +73,34 @@ def test_ray_job_edits_the_rest_reports_the_bad_file_and_a_rerun_redoes_nothing(
     assert json.loads(capsys.readouterr().out)["counts"] == {"done": 0, "skipped": 5, "failed": 0}
     assert main(["ray-edit", "-a", "nope", str(photos), "--models", str(tmp_path)]) == 2
     assert "no translator for 'nope'" in capsys.readouterr().err
+
+
+def test_actor_edits_its_rows_with_either_backend_without_ray(folder, tmp_path):
+    """The actor class itself (what Ray instantiates once per actor), called directly."""
+    import dataclasses
+
+    import numpy as np
+
+    bundle, photos = folder
+    jobs = plan_jobs([str(photos)], ["night"], str(tmp_path / "out"))
+    rows = {"src": np.array([str(j.src) for j in jobs], dtype=object),
+            "dst": np.array([str(j.dst) for j in jobs], dtype=object),
+            "rel": np.array([j.rel for j in jobs], dtype=object)}
+    opts = {f.name: getattr(BatchOptions(workers=1, progress=False), f.name)
+            for f in dataclasses.fields(BatchOptions) if f.name != "on_result"}
+    editor = PhotoEditor([str(bundle)], dataclasses.asdict(EditConfig()), "torch", opts, "cpu", 1)
+    out = editor(rows)
+    assert list(out["status"]) == ["failed" if s.endswith("broken.jpg") else "done" for s in rows["src"]]
+    assert "corrupt" in out["reason"][list(out["status"]).index("failed")]
+    assert list(editor(rows)["status"]).count("skipped") == 5  # run_batch's own skip-if-done
+    pytest.importorskip("onnxruntime")
+    from translators.export import export_onnx
+
+    export_onnx(bundle)
+    rows["dst"] = np.array([d.replace("/out/", "/onnx/") for d in rows["dst"]], dtype=object)
+    editor = PhotoEditor([str(bundle)], dataclasses.asdict(EditConfig()), "onnxruntime", opts, "cpu", 1)
+    assert list(editor(rows)["status"]).count("done") == 5
+    for a in sorted((tmp_path / "onnx").rglob("*.jpg")):
+        b = tmp_path / "out" / a.relative_to(tmp_path / "onnx")
+        diff = np.abs(np.asarray(Image.open(a)).astype(int) - np.asarray(Image.open(b)))
+        assert diff.mean() < 0.5  # the same edit through onnxruntime (JPEG re-encoding aside)

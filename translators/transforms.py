@@ -45,9 +45,12 @@ def load_pipeline(attribute: str | Sequence[str], models_dir: str | None = None,
     with _LOCK:
         pipe = _PIPELINES.get(key)
         if pipe is None:
-            from translators.inference import EditPipeline
+            from translators.inference import EditConfig, EditPipeline
 
-            pipe = EditPipeline.from_pretrained(list(names), device=device, models_dir=models_dir)
+            # The full-res carry gets this process's torch threads: 1 in a DataLoader worker
+            # (whose siblings have the other cores), all of them in a main process.
+            config = EditConfig(carry_threads=torch.get_num_threads())
+            pipe = EditPipeline.from_pretrained(list(names), device=device, models_dir=models_dir, config=config)
             _PIPELINES[key] = pipe
     return pipe
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -69,7 +70,9 @@ class PhotoEditor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         jobs = [Job(src=Path(s), dst=Path(d), rel=str(r)) for s, d, r in zip(batch["src"], batch["dst"], batch["rel"])]
         summary = run_batch(self.pipe, jobs, self.options, log=lambda message: None)
-        return rows_from_summary(jobs, summary)
+        rows = rows_from_summary(jobs, summary)
+        rows["finished_at"] = np.full(len(jobs), time.time())  # wall clock, for throughput figures
+        return rows
 
 
 def rows_from_summary(jobs: list[Job], summary: Summary) -> dict[str, np.ndarray]:
@@ -97,8 +100,6 @@ def rows_from_summary(jobs: list[Job], summary: Summary) -> dict[str, np.ndarray
 def run_ray_job(bundles: Sequence[str | Path], jobs: list[Job], edit_config, batch_options: BatchOptions,
                 ray_options: RayOptions, backend: str = "torch", device: str | None = None) -> Summary:
     """Edit `jobs` with `ray_options.actors` pipeline actors; never raises for a bad photo."""
-    import time
-
     summary = Summary()
     t0 = time.perf_counter()
     # 1. Skip what is done before any Ray work: a finished job re-run starts nothing.
@@ -142,7 +143,9 @@ def _ray_rows(bundles, todo: list[Job], edit_config, batch_options: BatchOptions
             PhotoEditor,
             fn_constructor_kwargs={
                 "bundles": [str(b) for b in bundles],
-                "edit_config": dataclasses.asdict(edit_config),
+                # The carry's threads stay within the actor's CPUs (default: all of the node's).
+                "edit_config": {**dataclasses.asdict(edit_config),
+                                "carry_threads": edit_config.carry_threads or max(1, int(ray_options.cpus_per_actor))},
                 "backend": backend,
                 "batch_options": options_dict,
                 "device": device or ("cuda" if gpu else "cpu"),
