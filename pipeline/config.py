@@ -39,7 +39,7 @@ SECTIONS = {
     "pairs": "pipeline.semantics.pairs:PairsConfig",
     "translator": "translators.networks:TranslatorConfig",
     "train_translator": "translators.training:TrainTranslatorConfig",
-    "edit": "translators.inference:EditConfig",
+    "edit": "translators.edit_config:EditConfig",
     "run": "pipeline.run.stages:RunConfig",
 }
 KNOWN_SECTIONS = tuple(SECTIONS)
