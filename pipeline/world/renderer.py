@@ -23,7 +23,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from pipeline.world.camera import develop
 from pipeline.world.scene import LABEL_IDS, SceneParams, parse_size, sample_scene
+from pipeline.world.surfaces import TEX, texture_multiplier
 
 SHIFT = 4  # fillPoly sub-pixel bits: coordinates are multiplied by 16
 ONE = 1 << SHIFT
@@ -38,7 +40,8 @@ NDL = 3  # n.l with the sun, clamped to >= 0
 PLN = slice(4, 8)  # plane (nx, ny, nz, d) in camera coordinates: n.p = d
 EMI = slice(8, 11)  # emitted RGB at full night
 SNW = 11  # how much snow the surface catches, 0..1
-NCOL = 12
+TXK = 12  # texture kind (surfaces.TEXTURES index)
+NCOL = 13
 
 
 @dataclass
@@ -101,7 +104,7 @@ class Canvas:
         return np.concatenate(self.rows), np.concatenate(self.labels)
 
 
-def part_rows(n: int, albedo, ndotl, plane, emit=0.0, snow=0.0) -> np.ndarray:
+def part_rows(n: int, albedo, ndotl, plane, emit=0.0, snow=0.0, tex: str = "smooth") -> np.ndarray:
     """Palette rows [n, NCOL]; every argument broadcasts against n."""
     r = np.zeros((n, NCOL), np.float32)
     r[:, ALB] = albedo
@@ -109,6 +112,7 @@ def part_rows(n: int, albedo, ndotl, plane, emit=0.0, snow=0.0) -> np.ndarray:
     r[:, PLN] = plane
     r[:, EMI] = emit
     r[:, SNW] = snow
+    r[:, TXK] = TEX[tex]
     return r
 
 
@@ -165,9 +169,14 @@ def light_from(params: SceneParams) -> Light:
     hor = _mix(hor, grey, cloud ** 1.5)
     cloud_rgb = _mix(_mix((0.09, 0.08, 0.09), (1.0, 0.7, 0.55), _ss(-6, 1, lt.sun_elevation)),
                      (0.97, 0.97, 0.98), _ss(6, 20, lt.sun_elevation)) * (1 - 0.35 * cloud)
-    # 5. Fog takes the horizon's colour; thick fog is light grey by day.
+    # 5. Rain: a darker, lower sky and less light; spray and mist thicken the air.
+    rain = lt.rain
+    if rain > 0:
+        dim = np.float32(1.0 - 0.3 * rain)
+        zen, hor, grey, ambient, cloud_rgb = zen * dim, hor * dim, grey * dim, ambient * dim, cloud_rgb * dim
+    # 6. Fog takes the horizon's colour; thick fog is light grey by day.
     fog_rgb = _mix(hor, grey * 1.05, 0.6)
-    fog_k = 0.15 * fog ** 1.4 + 0.001
+    fog_k = 0.15 * fog ** 1.4 + 0.001 + 0.012 * rain
     return Light(sun, sun_rgb, ambient, night, fog_k, fog_rgb, lt.snow, hor, zen, cloud_rgb)
 
 
@@ -222,22 +231,51 @@ def _stack_parts(*quads) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.stack([q[i] for q in quads], 1) for i in range(3))
 
 
+GRASS = (0.24, 0.3, 0.15)
+HILLS = (0.2, 0.25, 0.2)
+HILL_DEPTH = 400.0  # m; the distant skyline of hills and woods
+
+
 def draw_ground(cv: Canvas, p: SceneParams, light: Light) -> None:
+    """Distant hills, the ground beside the road (pavement in town, lawns and verges
+    elsewhere), kerbs, the road and its markings."""
     cam, lay = cv.cam, p.layout
     ground = (0.0, 1.0, 0.0, -cam.height)
     ndl = float(light.sun[1])
     rw, kerb = lay.road_half_width, lay.road_half_width + 0.25
-    rows = np.stack([part_rows(1, PAVEMENT, ndl, ground, snow=1.0)[0], part_rows(1, KERB, ndl, ground, snow=1.0)[0],
-                     part_rows(1, ASPHALT, ndl, ground, snow=0.75)[0], part_rows(1, PAINT, ndl, ground, snow=0.75)[0]])
-    base = int(cv.add_block(rows[None], ["sidewalk", "sidewalk", "road", "road"])[0])
-    # Pavement everywhere below the horizon, then kerbs and road on top of it.
+    rows = np.stack([part_rows(1, PAVEMENT, ndl, ground, snow=1.0, tex="pavement")[0],
+                     part_rows(1, KERB, ndl, ground, snow=1.0, tex="pavement")[0],
+                     part_rows(1, ASPHALT, ndl, ground, snow=0.75, tex="asphalt")[0],
+                     part_rows(1, PAINT, ndl, ground, snow=0.75, tex="paint")[0],
+                     part_rows(1, GRASS, ndl, ground, snow=1.0, tex="grass")[0],
+                     part_rows(1, HILLS, 0.3, (0.0, 0.0, 1.0, HILL_DEPTH), snow=0.8, tex="grass")[0]])
+    base = int(cv.add_block(rows[None], ["sidewalk", "sidewalk", "road", "road", "terrain", "terrain"])[0])
+    # 1. Hills: a wavy skyline above the horizon, behind everything else.
+    if lay.hills > 0:
+        k = 17
+        prof = np.random.default_rng([p.texture_seed, 7]).random(k)
+        prof = np.convolve(np.concatenate([prof[-2:], prof, prof[:2]]), np.ones(5) / 5, "valid")
+        xs = np.linspace(-0.05, 1.05, k) * cam.w
+        ys = cam.hor - lay.hills * cam.h * (0.35 + 0.9 * (prof - prof.min()) / max(np.ptp(prof), 1e-6))
+        pts = np.concatenate([np.stack([xs, ys], 1), [[xs[-1], cam.hor + 2], [xs[0], cam.hor + 2]]])
+        cv2.fillPoly(cv.ids, [(pts * ONE).astype(np.int32)], base + 5, cv2.LINE_8, SHIFT)
+    # 2. Pavement (town) or grass (suburb, open road) everywhere below the horizon.
     below = (np.array([[-1e5, cam.hor + 0.02], [1e5, cam.hor + 0.02], [1e5, 1e5], [-1e5, 1e5]]) * ONE).astype(np.int32)
-    cv.fill(below, base)
-    cv.fill(cam.polys(*_quad_y(-kerb, kerb, 0.0, NEAR, ZFAR)), base + 1)
+    cv.fill(below, base if lay.kind == "street" else base + 4)
+    if lay.kind == "suburb":  # a pavement strip between the kerb and the lawns
+        walk = cam.polys(*_quad_y(np.array([-kerb - 2.0, kerb]), np.array([-kerb, kerb + 2.0]), 0.0, NEAR, ZFAR))
+        cv.fill(walk, base)
+    # 3. Kerbs (not on open roads) and the road on top.
+    if lay.kind != "open_road":
+        cv.fill(cam.polys(*_quad_y(-kerb, kerb, 0.0, NEAR, ZFAR)), base + 1)
     cv.fill(cam.polys(*_quad_y(-rw, rw, 0.0, NEAR, ZFAR)), base + 2)
-    # Markings: a dashed centre line (3 m paint, 6 m gap) and solid edge lines.
+    # 4. Markings: a dashed centre line (3 m paint, 6 m gap), lane lines every 3.5 m on
+    # wide roads, and solid edge lines.
     z0 = np.arange(1.0, 160.0, 9.0)
-    dashes = cam.polys(*_quad_y(-0.08, 0.08, 0.0, z0, z0 + 3.0))
+    lanes = np.concatenate([[0.0], np.arange(3.5, rw - 1.5, 3.5), -np.arange(3.5, rw - 1.5, 3.5)])
+    lx = lanes[:, None] + np.zeros_like(z0)[None]
+    lz = np.zeros_like(lanes)[:, None] + z0[None]
+    dashes = cam.polys(*_quad_y(lx - 0.08, lx + 0.08, 0.0, lz, lz + 3.0)).reshape(-1, 4, 2)
     edges = cam.polys(*_quad_y(np.array([-rw + 0.3, rw - 0.42]), np.array([-rw + 0.42, rw - 0.3]), 0.0, NEAR, ZFAR))
     cv.fill(np.concatenate([dashes, edges]), base + 3)
 
@@ -268,12 +306,12 @@ def draw_buildings(cv: Canvas, p: SceneParams, light: Light, rng: np.random.Gene
     has_shop = sb - sa > 1.5
     # 1. Palette: 7 ids per building.
     rows = np.stack([
-        part_rows(n, col * 0.9, float(-light.sun[2]), end),
-        part_rows(n, col, ndl, facade),
-        part_rows(n, col * 0.72, ndl, facade, snow=0.9),
+        part_rows(n, col * 0.9, float(-light.sun[2]), end, tex="facade"),
+        part_rows(n, col, ndl, facade, tex="facade"),
+        part_rows(n, col * 0.72, ndl, facade, snow=0.9, tex="facade"),
         part_rows(n, np.asarray(GLASS) + 0.08, ndl * 0.3, facade,
                   emit=np.asarray(WINDOW_LIGHT) * (0.06 + 0.25 * (b[:, 12:13] > 0.3))),
-        part_rows(n, shop, ndl, facade, snow=0.6),
+        part_rows(n, shop, ndl, facade, snow=0.6, tex="paint"),
         part_rows(n, np.asarray(GLASS) + 0.12 * col, ndl * 0.25, facade),
         part_rows(n, np.asarray(GLASS) + 0.12 * col, ndl * 0.25, facade, emit=WINDOW_LIGHT),
     ], 1)
@@ -361,8 +399,8 @@ def _window_polys(cam: Camera, w: dict, order: np.ndarray, x: np.ndarray):
     return polys, starts
 
 
-def tree_x(p: SceneParams, side) -> np.ndarray:
-    return np.asarray(side) * (p.layout.road_half_width + 0.25 + 0.45 * p.layout.sidewalk_width)
+def tree_x(p: SceneParams, side, offset=0.0) -> np.ndarray:
+    return np.asarray(side) * (p.layout.road_half_width + 0.25 + 0.45 * p.layout.sidewalk_width + np.asarray(offset))
 
 
 def street_light_x(p: SceneParams, side) -> np.ndarray:
@@ -385,13 +423,14 @@ def _tree_drawer(cv: Canvas, p: SceneParams, light: Light, blobs: np.ndarray):
     cam, n = cv.cam, len(p.trees)
     if not n:
         return lambda i: None
-    t = np.array([[tr.side, tr.z, tr.trunk_height, tr.crown_radius, *tr.color] for tr in p.trees], np.float32)
-    x, z, r = tree_x(p, t[:, 0]), np.maximum(t[:, 1], NEAR), t[:, 3]
+    t = np.array([[tr.side, tr.z, tr.trunk_height, tr.crown_radius, *tr.color, tr.offset] for tr in p.trees],
+                 np.float32)
+    x, z, r = tree_x(p, t[:, 0], t[:, 7]), np.maximum(t[:, 1], NEAR), t[:, 3]
     plane = np.stack([np.zeros(n), np.zeros(n), np.ones(n), z], 1)
     col = t[:, 4:7]
-    rows = np.stack([part_rows(n, (0.28, 0.2, 0.14), float(-light.sun[2]) * 0.5, plane),
-                     part_rows(n, col * 0.8, 0.25, plane, snow=0.45),
-                     part_rows(n, col, 0.95, plane, snow=0.6)], 1)
+    rows = np.stack([part_rows(n, (0.28, 0.2, 0.14), float(-light.sun[2]) * 0.5, plane, tex="facade"),
+                     part_rows(n, col * 0.8, 0.25, plane, snow=0.45, tex="foliage"),
+                     part_rows(n, col, 0.95, plane, snow=0.6, tex="foliage")], 1)
     base = cv.add_block(rows, ["vegetation"] * 3)
     trunk = cam.polys(*_quad_z(x - 0.15, x + 0.15, 0.0, t[:, 2] + 0.5, z))
     cy = t[:, 2] + 0.8 * r
@@ -437,11 +476,11 @@ def _car_drawer(cv: Canvas, p: SceneParams, light: Light):
     lamp_col = np.where(facing[:, None] > 0, [[0.55, 0.05, 0.05]], [[0.85, 0.85, 0.8]])
     lamp_emit = np.where(facing[:, None] > 0, [[1.6, 0.12, 0.08]], [[1.8, 1.7, 1.4]])
     rows = np.stack([
-        part_rows(n, col, float(s[1]), np.stack([zeros, ones, zeros, yb - cam.height], 1), snow=0.9),
-        part_rows(n, col * 0.92, side_ndl, side_plane),
+        part_rows(n, col, float(s[1]), np.stack([zeros, ones, zeros, yb - cam.height], 1), snow=0.9, tex="paint"),
+        part_rows(n, col * 0.92, side_ndl, side_plane, tex="paint"),
         part_rows(n, GLASS, side_ndl * 0.3, side_plane),
         part_rows(n, TYRE, 0.0, face_plane),
-        part_rows(n, col * 0.95, float(-s[2]), face_plane),
+        part_rows(n, col * 0.95, float(-s[2]), face_plane, tex="paint"),
         part_rows(n, GLASS, 0.15, face_plane),
         part_rows(n, col, float(s[1]), np.stack([zeros, ones, zeros, hgt - cam.height], 1), snow=1.0),
         part_rows(n, lamp_col, float(-s[2]), face_plane, emit=lamp_emit),
@@ -499,7 +538,8 @@ def _light_drawer(cv: Canvas, p: SceneParams, light: Light):
     arm = x - side * 1.6
     plane = np.stack([np.zeros(n), np.zeros(n), np.ones(n), z], 1)
     grey = (0.2, 0.21, 0.22)
-    rows = np.stack([part_rows(n, grey, 0.3, plane), part_rows(n, (0.8, 0.8, 0.7), 0.3, plane, emit=LAMP_LIGHT)], 1)
+    rows = np.stack([part_rows(n, grey, 0.3, plane, tex="paint"),
+                     part_rows(n, (0.8, 0.8, 0.7), 0.3, plane, emit=LAMP_LIGHT)], 1)
     base = cv.add_block(rows, ["pole", "light_source"])
     polys = cam.polys(*_stack_parts(
         _quad_z(x - 0.08, x + 0.08, 0.0, hgt, z),
@@ -574,7 +614,8 @@ def draw_shadows(p: SceneParams, cam: Camera, light: Light) -> tuple[np.ndarray,
         polys.append(cam.polys(qx, 0.0, qz))
     # 3. Tree crowns (ellipses stretched along the sun) and trunks; lamp poles.
     if p.trees:
-        tr = np.array([[tree_x(p, t.side), t.z, t.trunk_height, t.crown_radius] for t in p.trees], np.float32)
+        tr = np.array([[tree_x(p, t.side, t.offset), t.z, t.trunk_height, t.crown_radius] for t in p.trees],
+                      np.float32)
         cy = tr[:, 2] + 0.8 * tr[:, 3]
         th = np.linspace(0, 2 * np.pi, 10, endpoint=False, dtype=np.float32)
         hx, hz = -dx, -dz
@@ -697,9 +738,12 @@ def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray
     labels = np.take(lab, ids)
     depth = depth_map(ids, pal, cam)
     # 2. Light each palette entry once (ambient part, sun part) instead of every pixel.
-    ground_ids = (lab == LB["road"]) | (lab == LB["sidewalk"])
+    ground_ids = (lab == LB["road"]) | (lab == LB["sidewalk"]) | (lab == LB["terrain"])
     snow = _ss(0.05, 0.7, light.snow)
+    wet = _ss(0.05, 0.6, p.lighting.rain)
     albedo = pal[:, ALB]
+    if wet > 0:  # wet asphalt and paving darken
+        albedo = albedo * (1.0 - 0.4 * wet * ((lab == LB["road"]) | (lab == LB["sidewalk"])))[:, None]
     if snow > 0:  # upward surfaces whiten; the ground gets patches and wheel tracks below
         catch = np.where(ground_ids, 0.0, pal[:, SNW] * snow)[:, None]
         albedo = albedo + catch * (SNOW_WHITE - albedo)
@@ -717,10 +761,12 @@ def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray
         lit = None
     if snow > 0:
         img = add_ground_snow(img, ids, pal, ground_ids, lit, depth, cam, p, light, snow, streams[1])
-    img *= _grain(h, w, p.texture_seed)[..., None]
-    # 4. Night: emitters, lamp light pools, glow.
+    img *= texture_multiplier(np.take(pal[:, TXK].astype(np.uint8), ids), p.texture_seed)[..., None]
+    if wet > 0:
+        add_wet_sheen(img, ids, lab, depth, light, wet)
+    # 4. Night: emitters, lamp light pools, the car's own headlights, glow.
     if light.night > 0.01:
-        img = add_night_lights(img, ids, pal, depth, cam, p, light)
+        img = add_night_lights(img, ids, pal, lab, depth, cam, p, light, wet)
     # 5. Sky behind everything, with the sun disc marked as a light source.
     rows = int(min(h, max(0, math.ceil(cam.hor + 1))))
     if rows > 0:
@@ -736,8 +782,10 @@ def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray
     img += light.fog_rgb
     if light.snow > 0.5:
         add_falling_snow(img, light, streams[3])
-    # Every term above is >= 0, and convertScaleAbs saturates at 255: no clip needed.
-    image = cv2.convertScaleAbs(img, alpha=255.0)
+    if p.lighting.rain > 0.4:
+        add_falling_rain(img, light, p.lighting.rain, p.texture_seed)
+    # 7. The camera: exposure, white balance, vignette, blur, noise, tone curve, JPEG.
+    image = develop(img, p.camera, light.night, p.texture_seed)
     return image, labels, depth
 
 
@@ -783,32 +831,71 @@ def add_ground_snow(img, ids, pal, ground_ids, lit, depth, cam: Camera, p: Scene
     return img + np.take(delta, ids, axis=0) * light_px * cover[..., None]
 
 
-def add_night_lights(img, ids, pal, depth, cam: Camera, p: SceneParams, light: Light) -> np.ndarray:
+def add_wet_sheen(img, ids, lab, depth, light: Light, wet: float) -> None:
+    """A wet road mirrors the sky, more at grazing angles (far away) than underfoot."""
+    road = np.take(((lab == LB["road"]) | (lab == LB["sidewalk"])).astype(np.float32), ids)
+    fresnel = road * (1.0 - np.exp(depth * (-1.0 / 25.0))) * (0.45 * wet)
+    img += fresnel[..., None] * (0.5 * light.horizon_rgb + 0.5 * light.zenith_rgb)
+
+
+HEADLIGHTS = np.array([1.0, 0.95, 0.85], np.float32)  # the camera car's own low beams
+
+
+def add_night_lights(img, ids, pal, lab, depth, cam: Camera, p: SceneParams, light: Light,
+                     wet: float = 0.0) -> np.ndarray:
     night = light.night
     h, w = depth.shape
-    # 1. Light pools of the street lamps, computed at quarter resolution for speed.
+    sh, sw = max(h // 4, 1), max(w // 4, 1)
+    # 1. Light at quarter resolution for speed: pools of the street lamps (lamp colour)
+    # and the camera car's low beams on the road ahead (white).
+    d_small = cv2.resize(depth, (sw, sh), interpolation=cv2.INTER_NEAREST)
+    ru = ((np.arange(sw, dtype=np.float32) * (w / sw) - cam.vp) / cam.f)[None, :]
+    rv = ((cam.hor - np.arange(sh, dtype=np.float32) * (h / sh)) / cam.f)[:, None]
+    X = ru * d_small + cam.cx
+    Y = cam.height + rv * d_small
     lamps = lamp_positions(p)
     lamps = lamps[(lamps[:, 2] > 0) & (lamps[:, 2] < 70)]
-    if len(lamps):
-        sh, sw = max(h // 4, 1), max(w // 4, 1)
-        d_small = cv2.resize(depth, (sw, sh), interpolation=cv2.INTER_NEAREST)
-        ru = ((np.arange(sw, dtype=np.float32) * (w / sw) - cam.vp) / cam.f)[None, :]
-        rv = ((cam.hor - np.arange(sh, dtype=np.float32) * (h / sh)) / cam.f)[:, None]
-        X = ru * d_small + cam.cx
-        Y = cam.height + rv * d_small
-        pool = np.zeros((sh, sw), np.float32)
-        for lx, ly, lz in lamps:
-            pool += 6.0 / (6.0 + (X - lx) ** 2 + (Y - ly) ** 2 + (d_small - lz) ** 2)
-        pool = cv2.resize(pool, (w, h), interpolation=cv2.INTER_LINEAR)
-        lamp_rgb = np.array([1.0, 0.82, 0.55], np.float32) * night * 0.55
-        img = img + np.take(pal[:, ALB] * lamp_rgb, ids, axis=0) * pool[..., None]
-    # 2. Emitters: lit windows, lamp heads, car lights, and a soft glow around them.
+    pool = np.zeros((sh, sw), np.float32)
+    for lx, ly, lz in lamps:
+        pool += 6.0 / (6.0 + (X - lx) ** 2 + (Y - ly) ** 2 + (d_small - lz) ** 2)
+    beam = (np.exp(-0.5 * ((X - cam.cx) * (1.0 / (2.0 + 0.12 * d_small))) ** 2) * (Y < 1.2)
+            / (1.0 + (d_small * (1.0 / 14.0)) ** 2) * (d_small > 2.5)).astype(np.float32)
+    lamp_rgb = np.array([1.0, 0.82, 0.55], np.float32) * night * 0.6
+    light_small = pool[..., None] * lamp_rgb + beam[..., None] * (HEADLIGHTS * night * 0.3)
+    light_px = cv2.resize(light_small, (w, h), interpolation=cv2.INTER_LINEAR)
+    img = img + np.take(pal[:, ALB], ids, axis=0) * light_px
+    # 2. Emitters: lit windows, lamp heads, car lights, and a soft glow around them; on a
+    # wet road their reflections stretch down toward the camera.
     emit = np.take(pal[:, EMI] * night, ids, axis=0)
     img += emit
-    small = cv2.resize(emit, (max(w // 4, 1), max(h // 4, 1)), interpolation=cv2.INTER_AREA)
-    glow = cv2.GaussianBlur(small, (0, 0), 1.5)
-    img += 0.35 * cv2.resize(glow, (w, h), interpolation=cv2.INTER_LINEAR)
+    small = cv2.resize(emit, (sw, sh), interpolation=cv2.INTER_AREA)
+    glow = 0.35 * cv2.GaussianBlur(small, (0, 0), 1.5)
+    if wet > 0:
+        streak = cv2.blur(small, (1, 5), anchor=(0, 0))  # each light smeared over the rows below it
+        road = cv2.resize(np.take((lab == LB["road"]).astype(np.float32), ids), (sw, sh),
+                          interpolation=cv2.INTER_AREA)
+        glow += (0.8 * wet) * streak * road[..., None]
+    img += cv2.resize(glow, (w, h), interpolation=cv2.INTER_LINEAR)
     return img
+
+
+_RAIN: dict[tuple[int, int], np.ndarray] = {}
+
+
+def add_falling_rain(img: np.ndarray, light: Light, rain: float, seed: int) -> None:
+    """Thin slanted streaks of falling rain, lit by the ambient light (a fixed streak
+    tile per size, read at the scene's offset)."""
+    h, w = img.shape[:2]
+    if (h, w) not in _RAIN:
+        rng = np.random.default_rng(777)
+        drops = (rng.random((2 * h, 2 * w)) < 0.004).astype(np.float32)
+        k = max(3, h // 20)
+        kernel = np.zeros((k, k), np.float32)
+        kernel[np.arange(k), np.clip(np.arange(k) // 3, 0, k - 1)] = 1.0 / k
+        _RAIN[(h, w)] = np.clip(cv2.filter2D(drops, -1, kernel) * (k * 0.6), 0.0, 1.0)
+    oy, ox = seed % h, (seed // h) % w
+    a = _RAIN[(h, w)][oy:oy + h, ox:ox + w, None] * np.float32(0.35 * _ss(0.4, 1.0, rain))
+    img += a * (light.ambient * 1.2 + 0.05 - img)
 
 
 def add_falling_snow(img: np.ndarray, light: Light, rng: np.random.Generator) -> None:

@@ -38,10 +38,16 @@ LABELS = {
     5: "car",
     6: "light_source",
     7: "pole",
+    8: "terrain",  # grass verges, fields and distant hills
 }
 LABEL_IDS = {name: i for i, name in LABELS.items()}
 # Classes whose pixels never move when only lighting or weather changes.
-STATIC_LABELS = ("building", "road", "sidewalk", "vegetation", "car", "pole")
+STATIC_LABELS = ("building", "road", "sidewalk", "vegetation", "car", "pole", "terrain")
+# Street layouts: a town street between rows of buildings, a suburb of low houses set
+# back behind lawns, an open road (motorway or country road) between verges and fields.
+LAYOUT_KINDS = ("street", "suburb", "open_road")
+# Weather drawn on top of the six conditions: sample_scene(seed, "rain") is a rainy street.
+EXTRA_CONDITIONS = ("rain",)
 
 # Aliases accepted by `with_attribute` (condition names and attribute names).
 _ATTRIBUTE_ALIASES = {"day": "sunny", "fog": "foggy", "snow": "snowy", "golden-hour": "golden_hour"}
@@ -60,6 +66,7 @@ class Lighting:
     cloud_cover: float  # 0 clear sky .. 1 fully overcast
     fog_density: float  # 0 clear air .. 1 visibility of about 15 m
     snow: float  # 0 none .. 1 snow-covered ground, falling flakes above 0.5
+    rain: float = 0.0  # 0 dry .. 1 downpour: wet road and its reflections, streaks, a darker sky
 
     @property
     def time_of_day(self) -> float:
@@ -80,6 +87,8 @@ class Layout:
     camera_x: float  # m, camera offset from the road's centre line (+ = right)
     road_half_width: float  # m, centre line to kerb
     sidewalk_width: float  # m, kerb to the building line
+    kind: str = "street"  # one of LAYOUT_KINDS
+    hills: float = 0.0  # height of the distant skyline of hills, fraction of the image height at 0 (none) .. 0.15
 
     def camera_yaw(self, size: tuple[int, int]) -> float:
         """Degrees the camera turns off the street axis to put the vanishing point here."""
@@ -110,6 +119,7 @@ class Tree:
     trunk_height: float  # m
     crown_radius: float  # m
     color: tuple[float, float, float]  # foliage albedo
+    offset: float = 0.0  # m further from the road than the street-tree line
 
 
 @dataclass
@@ -131,6 +141,21 @@ class StreetLight:
 
 
 @dataclass
+class CameraResponse:
+    """How the camera turns the scene's light into pixels (pipeline/world/camera.py);
+    fixed under re-rendering. The defaults are an ideal camera: no change."""
+
+    exposure: float = 0.0  # stops added to the exposure, about -0.3 .. 0.3
+    contrast: float = 1.0  # mid-tone slope of the filmic curve, 0.9 flat .. 1.3 punchy
+    white_balance: float = 0.0  # -1 cool (bluish) .. +1 warm (yellowish)
+    tint: float = 0.0  # -1 magenta .. +1 green
+    vignette: float = 0.0  # darkening at the corners, 0 .. 0.4
+    noise: float = 0.0  # sensor noise std (of full scale) in daylight; 3.5x that at night
+    blur: float = 0.0  # lens blur, Gaussian sigma in pixels of a 128-px-high picture
+    jpeg_quality: int = 0  # 0 = stored losslessly, else the JPEG quality the camera saved at
+
+
+@dataclass
 class SceneParams:
     """One street scene; JSON-serialisable with `to_dict()` / `from_dict()`."""
 
@@ -143,6 +168,7 @@ class SceneParams:
     cars: list[Car] = field(default_factory=list)
     street_lights: list[StreetLight] = field(default_factory=list)
     texture_seed: int = 0  # cloud, snow and grain patterns; fixed under re-rendering
+    camera: CameraResponse = field(default_factory=CameraResponse)  # fixed under re-rendering
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -163,6 +189,7 @@ class SceneParams:
             cars=[Car(**_tuples(c)) for c in d.get("cars", [])],
             street_lights=[StreetLight(**s) for s in d.get("street_lights", [])],
             texture_seed=int(d.get("texture_seed", 0)),
+            camera=CameraResponse(**d.get("camera", {})),
         )
 
     def attributes(self) -> dict[str, float]:
@@ -252,7 +279,8 @@ def _lighting_for(light: Lighting, name: str, v: float) -> Lighting:
         return rep(light, fog_density=fog if v > 0.0 else 0.0)
     if name == "snowy":
         snow = 0.85 if v >= 0.999 else _solve(lambda s: score(rep(light, snow=s)), 0.0, 0.6, v)
-        return rep(light, snow=snow if v > 0.0 else 0.0)
+        # Snow falls instead of rain; the street dries when it is set to none.
+        return rep(light, snow=snow if v > 0.0 else 0.0, rain=0.0 if v >= 0.5 else light.rain)
     if name == "overcast":
         base = light if light.sun_elevation > 5.0 else rep(light, sun_elevation=30.0)
         cloud = 1.0 if v >= 0.999 else _solve(lambda c: score(rep(base, cloud_cover=c)), 0.0, 0.9, v)
@@ -260,14 +288,14 @@ def _lighting_for(light: Lighting, name: str, v: float) -> Lighting:
     if name == "sunny":
         if v <= 0.0:  # "not sunny": same time of day, clouds drawn over
             return rep(light, cloud_cover=max(light.cloud_cover, 0.9))
-        base = rep(light, fog_density=min(light.fog_density, 0.1),
+        base = rep(light, fog_density=min(light.fog_density, 0.1), rain=0.0,
                    sun_elevation=max(light.sun_elevation, 40.0))
         cloud = 0.05 if v >= 0.999 else _solve(lambda c: score(rep(base, cloud_cover=c)), 0.0, 1.0, v)
         return rep(base, cloud_cover=cloud)
     if name == "golden_hour":
         if v <= 0.0:
             return rep(light, sun_elevation=max(light.sun_elevation, 35.0))
-        base = rep(light, cloud_cover=min(light.cloud_cover, 0.3), fog_density=min(light.fog_density, 0.1))
+        base = rep(light, cloud_cover=min(light.cloud_cover, 0.3), fog_density=min(light.fog_density, 0.1), rain=0.0)
         el = 4.0 if v >= 0.999 else _solve(lambda e: score(rep(base, sun_elevation=e)), 4.0, 14.0, v)
         return rep(base, sun_elevation=el)
     raise ValueError(name)
@@ -290,12 +318,15 @@ def _lighting_preset(condition: str, rng: np.random.Generator) -> Lighting:
         "night": lambda: Lighting(u(-30, -13), az, u(0.0, 0.8), u(0.0, 0.1), 0.0),
         "fog": lambda: Lighting(u(8, 50), az, u(0.4, 1.0), u(0.65, 1.0), 0.0),
         "snow": lambda: Lighting(u(12, 45), az, u(0.3, 1.0), u(0.0, 0.15), u(0.65, 1.0)),
+        "rain": lambda: Lighting(u(10, 50), az, u(0.88, 1.0), u(0.05, 0.35), 0.0, u(0.5, 1.0)),
     }
     if condition == "random":  # every field independent: scores spread over [0, 1]
         fog = u(0, 1) ** 2 if rng.random() < 0.5 else 0.0
         snow = u(0, 1) if rng.random() < 0.3 else 0.0
         return Lighting(*(round(float(x), 4) for x in (u(-30, 65), az, u(0, 1), fog, snow)))
     lt = presets[condition]()
+    if condition in ("overcast", "night") and rng.random() < 0.25:  # a wet street after rain
+        lt.rain = u(0.1, 0.45)
     return Lighting(*(round(float(x), 4) for x in dataclasses.astuple(lt)))
 
 
@@ -305,15 +336,15 @@ def sample_scene(seed: int, condition: str = "mixed") -> SceneParams:
     `mixed` picks one of the six presets per seed (70%) or fully independent lighting
     (30%), so attribute scores cover the whole range.
     """
-    if condition not in CONDITIONS + ("mixed", "random"):
-        raise ValueError(f"unknown condition '{condition}' (known: {', '.join(CONDITIONS + ('mixed', 'random'))})")
+    known = CONDITIONS + EXTRA_CONDITIONS + ("mixed", "random")
+    if condition not in known:
+        raise ValueError(f"unknown condition '{condition}' (known: {', '.join(known)})")
     seed = int(seed)
     rng_struct = np.random.default_rng([seed, 0])
     rng_light = np.random.default_rng([seed, 1])
     label = condition
     if condition == "mixed":
-        pick = rng_light.integers(0, 10)
-        condition = CONDITIONS[pick] if pick < len(CONDITIONS) else "random"
+        condition = str(rng_light.choice(MIXED_CONDITIONS, p=MIXED_WEIGHTS))
         label = f"mixed:{condition}"
     lighting = _lighting_preset(condition, rng_light)
     layout = _sample_layout(rng_struct)
@@ -323,10 +354,32 @@ def sample_scene(seed: int, condition: str = "mixed") -> SceneParams:
         lighting=lighting,
         layout=layout,
         buildings=_sample_buildings(rng_struct, layout),
-        trees=_sample_trees(rng_struct),
+        trees=_sample_trees(rng_struct, layout),
         cars=_sample_cars(rng_struct, layout),
-        street_lights=_sample_street_lights(rng_struct),
+        street_lights=_sample_street_lights(rng_struct, layout),
         texture_seed=int(rng_struct.integers(0, 2**31 - 1)),
+        camera=_sample_camera(np.random.default_rng([seed, 2])),
+    )
+
+
+# `mixed` draws conditions about as often as street photos show them (most are taken by
+# day), and a fifth of the scenes with every lighting field independent, so attribute
+# scores still cover the whole range.
+MIXED_CONDITIONS = ("day", "overcast", "golden_hour", "night", "fog", "snow", "rain", "random")
+MIXED_WEIGHTS = (0.26, 0.14, 0.08, 0.12, 0.07, 0.07, 0.06, 0.20)
+
+
+def _sample_camera(rng: np.random.Generator) -> CameraResponse:
+    u = rng.uniform
+    return CameraResponse(
+        exposure=_r(u(-0.25, 0.25)),
+        contrast=_r(u(0.95, 1.25)),
+        white_balance=_r(u(-0.4, 0.4)),
+        tint=_r(u(-0.2, 0.2)),
+        vignette=_r(u(0.0, 0.35)),
+        noise=_r(u(0.003, 0.011)),
+        blur=_r(u(0.35, 0.75)),
+        jpeg_quality=int(rng.integers(60, 95)) if rng.random() < 0.5 else 0,
     )
 
 
@@ -336,7 +389,8 @@ def _r(x: float) -> float:
 
 def _sample_layout(rng: np.random.Generator) -> Layout:
     u = rng.uniform
-    half = u(3.2, 7.0)
+    kind = str(rng.choice(LAYOUT_KINDS, p=(0.5, 0.25, 0.25)))
+    half = u(5.5, 10.5) if kind == "open_road" else u(3.2, 7.0)  # open roads: often motorways
     return Layout(
         horizon_y=_r(u(0.36, 0.56)),
         vanishing_x=_r(u(0.32, 0.68)),
@@ -345,6 +399,8 @@ def _sample_layout(rng: np.random.Generator) -> Layout:
         camera_x=_r(u(-0.6, 0.6) * half),
         road_half_width=_r(half),
         sidewalk_width=_r(u(2.0, 4.5)),
+        kind=kind,
+        hills=_r(u(0.02, 0.15) if kind != "street" and rng.random() < 0.7 else 0.0),
     )
 
 
@@ -388,18 +444,24 @@ def _rounded(*arrays) -> list[list]:
 
 
 def _sample_buildings(rng: np.random.Generator, layout: Layout) -> list[Building]:
-    """Two rows of buildings along the street, drawn as arrays (sampling is on the hot path)."""
+    """Two rows of buildings along the street, drawn as arrays (sampling is on the hot path).
+
+    Suburbs have detached low houses behind lawns; open roads have none."""
     out = []
-    style_height = rng.uniform(8, 30)  # a street of low houses or of tall blocks
+    if layout.kind == "open_road":
+        return out
+    suburb = layout.kind == "suburb"
+    style_height = rng.uniform(5, 9) if suburb else rng.uniform(8, 30)  # low houses or tall blocks
     for side in (-1, 1):
         k = 40  # 160 m / at least 6 m per building: never more than 27 are used
-        widths = rng.uniform(6, 22, k)
-        gaps = np.where(rng.random(k) < 0.15, rng.uniform(2, 8, k), 0.0)
+        widths = rng.uniform(7, 14, k) if suburb else rng.uniform(6, 22, k)
+        gaps = np.where(rng.random(k) < (0.8 if suburb else 0.15), rng.uniform(2, 10, k), 0.0)
         z0 = _runs(rng.uniform(-2.0, 6.0), 160.0, (widths + gaps)[:-1])
         n = len(z0)
         w = widths[:n]
-        height = np.clip(style_height * rng.uniform(0.5, 1.6, n), 5, 60)
-        setback = np.where(rng.random(n) < 0.3, rng.uniform(0, 1.5, n), 0.0)
+        height = np.clip(style_height * rng.uniform(0.5, 1.6, n), 4 if suburb else 5, 60)
+        setback = (rng.uniform(3, 10, n) if suburb
+                   else np.where(rng.random(n) < 0.3, rng.uniform(0, 1.5, n), 0.0))
         cols = _colors(rng, FACADE_COLORS, 0.12, n)
         shops = _colors(rng, SHOP_COLORS, 0.15, n)
         rows = _rounded(z0, z0 + w, height, setback, rng.uniform(2.9, 3.6, n), rng.uniform(2.2, 3.8, n),
@@ -409,20 +471,23 @@ def _sample_buildings(rng: np.random.Generator, layout: Layout) -> list[Building
     return out
 
 
-def _sample_trees(rng: np.random.Generator) -> list[Tree]:
+def _sample_trees(rng: np.random.Generator, layout: Layout) -> list[Tree]:
+    """Rows of street trees; open roads have denser, bigger trees further from the road."""
     out = []
     if rng.random() < 0.15:  # some streets have no trees
         return out
-    spacing = rng.uniform(7, 16)
+    wild = layout.kind == "open_road"
+    spacing = rng.uniform(4, 9) if wild else rng.uniform(7, 16)
     for side in (-1, 1):
         if rng.random() < 0.25:
             continue
-        z = _runs(rng.uniform(2, spacing), 120.0, spacing * rng.uniform(0.8, 1.25, 24))
+        z = _runs(rng.uniform(2, spacing), 120.0, spacing * rng.uniform(0.8, 1.25, 40))
         z = z[rng.random(len(z)) < 0.85]  # a gap here and there
         n = len(z)
-        rows = _rounded(z, rng.uniform(1.8, 3.0, n), rng.uniform(1.3, 2.6, n))
+        rows = _rounded(z, rng.uniform(1.8, 3.0, n), rng.uniform(1.3, 2.6, n) * (1.6 if wild else 1.0),
+                        rng.uniform(3.0, 14.0, n) if wild else np.zeros(n))
         cols = _colors(rng, FOLIAGE_COLORS, 0.15, n, p=[0.32, 0.32, 0.32, 0.04])
-        out += [Tree(side, rows[0][i], rows[1][i], rows[2][i], cols[i]) for i in range(n)]
+        out += [Tree(side, rows[0][i], rows[1][i], rows[2][i], cols[i], rows[3][i]) for i in range(n)]
     return out
 
 
@@ -430,7 +495,10 @@ def _sample_cars(rng: np.random.Generator, layout: Layout) -> list[Car]:
     out = []
     half = layout.road_half_width
     lanes = [(half * 0.45, 1), (-half * 0.45, -1)]  # drive on the right
-    if half > 5.0:  # wide streets have parking along the kerbs
+    if layout.kind == "open_road":  # 3.5 m lanes each way, no parking
+        centres = np.arange(1.75, half - 1.0, 3.5)
+        lanes = [(float(x), 1) for x in centres] + [(-float(x), -1) for x in centres]
+    elif half > 5.0:  # wide streets have parking along the kerbs
         lanes += [(half - 1.2, 1), (-(half - 1.2), -1)]
     for x, facing in lanes:
         z = _runs(rng.uniform(4, 25), 110.0, rng.uniform(7, 30, 16))
@@ -443,9 +511,11 @@ def _sample_cars(rng: np.random.Generator, layout: Layout) -> list[Car]:
     return out
 
 
-def _sample_street_lights(rng: np.random.Generator) -> list[StreetLight]:
+def _sample_street_lights(rng: np.random.Generator, layout: Layout) -> list[StreetLight]:
     spacing = rng.uniform(18, 32)
     out = []
+    if layout.kind == "open_road" and rng.random() < 0.5:  # many country roads are unlit
+        return out
     for side in (-1, 1):
         z = _runs(rng.uniform(3, spacing), 140.0, np.full(8, spacing))
         rows = _rounded(z, rng.uniform(5.5, 8.0, len(z)))
@@ -479,11 +549,12 @@ def parse_size(size: int | str | Sequence[int]) -> tuple[int, int]:
 class WorldConfig:
     size: tuple[int, int] = (64, 64)  # (H, W) of rendered images
     seed: int = 0  # first seed; scene i uses seed + i
-    condition: str = "mixed"  # day|overcast|golden_hour|night|fog|snow|mixed|random
+    condition: str = "mixed"  # day|overcast|golden_hour|night|fog|snow|rain|mixed|random
 
     def __post_init__(self):
         self.size = parse_size(self.size)
-        if self.condition not in CONDITIONS + ("mixed", "random"):
-            raise ValueError(f"condition '{self.condition}' is not one of {', '.join(CONDITIONS + ('mixed', 'random'))}")
+        known = CONDITIONS + EXTRA_CONDITIONS + ("mixed", "random")
+        if self.condition not in known:
+            raise ValueError(f"condition '{self.condition}' is not one of {', '.join(known)}")
         if not 0 <= self.seed < 2**62:
             raise ValueError(f"seed {self.seed} must be >= 0")
