@@ -244,6 +244,7 @@ def test_folder_mode_runs_the_batch_and_resumes(env):
     out = Path(job["out"])
     assert out == (env["tmp"] / "out" / "sunny0.5").resolve()
     assert (out / "a.sunny.jpg").is_file() and (out / "sub" / "b.sunny.jpg").is_file()
+    assert job["written"] == ["a.sunny.jpg", "sub/b.sunny.jpg"] and job["folder"] == ""
     again = run_job()  # the same edit again: everything is there already
     assert again["resumed"] == 2 and again["summary"]["counts"] == {"done": 0, "skipped": 2, "failed": 0}
 
@@ -264,3 +265,26 @@ def test_serve_refuses_bad_arguments_before_starting(tmp_path):
 
     assert main(["serve", "--run", str(tmp_path / "missing")]) == 2
     assert main(["serve", "--port", "70000"]) == 2
+
+
+def test_exposing_the_server_warns_and_limits_reach_the_config(monkeypatch, capsys):
+    import pipeline.serve.app as app
+
+    seen = {}
+    monkeypatch.setattr(app, "serve", lambda cfg, host, port, log: seen.update(cfg=cfg, host=host, port=port))
+    from pipeline.cli import main
+
+    assert main(["serve", "--host", "0.0.0.0", "--port", "8123", "--max-pixels", "2e6", "--max-upload-mb", "3"]) == 0
+    assert "warning: --host 0.0.0.0 exposes the editor" in capsys.readouterr().err
+    assert seen["host"] == "0.0.0.0" and seen["port"] == 8123
+    assert seen["cfg"].max_pixels == 2_000_000 and seen["cfg"].max_upload_bytes == 3 * 2**20
+    assert main(["serve", "--port", "8123"]) == 0
+    assert "warning" not in capsys.readouterr().err  # localhost: no warning
+
+
+def test_the_page_loads_nothing_from_outside():
+    from pipeline.serve.app import STATIC
+
+    for path in STATIC.iterdir():
+        text = path.read_text(encoding="utf-8")
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, path.name

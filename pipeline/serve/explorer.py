@@ -122,6 +122,7 @@ class GanExplorer:
             x8 = _uint8(x)
             out["translated"] = _data_url(_png_array(pipe.edit_array(x8, s).image))
             out["s"] = s
+            out["translator"] = f"{attr.source}: {attr.path}"
         return out
 
     # -- directions ------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from pipeline.photos import batch
 from pipeline.serve.editor import edit_key
 from pipeline.serve.settings import RequestError, ServeConfig, inside
 
+SHOWN = 50  # output names listed in a job's status
+
 
 @dataclass
 class FolderJob:
@@ -31,9 +33,10 @@ class FolderJob:
     error: str | None = None
 
     def status(self) -> dict:
-        done = sum(1 for j in self.jobs if j.dst.is_file())
+        written = [j.dst.relative_to(self.out).as_posix() for j in self.jobs if j.dst.is_file()]
         return {"folder": self.folder, "out": str(self.out), "edits": self.edits, "total": len(self.jobs),
-                "done": done, "resumed": self.already, "running": self.finished is None,
+                "done": len(written), "written": written[:SHOWN], "resumed": self.already,
+                "running": self.finished is None,
                 "seconds": round((self.finished or time.time()) - self.started, 1),
                 "summary": self.summary, "error": self.error}
 
@@ -85,7 +88,8 @@ class FolderEditor:
         with self._lock:
             if self.job is not None and self.job.finished is None:
                 raise RequestError(f"a folder job is running ({self.job.folder}); wait for it to end", 409)
-            job = FolderJob(rel, out, edits, jobs, already=sum(1 for j in jobs if j.dst.is_file()))
+            job = FolderJob("" if rel == "." else rel, out, edits, jobs,
+                            already=sum(1 for j in jobs if j.dst.is_file()))
             self.job = job
         threading.Thread(target=self._run, args=(job,), name="photoedit-serve-folder", daemon=True).start()
         return job.status()

@@ -251,8 +251,9 @@ async function pollFolder() {
   say($('#folder-status'), job.error ? job.error : `${job.folder || 'the served folder'}: ${job.done} of ${job.total} written` +
     (job.resumed ? ` (${job.resumed} from an earlier run)` : '') + ` in ${job.seconds} s` +
     (c ? `; done ${c.done}, skipped ${c.skipped}, failed ${c.failed}` : '') + ` \u2192 ${job.out}`, !!job.error);
-  $('#folder-summary').textContent = job.summary && job.summary.failed.length
-    ? job.summary.failed.map((f) => `${f.file}: ${f.reason}`).join('\n') : '';
+  const failed = job.summary ? job.summary.failed.map((f) => `failed: ${f.file}: ${f.reason}`) : [];
+  const more = job.done > job.written.length ? [`... and ${job.done - job.written.length} more`] : [];
+  $('#folder-summary').textContent = failed.concat(job.written, more).join('\n');
   if (job.running) setTimeout(pollFolder, 500);
 }
 
@@ -322,6 +323,7 @@ async function makePair() {
     $('#pair-y').src = d.y;
     $('#pair-t').src = d.translated || '';
     $('#pair-t').hidden = !d.translated;
+    $('#pair-t').title = d.translator || '';
     $('#pair-t-caption').textContent = d.translated ? `the translator on G(w), s = ${d.s.toFixed(2)}`
       : 'no translator for this attribute';
     say($('#pair-status'), `the pair the pairs stage makes for seed ${body.seed}: a = ${d.a} on W+ layers ` +
