@@ -5,7 +5,7 @@
 Both paths use the product's own reader/writer (pipeline/photos/imageio.py) with the same JPEG
 quality, so the ratio is what editing adds on top of the I/O a user cannot avoid.
 Goal: ratio <= 2 for `photoedit --attribute A photo.jpg` = the batch runner on one photo
-(pipeline/batch.run_batch: the network starts on a reduced decode while the full decode
+(pipeline/photos/batch.run_batch: the network starts on a reduced decode while the full decode
 runs). Also timed: the API steps one after another (read_photo, EditPipeline.edit_array,
 write_photo), with the split of the edit. The network runs at the bundle's training
 resolution, so ratios are given per bundle resolution. Wall time and process CPU time

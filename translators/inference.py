@@ -207,6 +207,8 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu") -> Loa
 
 
 def translator_from_model(model: torch.nn.Module, config: dict, path: Path | None = None) -> LoadedTranslator:
+    """A network called as `model(x [N,3,H,W] in [-1,1], strength [N])` plus its bundle
+    config (at least `attribute` and `resolution`) -> LoadedTranslator."""
     for key in ("attribute", "resolution"):
         if key not in config:
             raise ValueError(f"{path or 'bundle'}: config.json lacks '{key}'")
@@ -218,9 +220,9 @@ def translator_from_model(model: torch.nn.Module, config: dict, path: Path | Non
         multiple = 2 ** int(arch.get("n_downsample", 4))
     lo, hi = config.get("strength_range") or (0.0, 1.0)
     return LoadedTranslator(attribute=str(config["attribute"]), model=model.eval(),
-                      resolution=(int(config["resolution"][0]), int(config["resolution"][1])),
-                      multiple=int(multiple), strength_range=(float(lo), float(hi)),
-                      config=config, path=path)
+                            resolution=(int(config["resolution"][0]), int(config["resolution"][1])),
+                            multiple=int(multiple), strength_range=(float(lo), float(hi)),
+                            config=config, path=path)
 
 
 class EditPipeline:

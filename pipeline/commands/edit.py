@@ -92,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("settings (translators.edit_config.EditConfig)")
     g.add_argument("--config", default=None, metavar="FILE|PRESET",
-                   help="YAML file or preset whose `edit:` section replaces EditConfig's defaults "
-                        "(default: none; the defaults are what --dry-run prints)")
+                   help="YAML file or preset whose `edit:` section overrides EditConfig's defaults "
+                        "(default: none, EditConfig's own defaults; --dry-run prints them)")
     g.add_argument("--set", action="append", default=[], metavar="edit.KEY=VALUE",
                    help="override an edit setting, e.g. edit.radius=4 or edit.eps=1e-3 (repeatable)")
     return p

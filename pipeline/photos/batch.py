@@ -265,7 +265,7 @@ def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False,
                else not opts.progress, file=sys.stderr, dynamic_ncols=True)
     pool = ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="photoedit-io")
     try:
-        _run(pipe, todo, opts, pool, _Recorder(summary, bar, log, opts.on_result))
+        _run(pipe, todo, opts, pool, _Recorder(summary, bar, log, opts.on_result), in_place)
     except KeyboardInterrupt:
         summary.interrupted = True
         # Let running writes finish (each is all-or-nothing), drop queued work, then
@@ -299,6 +299,8 @@ class _Recorder:
         if error:
             self.summary.failed.append({"file": str(job.src), "reason": error})
             self.log(f"photoedit: {job.src}: {error}")
+        elif dst is None:  # --in-place: found already edited when read (by another run)
+            self.summary.skipped.append(str(job.src))
         else:
             self.summary.done.append(str(job.src))
         self.bar.update(1)
@@ -306,7 +308,7 @@ class _Recorder:
             self.on_result(self.summary)
 
 
-def _run(pipe, todo: list[Job], opts: BatchOptions, pool, record: _Recorder) -> None:
+def _run(pipe, todo: list[Job], opts: BatchOptions, pool, record: _Recorder, in_place: bool = False) -> None:
     group_size = pipe.photos_per_call
     in_flight = 2 * max(1, opts.workers) + group_size
     strengths = pipe.resolve_strengths(opts.strength)
@@ -334,7 +336,8 @@ def _run(pipe, todo: list[Job], opts: BatchOptions, pool, record: _Recorder) -> 
         while len(loads) + len(writes) < in_flight and (not writes or live_pixels() < opts.max_live_pixels):
             if not pending:
                 return
-            loads.append(pool.submit(_load, pipe, pending.popleft(), opts.max_pixels, pool if overlap else None))
+            loads.append(pool.submit(_load, pipe, pending.popleft(), opts.max_pixels, pool if overlap else None,
+                                     stamp if in_place else None))
 
     def settle(block: bool):
         nonlocal writes
@@ -388,10 +391,12 @@ def _next_group(loads: deque, group_size: int, record: _Recorder) -> list[_Loade
     return group
 
 
-def _load(pipe, job: Job, max_pixels: int, pool: ThreadPoolExecutor | None = None):
+def _load(pipe, job: Job, max_pixels: int, pool: ThreadPoolExecutor | None = None, skip_stamp: str | None = None):
     """Decode a photo and prepare it (step 1). With `pool` (a lone photo, 2+ workers), the
     full decode starts at once in another worker while this one prepares a fast reduced
-    decode; the finish that waits for it is submitted later, so the FIFO pool cannot deadlock."""
+    decode; the finish that waits for it is submitted later, so the FIFO pool cannot deadlock.
+    `skip_stamp` (--in-place): a photo whose own EXIF already carries this edit's stamp was
+    edited by another run since the batch was planned; it is skipped, never edited twice."""
     try:
         photo = None
         if pool is not None:
@@ -402,11 +407,28 @@ def _load(pipe, job: Job, max_pixels: int, pool: ThreadPoolExecutor | None = Non
                 return _Loaded(job, full, pipe.prepare(small, (height, width)), height * width)
             photo = None if full.cancel() else full.result()  # not a JPEG: use (or drop) the full decode
         photo = photo or read_photo(job.src, max_pixels=max_pixels)
+        if skip_stamp is not None and _stamp_in(photo.exif) == skip_stamp:
+            return (job, None, None, [])  # recorded as skipped
         return _Loaded(job, photo, pipe.prepare(photo.rgb), photo.rgb.shape[0] * photo.rgb.shape[1])
     except PhotoError as e:
         return (job, None, e.reason, [])
     except Exception as e:  # noqa: BLE001 - any per-file failure is reported; the batch goes on
         return (job, None, f"{type(e).__name__}: {e}", [])
+
+
+def _stamp_in(exif: bytes | None) -> str | None:
+    """The EXIF Software text in a decoded photo's EXIF bytes (what `edit_stamp` writes)."""
+    from PIL import Image
+
+    if not exif:
+        return None
+    tags = Image.Exif()
+    try:
+        tags.load(exif)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    value = tags.get(0x0131)
+    return str(value).rstrip("\x00") if value else None
 
 
 def edit_stamp(pipe, strength) -> str:
