@@ -57,7 +57,7 @@ def test_export_matches_torch_at_any_size_and_batch(tmp_path, kind):
 
 
 def test_onnx_backend_in_edit_pipeline_on_real_photos(tmp_path):
-    photos = sorted(REAL_PHOTOS.glob("*.jpg"))[:3] if REAL_PHOTOS.is_dir() else []
+    photos = sorted(REAL_PHOTOS.glob("*.jpg"))[:2] if REAL_PHOTOS.is_dir() else []
     if not photos:
         pytest.skip("shared real photos not present")
     from pipeline.photos.imageio import read_photo
@@ -74,8 +74,9 @@ def test_onnx_backend_in_edit_pipeline_on_real_photos(tmp_path):
         b = onnx_pipe.run_network([prep], 1.0)[0]
         assert 2 * np.abs(a - b).max() <= 1e-3, path  # network output, in its [-1, 1] units
         assert np.abs(a - prep.image).mean() > 0.01  # the night edit changes the photo
-        full_a, full_b = torch_pipe(rgb, 0.8).image, onnx_pipe(rgb, 0.8).image
-        assert np.abs(full_a.astype(int) - full_b).max() <= 1, path
+    # The whole edit at full resolution (network, carry, 8-bit output): within one level.
+    full_a, full_b = torch_pipe(rgb, 0.8).image, onnx_pipe(rgb, 0.8).image
+    assert np.abs(full_a.astype(int) - full_b).max() <= 1, path
 
 
 def test_stale_or_missing_export_is_refused(tmp_path):
