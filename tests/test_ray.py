@@ -103,3 +103,9 @@ def test_actor_edits_its_rows_with_either_backend_without_ray(folder, tmp_path):
         b = tmp_path / "out" / a.relative_to(tmp_path / "onnx")
         diff = np.abs(np.asarray(Image.open(a)).astype(int) - np.asarray(Image.open(b)))
         assert diff.mean() < 0.5  # the same edit through onnxruntime (JPEG re-encoding aside)
+
+
+def test_ray_edit_refuses_a_missing_onnx_export_before_starting_ray(folder, capsys):
+    bundle, photos = folder
+    assert main(["ray-edit", "-a", str(bundle), str(photos), "--backend", "onnxruntime"]) == 2
+    assert "photoedit export" in capsys.readouterr().err

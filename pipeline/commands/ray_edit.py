@@ -103,6 +103,15 @@ def main(argv: list[str]) -> int:
                           "backend": args.backend, "actors": args.actors,
                           "jobs": [{"input": str(j.src), "output": str(j.dst)} for j in jobs]}, indent=2))
         return 0
+    if args.backend == "onnxruntime":  # before Ray starts: a missing export is a user error, not an actor crash
+        from translators.bundle import BundleError
+        from translators.onnx_backend import find_onnx
+
+        for b in bundles:
+            try:
+                find_onnx(b)
+            except BundleError as e:
+                raise UserError(str(e)) from None
     try:
         import ray  # noqa: F401
     except ImportError:
