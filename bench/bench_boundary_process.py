@@ -16,12 +16,17 @@ Runs, interleaved, `--repeats` times each (InterFaceGAN once by default: it take
     photoedit boundary --samples shard/                       (the project's shard format)
     python train_boundary.py -c w.npy -s scores_col.npy       (InterFaceGAN, from --interfacegan-dir)
 
+With --before-tree DIR (a copy of this repo from before a change, e.g. `git archive REV | tar -x -C DIR`)
+the same two photoedit commands also run from that tree (cwd DIR, so its `pipeline` is
+imported), `--before-repeats` times: the before/after figures then come from one run.
+
 InterFaceGAN's code is not in this repo: pass a checkout of genforce/interfacegan. It is run
 unmodified except for one alias set before it is imported, `np.int = int`: its
 utils/manipulator.py uses `np.int`, which NumPy removed in 1.24 (the import alone costs
 nothing; the alias only lets the script run on today's NumPy).
 
     python bench/bench_boundary_process.py --interfacegan-dir /tmp/interfacegan
+    python bench/bench_boundary_process.py --interfacegan-dir /tmp/interfacegan --before-tree /tmp/old
     python bench/bench_boundary_process.py --n 50000 --skip-interfacegan   # quick look
 """
 from __future__ import annotations
@@ -81,11 +86,11 @@ def make_data(work: Path, n: int, dim: int, chunk: int, noise: float, seed: int)
     return work
 
 
-def run_process(cmd: list[str], log: Path) -> tuple[float, float, int]:
+def run_process(cmd: list[str], log: Path, cwd: Path = REPO) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in bytes, exit code) of one child process."""
     with open(log, "wb") as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -106,6 +111,9 @@ def main() -> None:
     p.add_argument("--skip-interfacegan", action="store_true", help="only time photoedit")
     p.add_argument("--repeats", type=int, default=3, help="runs of each photoedit form (default: %(default)s)")
     p.add_argument("--interfacegan-repeats", type=int, default=1, help="runs of InterFaceGAN (default: %(default)s)")
+    p.add_argument("--before-tree", type=Path, help="a copy of the repo before a change: time its photoedit too")
+    p.add_argument("--before-repeats", type=int, default=1, help="runs of each --before-tree form "
+                   "(default: %(default)s)")
     args = p.parse_args()
     if not args.skip_interfacegan and not (args.interfacegan_dir and
                                            (args.interfacegan_dir / "train_boundary.py").is_file()):
@@ -124,39 +132,44 @@ def main() -> None:
         "photoedit --samples": photoedit + ["--samples", str(work / "shard"),
                                             "--out", str(work / "out_shard" / "sunny.npz")],
     }
-    runs = {name: [] for name in forms}
+    plan = [(name, cmd, REPO, args.repeats) for name, cmd in forms.items()]
+    if args.before_tree:
+        before = args.before_tree.resolve()
+        plan += [(f"before: {name}", cmd, before, args.before_repeats) for name, cmd in forms.items()]
     if not args.skip_interfacegan:
-        runs["InterFaceGAN train_boundary"] = []
-    for r in range(max(args.repeats, args.interfacegan_repeats)):
-        todo = [name for name in forms if r < args.repeats]
-        if not args.skip_interfacegan and r < args.interfacegan_repeats:
-            todo.append("InterFaceGAN train_boundary")
-        for name in todo:
-            if name in forms:
-                cmd = forms[name]
-            else:
+        plan.append(("InterFaceGAN train_boundary", None, REPO, args.interfacegan_repeats))
+    runs = {name: [] for name, *_ in plan}
+    for r in range(max(times for *_, times in plan)):
+        for name, cmd, cwd, times in plan:
+            if r >= times:
+                continue
+            if cmd is None:  # InterFaceGAN
                 out_dir = work / f"interfacegan_out_{r}"
                 shutil.rmtree(out_dir, ignore_errors=True)  # its logger refuses an existing folder
                 cmd = [sys.executable, "-c", INTERFACEGAN_LAUNCH, str(args.interfacegan_dir.resolve()),
                        "-o", str(out_dir), "-c", str(work / "w.npy"), "-s", str(work / "scores_col.npy")]
-            log = work / f"log_{name.split()[0]}_{name.split()[-1].strip('-')}_{r}.txt"
-            wall, rss, rc = run_process(cmd, log)
+            log = work / f"log_{''.join(c if c.isalnum() else '_' for c in name)}_{r}.txt"
+            wall, rss, rc = run_process(cmd, log, cwd)
             if rc != 0:
                 sys.exit(f"{name} failed (exit {rc}); see {log}:\n{log.read_text()[-2000:]}")
             runs[name].append((wall, rss))
-            print(f"  run {r + 1} {name:<28} {wall:7.2f} s  peak RSS {rss / 2**30:5.2f} GiB "
+            print(f"  run {r + 1} {name:<36} {wall:7.2f} s  peak RSS {rss / 2**30:5.2f} GiB "
                   f"({rss / input_bytes:.2f}x input)  load {os.getloadavg()[0]:.2f}", flush=True)
 
-    print(f"\n{'':<28} {'wall (median)':>14} {'peak RSS':>10} {'x input':>8}")
+    print(f"\n{'':<36} {'wall (median)':>14} {'peak RSS':>10} {'x input':>8}")
     median = {}
     for name, rs in runs.items():
         median[name] = statistics.median(w for w, _ in rs)
         rss = max(m for _, m in rs)
-        print(f"{name:<28} {median[name]:12.2f} s {rss / 2**30:8.2f} GiB {rss / input_bytes:8.2f}")
+        print(f"{name:<36} {median[name]:12.2f} s {rss / 2**30:8.2f} GiB {rss / input_bytes:8.2f}")
     if "InterFaceGAN train_boundary" in median:
         base = median["InterFaceGAN train_boundary"]
+        for name in median:
+            if name != "InterFaceGAN train_boundary":
+                print(f"speed-up {name} vs InterFaceGAN: {base / median[name]:.1f}x")
+    if args.before_tree:
         for name in forms:
-            print(f"speed-up {name} vs InterFaceGAN: {base / median[name]:.1f}x")
+            print(f"speed-up {name} vs before: {median['before: ' + name] / median[name]:.1f}x")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

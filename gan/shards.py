@@ -43,8 +43,10 @@ def chunk_paths(shard_dir: str | os.PathLike, manifest: dict | None = None) -> l
     manifest = manifest or read_manifest(shard_dir)
     n, chunk = manifest["n"], manifest["chunk"]
     paths = [shard_dir / "chunks" / f"{c:06d}.npz" for c in range((n + chunk - 1) // chunk)]
+    folder = shard_dir / "chunks"
+    present = set(os.listdir(folder)) if folder.is_dir() else set()  # one listing instead of N stat calls
     for path in paths:
-        if not path.is_file():
+        if path.name not in present:
             raise SampleError(f"{path}: missing chunk (the sampling run did not finish; run it again to resume)")
     return paths
 
@@ -117,9 +119,9 @@ def locate_chunk_arrays(paths: list[Path], key: str) -> list[ArrayLocation | Non
     Chunks written by the same `np.savez` code lay out array `key` at the same byte offset,
     behind the same local zip header and .npy header. So the first chunk is parsed, and
     another chunk is taken to hold the array at that offset only if its bytes there say so:
-    the same local header (signature, flags, storage method, sizes, member name; its time,
-    date and CRC may differ) and the same .npy header (dtype, shape). Otherwise, as for a
-    short last chunk, that chunk is parsed too.
+    the same file size, the same local header (signature, flags, storage method, sizes,
+    member name; its time, date and CRC may differ) and the same .npy header (dtype, shape).
+    Otherwise, as for a short last chunk, that chunk is parsed too.
     """
     if not paths:
         return []
@@ -135,9 +137,11 @@ def locate_chunk_arrays(paths: list[Path], key: str) -> list[ArrayLocation | Non
     return out
 
 
-def _headers(path: Path, start: int, stop: int) -> bytes:
-    """Bytes start:stop of `path` (a local zip header + .npy header) without the header's time, date and CRC."""
+def _headers(path: Path, start: int, stop: int) -> tuple[int, bytes]:
+    """(file size, bytes start:stop of `path`: a local zip header + .npy header, without the zip
+    header's time, date and CRC). Equal sizes also rule out a truncated chunk."""
     with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
         f.seek(start)
         head = f.read(stop - start)
-    return head[:10] + head[18:]
+    return size, head[:10] + head[18:]

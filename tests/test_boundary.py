@@ -169,7 +169,8 @@ def test_boundary_read_from_disk_equals_fully_loaded_arrays(tmp_path):
     full = train_boundary(x, s.astype(np.float32), cfg)  # every latent in memory
     from pipeline.cli import main
 
-    for args in (["--samples", str(shard)], ["--latents", str(tmp_path / "w.npy"), "--scores", str(tmp_path / "s.npy")]):
+    arrays = ["--latents", str(tmp_path / "w.npy"), "--scores", str(tmp_path / "s.npy")]
+    for args in (["--samples", str(shard)], arrays):
         out = tmp_path / f"{args[0][2:]}.npz"
         assert main(["boundary", *args, "--attribute", "sunny", "--set", "boundary.ratio=0.1", "--out", str(out)]) == 0
         b = LinearBoundary.load(out)

@@ -105,6 +105,11 @@ def test_shard_arrays_located_in_place_match_np_load(tmp_path, gan_file):
             if loc is not None:
                 rows = np.fromfile(loc.path, loc.dtype, int(np.prod(loc.shape)), offset=loc.offset)
                 np.testing.assert_array_equal(rows.reshape(loc.shape), expected[key][4 * i:4 * i + 4])
+    # a truncated chunk (headers intact) is not read at the template's offsets: it is a named error
+    with open(paths[3], "r+b") as f:
+        f.truncate(paths[3].stat().st_size - 10)
+    with pytest.raises(SampleError, match="000003.npz"):
+        locate_chunk_arrays(paths, "w")
 
 
 def test_sample_bad_inputs_name_the_file(tmp_path, gan_file):

@@ -88,6 +88,8 @@ class LatentRows:
 
         manifest = read_manifest(shard_dir)
         paths = chunk_paths(shard_dir, manifest)
+        if not paths:
+            raise SampleError(f"{shard_dir}: the shard has no chunks (manifest n={manifest.get('n')})")
         n, chunk = int(manifest["n"]), int(manifest["chunk"])
         bounds = np.minimum(np.arange(len(paths) + 1, dtype=np.int64) * chunk, n)
         blocks, kinds = [], set()
