@@ -56,8 +56,9 @@ class Server:
             except OSError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                output = self.output()
                 self.stop()
-                raise RuntimeError(f"server did not start:\n{self.output()}")
+                raise RuntimeError(f"server did not start:\n{output}")
             time.sleep(0.2)
 
     @property
@@ -98,3 +99,4 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)

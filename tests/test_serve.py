@@ -20,7 +20,6 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 sys.path.insert(0, str(Path(__file__).parent))
-import serve_helpers  # noqa: E402
 from serve_helpers import REALPHOTOS, REPO, Server, tiny_run  # noqa: E402
 
 PHOTO = REALPHOTOS / "hybridnets_bdd_1.jpg"
@@ -107,6 +106,27 @@ def test_download_is_the_cli_output(env):
     cli = (tmp / "street.night.jpg").read_bytes()
     assert np.array_equal(decode(data), decode(cli))
     assert data == cli  # EXIF stamp and encoder settings too
+
+
+@needs_photo
+def test_alpha_and_icc_survive_preview_and_download(env):
+    server = env["server"]
+    rgb = np.asarray(Image.open(PHOTO).convert("RGB").resize((320, 180)))
+    alpha = np.tile(np.linspace(0, 255, 320).astype(np.uint8), (180, 1))
+    buf = io.BytesIO()
+    icc = b"\x00" * 128 + b"fake-but-kept-profile"
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(buf, "PNG", icc_profile=icc)
+    status, info = upload(server, buf.getvalue(), "cut-out.png")
+    assert status == 200 and info["has_alpha"]
+    status, headers, body = server.request("POST", f"/api/photos/{info['id']}/preview",
+                                           {"edits": [["sunny", 0.8]], "side": 320})
+    assert status == 200 and headers["content-type"] == "image/png"
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(body)))[:, :, 3], alpha)  # the page shows the alpha
+    status, headers, body = server.request("GET", f"/api/photos/{info['id']}/download?edits=sunny:0.8")
+    out = Image.open(io.BytesIO(body))
+    assert status == 200 and out.mode == "RGBA" and 'filename="cut-out.sunny.png"' in headers["content-disposition"]
+    assert np.array_equal(np.asarray(out)[:, :, 3], alpha) and out.info.get("icc_profile") == icc
+    assert np.abs(np.asarray(out)[:, :, :3].astype(int) - rgb).mean() > 1  # and the colours were edited
 
 
 def test_bad_uploads_get_clear_errors_and_the_server_goes_on(env, tmp_path):

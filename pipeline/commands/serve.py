@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -76,11 +77,9 @@ def main(argv: list[str]) -> int:
         raise UserError(f"--port {args.port}: expected 1-65535")
     if not 1 <= args.quality <= 100:
         raise UserError(f"--quality {args.quality}: expected 1-100")
-    try:
-        import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        raise UserError("photoedit serve needs FastAPI and uvicorn: pip install -e '.[serve]'") from None
+    missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"photoedit serve needs {' and '.join(missing)}: pip install -e '.[serve]'")
     from pipeline.serve.app import serve
     from pipeline.serve.settings import LOCAL_HOSTS, ServeConfig
 

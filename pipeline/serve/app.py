@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -76,12 +78,17 @@ class ServeState:
         self.cfg = cfg
         self.work_dir = Path(cfg.work_dir) if cfg.work_dir else Path(tempfile.mkdtemp(prefix="photoedit-serve-"))
         self.own_work_dir = cfg.work_dir is None
-        self.attributes = find_attributes(cfg.models_dir, cfg.run_dir)
-        self.editor = PhotoEditor(cfg, self.attributes, self.work_dir)
-        self.folders = FolderEditor(cfg, self.editor)
-        self.explorer = GanExplorer(cfg.run_dir, self.editor) if generator_path(cfg.run_dir) else None
-        self.dissect = dissect_files(cfg.run_dir)
-        self.gate = Gate(cfg.max_pending, cfg.busy_workers)
+        self.editor = None
+        try:
+            self.attributes = find_attributes(cfg.models_dir, cfg.run_dir)
+            self.editor = PhotoEditor(cfg, self.attributes, self.work_dir)
+            self.folders = FolderEditor(cfg, self.editor)
+            self.explorer = GanExplorer(cfg.run_dir, self.editor) if generator_path(cfg.run_dir) else None
+            self.dissect = dissect_files(cfg.run_dir)
+            self.gate = Gate(cfg.max_pending, cfg.busy_workers)
+        except BaseException:  # a bad run folder, or Ctrl-C while torch loads: no temp folder left
+            self.close()
+            raise
 
     def warm_up(self) -> None:
         """Load each translator now, so the first slider move does not wait for torch."""
@@ -89,7 +96,8 @@ class ServeState:
             self.editor.pipeline([name])
 
     def close(self) -> None:
-        self.editor.forget_all()
+        if self.editor is not None:
+            self.editor.forget_all()
         if self.own_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
@@ -106,7 +114,11 @@ class ServeState:
 def create_app(cfg: ServeConfig, warm_up: bool = True) -> FastAPI:
     state = ServeState(cfg)
     if warm_up:
-        state.warm_up()
+        try:
+            state.warm_up()
+        except BaseException:  # Ctrl-C while torch loads: leave no temp folder behind
+            state.close()
+            raise
 
     @asynccontextmanager
     async def lifespan(app):
@@ -281,10 +293,24 @@ def serve(cfg: ServeConfig, host: str = "127.0.0.1", port: int = 7860, log=print
     # As the CLI sets it: downloads then match `photoedit --attribute` bit for bit, and the
     # network does not fight the batch runner's I/O threads for the cores.
     torch.set_num_threads(default_torch_threads(cfg.workers))
-    app = create_app(cfg)
+    # Until uvicorn installs its own handlers, SIGTERM stops the start-up like Ctrl-C (temp folder removed).
+    previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() \
+        else None
+    try:
+        app = create_app(cfg)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     state = app.state.serve
     log(f"photoedit serve: http://{'[' + host + ']' if ':' in host else host}:{port}/  "
         f"({len(state.attributes)} translators: {', '.join(state.attributes) or 'none'}; "
         f"GAN explorer {'on' if state.explorer else 'off (--run)'}; "
         f"folder mode {'on: ' + str(cfg.folders) if cfg.folders else 'off (--folders)'}); Ctrl-C stops")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        state.close()  # also when uvicorn could not bind the port
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

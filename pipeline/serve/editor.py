@@ -109,7 +109,8 @@ def parse_edits(items, attributes: dict[str, Attribute]) -> list[tuple[str, floa
             raise RequestError(f"edits: {item!r} is not an [attribute, strength] pair")
         name, value = str(item[0]), item[1]
         if name not in attributes:
-            raise RequestError(f"no translator '{name[:80]}' is installed (installed: {', '.join(attributes) or 'none'})")
+            raise RequestError(f"no translator '{name[:80]}' is installed "
+                               f"(installed: {', '.join(attributes) or 'none'})")
         try:
             s = float(value)
         except (TypeError, ValueError):

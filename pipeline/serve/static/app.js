@@ -19,7 +19,9 @@ async function api(path, options) {
   if (!r.ok) {
     let msg = `${r.status} ${r.statusText}`;
     try { msg = (await r.json()).error || msg; } catch (e) { /* not JSON */ }
-    throw new Error(msg);
+    const err = new Error(msg);
+    err.status = r.status;
+    throw err;
   }
   return r;
 }
@@ -157,6 +159,7 @@ async function refresh() {
       : 'no edit: move a slider');
   } catch (e) {
     say($('#status'), e.message, true);
+    if (e.status === 503) setTimeout(refresh, 400);  // busy: the newest values again, a little later
   } finally {
     state.busy = false;
     if (state.again) refresh();
