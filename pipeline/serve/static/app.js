@@ -62,7 +62,8 @@ function renderSliders() {
     row.className = 'slider';
     const label = document.createElement('label');
     label.textContent = name;
-    label.title = (state.info.attributes.find((a) => a.name === name) || {}).description || '';
+    const about = state.info.attributes.find((a) => a.name === name) || {};
+    label.title = `${about.source || ''}: ${about.description || ''}`;
     const input = document.createElement('input');
     Object.assign(input, { type: 'range', min: 0, max: 1, step: 0.01, value: state.strength[name] });
     input.dataset.attr = name;
