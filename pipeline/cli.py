@@ -24,7 +24,7 @@ COMMANDS_DIR = Path(__file__).resolve().parent / "commands"
 
 # Groups in the order a user meets them; verbs not listed go under "other".
 GROUPS = {
-    "edit photos": ["list", "install-models"],
+    "edit photos": ["list", "install-models", "serve", "export", "ray-edit"],
     "end to end": ["quickstart", "run", "report"],
     "data": ["world"],
     "GAN": ["train-gan", "sample", "eval-gan", "import-gan"],
