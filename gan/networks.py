@@ -274,17 +274,16 @@ class StyledConv(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode = "random") -> torch.Tensor:
         x, demod = self.conv.modulate(x, w)
         n, _, h, wd = x.shape
-        # noise * strength + bias are summed on small tensors, then one fused multiply-add
-        # (x * demod + that) instead of three full-size passes.
-        shift = self.bias.to(x.dtype).view(1, -1, 1, 1)
+        # x * demod + bias in one fused pass, then the [N,1,H,W] noise added in place: both keep
+        # x's memory layout (a materialised bias + noise tensor would turn NHWC activations
+        # back into NCHW at every layer and cost oneDNN a reorder per conv).
+        x = torch.addcmul(self.bias.to(x.dtype).view(1, -1, 1, 1), x, demod.to(x.dtype)[:, :, None, None])
         if noise_mode == "random":
-            noise = torch.randn(n, 1, h, wd, device=x.device, dtype=x.dtype)
-            shift = shift + noise * self.noise_strength.to(x.dtype)
+            x = x.add_(torch.randn(n, 1, h, wd, device=x.device, dtype=x.dtype) * self.noise_strength.to(x.dtype))
         elif noise_mode == "const":
-            shift = shift + self.noise_const.to(x.dtype) * self.noise_strength.to(x.dtype)
+            x = x.add_(self.noise_const.to(x.dtype) * self.noise_strength.to(x.dtype))
         elif noise_mode != "none":
             raise ValueError(f"noise_mode: expected 'random', 'const' or 'none', got {noise_mode!r}")
-        x = torch.addcmul(shift, x, demod.to(x.dtype)[:, :, None, None])
         return F.leaky_relu(x, 0.2) * LRELU_GAIN
 
 
@@ -345,18 +344,30 @@ class SynthesisNetwork(nn.Module):
         self.levels = nn.ModuleList(SynthesisLevel(cfg, level) for level in range(cfg.num_levels))
         self.upsample_rgb = SkipUpsample(3)
 
-    def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "random") -> torch.Tensor:
+    def forward(
+        self,
+        ws: torch.Tensor,  # [N, num_ws, w_dim] W+ codes
+        noise_mode: NoiseMode = "random",
+        return_features: bool = False,  # also return each level's features (HSR aligns them)
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """ws -> image [N,3,H,W]; with return_features, also [level 0 .. last] feature maps after conv1."""
         assert_shape(ws, (None, self.num_ws, self.cfg.w_dim), "synthesis ws")
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         rgb = None
+        features = []
         for level in self.levels:
             idx = level.ws_indices()
             if level.level > 0:
                 x = level.conv0(x, ws[:, idx["conv0"]], noise_mode)
             x = level.conv1(x, ws[:, idx["conv1"]], noise_mode)
+            features.append(x)
             y = level.torgb(x, ws[:, idx["torgb"]])
             rgb = y if rgb is None else self.upsample_rgb(rgb) + y
-        return rgb
+        return (rgb, features) if return_features else rgb
+
+    def level_shapes(self) -> list[tuple[int, tuple[int, int]]]:
+        """(channels, (H, W)) of each level's features, coarsest first: what return_features gives."""
+        return [(self.cfg.level_channels(lv.level), lv.size) for lv in self.levels]
 
 
 class Generator(nn.Module):

@@ -51,6 +51,7 @@ from gan.networks import Discriminator, DiscriminatorConfig, Generator, Generato
 from gan.swd import swd
 
 DataFn = Callable[[int], Iterator[torch.Tensor]]
+HSR_HEADS_FILENAME = "hsr_heads.safetensors"
 AUGMENTS = ("translation", "cutout", "color")
 
 
@@ -84,6 +85,12 @@ class TrainConfig:
     data_images: int = 2048  # training images held in memory (world renders, or up to this many photos)
     seed: int = 0  # seeds weights, latents, augmentation (rank r uses seed + r for its draws)
     amp: bool = True  # mixed precision on CUDA (bf16 if supported, else fp16 + loss scaling)
+    channels_last: bool = True  # NHWC weights and activations on the CPU (measured 1.3-2x faster there)
+    hsr_weight: float = 0.0  # HSR (gan/hsr.py) loss weight in the G step; 0 = off (needs hsr_encoder)
+    hsr_encoder: str | None = None  # local encoder: a `train-predictor` folder or a torchvision state dict
+    hsr_encoder_arch: str = "classifier"  # classifier | vgg11/13/16/19 | resnet18/34/50 (for a state dict)
+    hsr_levels: tuple[int, ...] | None = None  # generator levels HSR may align (None = all, paired by size)
+    hsr_start_kimg: float = 0.0  # HSR starts after this many kimg (the paper fine-tunes a trained baseline)
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)
@@ -93,11 +100,16 @@ class TrainConfig:
             raise ValueError(f"augment: unknown {bad}; choose from {', '.join(AUGMENTS)}")
         if self.batch < 1:
             raise ValueError("batch must be >= 1")
+        if self.hsr_levels is not None:
+            self.hsr_levels = tuple(int(v) for v in self.hsr_levels)
+        if self.hsr_weight < 0:
+            raise ValueError(f"hsr_weight must be >= 0, got {self.hsr_weight}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)
         d["augment"] = list(self.augment)
+        d["hsr_levels"] = list(self.hsr_levels) if self.hsr_levels is not None else None
         return d
 
 
@@ -247,7 +259,10 @@ class TrainState:
 
 
 class Trainer:
-    def __init__(self, gcfg: GeneratorConfig, cfg: TrainConfig, device: str | torch.device = "cpu"):
+    def __init__(self, gcfg: GeneratorConfig, cfg: TrainConfig, device: str | torch.device = "cpu",
+                 hsr_encoder: torch.nn.Module | None = None):
+        """hsr_encoder: frozen feature encoder for HSR (images in [-1,1] -> feature maps, shallow
+        first), built by the caller from a local file; required when cfg.hsr_weight > 0."""
         self.gcfg, self.cfg = gcfg, cfg
         self.device = torch.device(device)
         self.rank, self.world = _rank_world()
@@ -259,16 +274,42 @@ class Trainer:
         dcfg = DiscriminatorConfig(resolution=gcfg.resolution, channel_base=cfg.d_channel_base,
                                    channel_max=cfg.d_channel_max, mbstd_group=cfg.mbstd_group)
         self.D = Discriminator(dcfg).to(self.device)
+        self.memory_format = self._memory_format()
+        self.G.to(memory_format=self.memory_format)
+        self.D.to(memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.hsr = None
+        if cfg.hsr_weight > 0:
+            if hsr_encoder is None:
+                raise ValueError("train_gan.hsr_weight > 0 needs an HSR encoder (train_gan.hsr_encoder: a "
+                                 "`photoedit train-predictor` folder or a torchvision state dict on disk)")
+            from gan.hsr import HierarchicalSemanticRegulariser
+
+            torch.manual_seed(cfg.seed + 1)  # heads' init: the same on every rank, G's init unchanged
+            self.hsr = HierarchicalSemanticRegulariser(hsr_encoder.to(self.device), self.G.synthesis.level_shapes(),
+                                                       gcfg.resolution, cfg.hsr_levels).to(self.device)
         _broadcast_params(self.G), _broadcast_params(self.D), _broadcast_params(self.G_ema)
         self.opt_g = self._adam(self.G, cfg.g_lr, cfg.pl_interval if cfg.pl_weight > 0 else 0)
         self.opt_d = self._adam(self.D, cfg.d_lr, cfg.r1_interval if cfg.r1_gamma > 0 else 0)
+        self.opt_h = self._adam(self.hsr, cfg.g_lr, 0) if self.hsr is not None else None
+        if self.hsr is not None:
+            _broadcast_params(self.hsr)
         self.state = TrainState()
         torch.manual_seed(cfg.seed + self.rank)  # per-rank latents / noise / augmentation
         self.amp_dtype = self._amp_dtype()
         use_scaler = self.amp_dtype == torch.float16
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=use_scaler)
+
+    def _memory_format(self) -> torch.memory_format:
+        # NHWC lets the CPU's oneDNN convolutions skip their layout reorders (bench_gan_vs_rosinality);
+        # on CUDA the AMP path is left as it was measured.
+        if self.cfg.channels_last and self.device.type == "cpu":
+            return torch.channels_last
+        return torch.contiguous_format
+
+    def hsr_active(self) -> bool:
+        return self.hsr is not None and self.state.nimg >= self.cfg.hsr_start_kimg * 1000
 
     def _amp_dtype(self) -> torch.dtype | None:
         if not (self.cfg.amp and self.device.type == "cuda"):
@@ -324,16 +365,27 @@ class Trainer:
         self._finish(self.opt_d, self.D, self.scaler_d)
         return stats
 
-    def g_step(self, fake: torch.Tensor) -> dict:
+    def g_step(self, fake: torch.Tensor, features: list[torch.Tensor] | None = None) -> dict:
+        """features: the generator's level features of `fake` (HSR aligns them when it is active)."""
         cfg, stats = self.cfg, {}
         self.D.requires_grad_(False)  # no D weight gradients needed: saves a third of D's backward
         self.opt_g.zero_grad(set_to_none=True)
+        if features is not None:
+            self.opt_h.zero_grad(set_to_none=True)
         with self._autocast():
             loss = F.softplus(-self._d(fake.float())).mean()
-        self.scaler_g.scale(loss).backward()
         stats["loss_g"] = loss.detach()
+        if features is not None:
+            # Same generator pass as the adversarial loss: HSR costs only the encoder and the heads.
+            hsr = self.hsr(features, fake)
+            stats["hsr"] = hsr.detach()
+            loss = loss + cfg.hsr_weight * hsr
+        self.scaler_g.scale(loss).backward()
         if cfg.pl_weight > 0 and self.state.step % cfg.pl_interval == 0:
             stats["pl"] = self._path_length()
+        if features is not None:
+            _average_grads([p for p in self.hsr.parameters() if p.requires_grad])
+            self.scaler_g.step(self.opt_h)  # the scaler's update() comes once, in _finish
         self._finish(self.opt_g, self.G, self.scaler_g)
         self.D.requires_grad_(True)
         return stats
@@ -379,16 +431,20 @@ class Trainer:
             be.copy_(b)
 
     def train_step(self, real: torch.Tensor) -> dict:
-        real = real.to(self.device, non_blocking=True)
+        real = real.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         if real.shape[0] != self.local_batch:
             raise ValueError(f"data gave {real.shape[0]} images, expected {self.local_batch} per rank")
         # One generator pass per step: D learns from its detached output, then G learns from D's
         # (updated) verdict on the same images, as in the classic GAN loop. A fresh pass for the D
         # step would cost a sixth of the step for no gain in expectation.
+        features = None
         with self._autocast():
-            fake = self.G.synthesis(self._ws(self.local_batch))
+            if self.hsr_active():
+                fake, features = self.G.synthesis(self._ws(self.local_batch), return_features=True)
+            else:
+                fake = self.G.synthesis(self._ws(self.local_batch))
         stats = self.d_step(real, fake.detach())
-        stats.update(self.g_step(fake))
+        stats.update(self.g_step(fake, features))
         self.state.step += 1
         self.state.nimg += self.cfg.batch
         self.update_ema()
@@ -411,11 +467,15 @@ class Trainer:
         save_generator(self.G, folder / "generator.safetensors", extra=prov)
         meta = {"format": "photoedit-stylegan2-training-state"}
         atomic_save_file(self.D.state_dict(), folder / "discriminator.safetensors", meta)
-        atomic_save_file(_flatten_optimizer(self.opt_g, "g") | _flatten_optimizer(self.opt_d, "d"),
-                         folder / "optimizers.safetensors", meta)
+        opts = _flatten_optimizer(self.opt_g, "g") | _flatten_optimizer(self.opt_d, "d")
+        if self.hsr is not None:
+            atomic_save_file(self.hsr.state_dict(), folder / HSR_HEADS_FILENAME, meta)
+            opts |= _flatten_optimizer(self.opt_h, "h")
+        atomic_save_file(opts, folder / "optimizers.safetensors", meta)
         state = dataclasses.asdict(self.state) | {
             "generator": self.gcfg.to_dict(), "train": self.cfg.to_dict(), "world_size": self.world,
             "discriminator": self.D.cfg.to_dict(),
+            "hsr_pairs": self.hsr.describe() if self.hsr is not None else None,
         }
         _atomic_write_text(folder / "state.json", json.dumps(state, indent=1))
         _point_latest(ckdir, folder)
@@ -441,6 +501,13 @@ class Trainer:
         opt = _read_tensors(folder / "optimizers.safetensors", self.device)
         _load_optimizer(self.opt_g, opt, "g")
         _load_optimizer(self.opt_d, opt, "d")
+        # HSR heads: restored when the checkpoint has them; a baseline run resumed with HSR switched
+        # on (the paper's recipe: fine-tune a trained GAN) starts them fresh.
+        if self.hsr is not None and (folder / HSR_HEADS_FILENAME).is_file():
+            self.hsr.load_state_dict(load_file(str(folder / HSR_HEADS_FILENAME), device=str(self.device)),
+                                     strict=True)
+            if any(k.startswith("h.") for k in opt):
+                _load_optimizer(self.opt_h, opt, "h")
         fields = {f.name for f in dataclasses.fields(TrainState)}
         self.state = TrainState(**{k: v for k, v in state.items() if k in fields})
         rng_file = folder / f"rng_rank{self.rank}.safetensors"
@@ -548,15 +615,17 @@ def train(
     swd_reference: torch.Tensor | None = None,
     run_config: dict | None = None,
     progress: bool | None = None,
+    hsr_encoder: torch.nn.Module | None = None,
 ) -> Trainer:
     """Train until cfg.kimg / cfg.minutes; returns the trainer (final checkpoint written).
 
     `swd_reference`: held-out real images [M,3,H,W]; SWD of M EMA samples against them is
     logged at each snapshot (and before training starts, as the untrained baseline).
+    `hsr_encoder`: the frozen feature encoder HSR aligns to (needed when cfg.hsr_weight > 0).
     """
     out = Path(out_dir)
     rank, world = _rank_world()
-    trainer = Trainer(gcfg, cfg, device)
+    trainer = Trainer(gcfg, cfg, device, hsr_encoder=hsr_encoder)
     latest = out / "checkpoints" / "latest"
     if rank == 0:
         _discard_incomplete(out / "checkpoints")

@@ -1,7 +1,8 @@
-"""Measure a generator's quality: sliced Wasserstein distance to real images (no downloaded weights)."""
+"""Measure a generator: SWD to real images, perceptual path length, attribute linearity (no downloaded weights)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pipeline.config import load_section, parse_overrides
 from pipeline.errors import UserError
@@ -14,9 +15,20 @@ random projections x 4 repeats, reported x1e3; lower is better. The world's refe
 images are held-out scenes (seeds >= 1e9) the GAN never saw. --floor also measures two
 disjoint real sets against each other: the best a generator can hope for at this n.
 
+PPL (StyleGAN's, in W, epsilon 1e-4, end-point sampling unless --ppl-sampling full): the
+distance is LPIPS's form on a local encoder's features (--encoder: the folder of
+`photoedit train-predictor`, or a torchvision VGG/ResNet state dict with --encoder-arch),
+without LPIPS's learned weights; with no --encoder, mean squared pixel difference. Lower is
+smoother; compare figures only under the same encoder, resolution and --ppl-n.
+ALS (per --boundary): samples moved along the boundary on its layers at strengths -3..3,
+scored by --predictor; the mean R^2 of a straight-line fit of score vs strength (1 =
+perfectly linear; an edit that does not move the score counts 0). Our definition: the
+paper's (Karmali et al. 2022) exact formula was not available (see gan/metrics.py).
+
 examples:
   photoedit eval-gan --gan runs/gan --data world --n 256
   photoedit eval-gan --gan G.safetensors --data photos/ --n 500 --floor --out swd.json
+  photoedit eval-gan --gan runs/gan --ppl --encoder predictor/ --boundary sunny.npz --boundary night.npz
 """
 
 
@@ -33,7 +45,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="quickstart", metavar="PRESET", help="preset for the world: section (default: quickstart)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. world.condition=night")
     p.add_argument("--device", default=None, help="cpu or cuda[:i] (default: cuda if available)")
+    m = p.add_argument_group("latent-space metrics (PPL, ALS)")
+    m.add_argument("--ppl", action="store_true", help="also measure the perceptual path length in W")
+    m.add_argument("--ppl-n", type=int, default=256, help="latent pairs for PPL (default: 256)")
+    m.add_argument("--ppl-sampling", choices=("end", "full"), default="end", help="t = 0 or t ~ U[0,1] (default: end)")
+    m.add_argument("--encoder", metavar="PATH", help="local encoder for PPL's distance (predictor folder or state dict)")
+    m.add_argument("--encoder-arch", default="classifier", metavar="ARCH",
+                   help="classifier | vgg11..vgg19 | resnet18/34/50 (default: classifier)")
+    m.add_argument("--boundary", action="append", default=[], metavar="FILE.npz",
+                   help="ALS of this boundary's attribute (repeatable)")
+    m.add_argument("--predictor", default="photometric", help="scores ALS edits (default: photometric)")
+    m.add_argument("--predictor-path", default=None, help="classifier folder / places365 weights")
+    m.add_argument("--als-n", type=int, default=64, help="samples edited per boundary for ALS (default: 64)")
+    m.add_argument("--no-swd", action="store_true", help="skip SWD (only the latent-space metrics)")
     return p
+
+
+def latent_metrics(G, args, device) -> dict:
+    """PPL and per-boundary ALS as asked for on the command line."""
+    import numpy as np
+
+    from gan.metrics import attribute_linearity, feature_distance, perceptual_path_length, pixel_distance
+
+    out: dict = {}
+    if args.ppl:
+        if args.encoder:
+            from pipeline.semantics.encoders import encoder_provenance, load_encoder
+
+            distance = feature_distance(load_encoder(args.encoder, args.encoder_arch, device))
+            out["ppl_distance"] = encoder_provenance(args.encoder, args.encoder_arch)
+        else:
+            distance, out["ppl_distance"] = pixel_distance, "pixel_mse"
+        out |= {f"ppl_{k}" if k != "ppl" else "ppl": v for k, v in perceptual_path_length(
+            G, distance, n=args.ppl_n, sampling=args.ppl_sampling, seed=args.seed, device=device).items()}
+    if args.boundary:
+        from pipeline.semantics.boundary import LinearBoundary
+        from pipeline.semantics.editing import edit_ws
+        from pipeline.semantics.predictors import predictor_from_args
+
+        pred = predictor_from_args(args.predictor, args.predictor_path, device=str(device))
+        out["als"] = {}
+        for path in args.boundary:
+            b = LinearBoundary.load(path)
+            attr = b.meta.get("attribute") or Path(path).stem
+            names = getattr(pred, "attributes", None)
+            if names is not None and attr not in names:
+                raise UserError(f"{path}: attribute '{attr}' is not scored by predictor '{args.predictor}' "
+                                f"({', '.join(names)})")
+            res = attribute_linearity(
+                G, lambda img, a=attr: np.asarray(pred.score(img.cpu())[a]),
+                lambda ws, s, b=b: edit_ws(ws, b, s), n=args.als_n, seed=args.seed, device=device)
+            out["als"][attr] = res | {"boundary": str(path), "layers": b.layers}
+    return out
 
 
 
@@ -49,6 +112,8 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.n < 8:
         raise UserError("--n must be at least 8")
+    if args.no_swd and not (args.ppl or args.boundary):
+        raise UserError("--no-swd leaves nothing to measure: add --ppl or --boundary")
     wcfg = load_section(WorldConfig, "world", args.config, parse_overrides(args.set))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -56,20 +121,30 @@ def main(argv: list[str]) -> int:
         G = load_generator(path, device)
     except CheckpointError as e:
         raise UserError(str(e)) from None
-    reals = [from_uint8(a) for a in real_sets(args.data, tuple(G.resolution), args.n, 2 if args.floor else 1, wcfg)]
-    z = torch.randn(args.n, G.z_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
-    with torch.no_grad():
-        fakes = torch.cat([G(z[i:i + 32], truncation_psi=args.truncation, noise_mode="const").float().cpu()
-                           for i in range(0, args.n, 32)])
+    G.eval()
     result = {"gan": str(path), "gan_sha256": file_sha256(path), "data": args.data, "n": args.n,
-              "truncation": args.truncation, **{f"swd_{k}": v for k, v in swd(fakes, reals[0]).items()}}
-    if args.floor:
-        result["floor_swd"] = swd(reals[1], reals[0])["swd"]
-    line = f"SWD x1e3 = {result['swd_swd']:.2f} (levels fine->coarse: " + \
-        ", ".join(f"{v:.1f}" for v in result["swd_levels"]) + ")"
-    if args.floor:
-        line += f"; real-vs-real floor = {result['floor_swd']:.2f}"
-    print(line)
+              "truncation": args.truncation}
+    if not args.no_swd:
+        reals = [from_uint8(a) for a in real_sets(args.data, tuple(G.resolution), args.n, 2 if args.floor else 1, wcfg)]
+        z = torch.randn(args.n, G.z_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
+        with torch.no_grad():
+            fakes = torch.cat([G(z[i:i + 32], truncation_psi=args.truncation, noise_mode="const").float().cpu()
+                               for i in range(0, args.n, 32)])
+        result |= {f"swd_{k}": v for k, v in swd(fakes, reals[0]).items()}
+        if args.floor:
+            result["floor_swd"] = swd(reals[1], reals[0])["swd"]
+        line = f"SWD x1e3 = {result['swd_swd']:.2f} (levels fine->coarse: " + \
+            ", ".join(f"{v:.1f}" for v in result["swd_levels"]) + ")"
+        if args.floor:
+            line += f"; real-vs-real floor = {result['floor_swd']:.2f}"
+        print(line)
+    result |= latent_metrics(G, args, device)
+    if "ppl" in result:
+        dist = "pixel MSE" if result["ppl_distance"] == "pixel_mse" else f"{result['ppl_distance']['arch']} features"
+        print(f"PPL (W, {result['ppl_sampling']}, eps 1e-4, {dist}) = {result['ppl']:.4g} over {result['ppl_n']} pairs")
+    for attr, r in result.get("als", {}).items():
+        print(f"ALS {attr} = {r['als']:.3f} (median {r['als_median']:.3f}; mean score change per unit {r['slope']:+.4f}; "
+              f"layers {r['layers']})")
     if args.out:
         write_json_atomic(args.out, result)
     return 0

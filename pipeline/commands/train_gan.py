@@ -20,6 +20,17 @@ examples:
   photoedit train-gan --data photos/ --out runs/gan-photos --set gan.resolution=[128,256]
   photoedit train-gan --set train_gan.kimg=200 --set train_gan.minutes=0 --dry-run
   torchrun --nproc_per_node 4 -m pipeline train-gan --config street-256 --out runs/street
+
+HSR (hierarchical semantic regularisation, Karmali et al. 2022; off by default): aligns the
+generator's level features with a local encoder's features of the same images. The encoder
+is a file on disk, never downloaded: the world-trained predictor, or a torchvision
+VGG/ResNet state dict. The paper fine-tunes a trained GAN; --resume a baseline run with HSR
+switched on does the same:
+  photoedit train-predictor --data world --out predictor/
+  photoedit train-gan --out runs/gan-hsr --set train_gan.hsr_weight=1 --set train_gan.hsr_encoder=predictor/
+  photoedit train-gan --out runs/gan --resume --set train_gan.hsr_weight=1 --set train_gan.hsr_encoder=predictor/
+  photoedit train-gan --set train_gan.hsr_weight=1 --set train_gan.hsr_encoder=vgg16.pth \
+      --set train_gan.hsr_encoder_arch=vgg16 --out runs/gan-vgg
 """
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +82,15 @@ def main(argv: list[str]) -> int:
     out = Path(args.out)
     if not args.resume and (out / "checkpoints" / "latest").exists():
         raise UserError(f"{out} already holds a run; add --resume to continue it or choose another --out")
+    hsr_encoder, hsr_info = None, None
+    if tcfg.hsr_weight > 0:
+        from pipeline.semantics.encoders import encoder_provenance, load_encoder
+
+        if not tcfg.hsr_encoder:
+            raise UserError("train_gan.hsr_weight > 0 needs train_gan.hsr_encoder: a `photoedit train-predictor` "
+                            "folder, or a torchvision state dict with train_gan.hsr_encoder_arch=vgg16|resnet18|...")
+        hsr_encoder = load_encoder(tcfg.hsr_encoder, tcfg.hsr_encoder_arch)  # fails here, named, before any work
+        hsr_info = encoder_provenance(tcfg.hsr_encoder, tcfg.hsr_encoder_arch)
     device = init_distributed(args.device)
     rank = dist.get_rank() if dist.is_initialized() else 0
     world = dist.get_world_size() if dist.is_initialized() else 1
@@ -87,10 +107,12 @@ def main(argv: list[str]) -> int:
     data = InMemoryBatches(train_arr, tcfg.batch, seed=tcfg.seed, rank=rank, world_size=world)
     ref = from_uint8(ref_arr) if ref_arr is not None else None
     run_config = {k: to_dict(v) for k, v in sections.items()} | {"data": {"source": args.data, "images": len(train_arr)}}
+    if hsr_info is not None:
+        run_config["hsr_encoder"] = hsr_info
     try:
         trainer = train(gcfg, tcfg, data, out, resume=args.resume, device=device, swd_reference=ref,
-                        run_config=run_config)
-    except TrainingDiverged as e:
+                        run_config=run_config, hsr_encoder=hsr_encoder)
+    except (TrainingDiverged, ValueError) as e:  # ValueError: e.g. hsr_levels outside the generator
         raise UserError(str(e)) from None
     except FileNotFoundError as e:
         raise UserError(str(e)) from None

@@ -100,9 +100,11 @@ def section_boundaries(run: Path) -> str:
     for attr, _, m in found:
         met = m["metrics"]
         rows.append([attr, met.get("val_accuracy", float("nan")), met.get("remaining_accuracy", float("nan")),
-                     ", ".join(map(str, met.get("layers", []))), met.get("score_change_at_3", float("nan"))])
+                     ", ".join(map(str, met.get("layers", []))), met.get("score_change_at_3", float("nan")),
+                     met.get("als", float("nan"))])
     return table(["attribute", "validation accuracy", "accuracy on the rest", "layers edited",
-                  "mean positive score change at +3 (edited layers)"], rows)
+                  "mean positive score change at +3 (edited layers)",
+                  "ALS: edit linearity, 1 = linear (docs/hsr.md)"], rows)
 
 
 def section_hierarchy(run: Path) -> str:

@@ -171,7 +171,22 @@ class Plan:
         return {"kimg": max((r.get("kimg", 0) for r in rows), default=0),
                 "swd_first": swds[0] if swds else None, "swd_final": swds[-1] if swds else None,
                 "images_per_s": float(np.median(speeds)) if speeds else None,
-                "generator": str(self.gan_ckpt)}
+                "generator": str(self.gan_ckpt), **self._ppl()}
+
+    def _ppl(self, n: int = 64) -> dict:
+        """PPL (W, end points) of the run's generator; distance: HSR's encoder's features if set, else pixels."""
+        from gan.checkpoint import load_generator
+        from gan.metrics import feature_distance, perceptual_path_length, pixel_distance
+
+        tcfg = self.configs["train_gan"]
+        if tcfg.hsr_encoder:
+            from pipeline.semantics.encoders import load_encoder
+
+            dist, name = feature_distance(load_encoder(tcfg.hsr_encoder, tcfg.hsr_encoder_arch)), tcfg.hsr_encoder_arch
+        else:
+            dist, name = pixel_distance, "pixel_mse"
+        res = perceptual_path_length(load_generator(self.gan_ckpt).eval(), dist, n=n)
+        return {"ppl": res["ppl"], "ppl_distance": name}
 
     def use_existing_gan(self, out: Path) -> dict:
         from gan.checkpoint import load_generator
@@ -181,7 +196,7 @@ class Plan:
         G = load_generator(src).eval()  # fails here, named, if it is not a generator file
         shutil.copyfile(src, self.gan_ckpt)
         save_grid(generate(G, 16, seed=0), out / "samples.png")
-        return {"generator": str(self.gan_ckpt), "imported_from": str(src)}
+        return {"generator": str(self.gan_ckpt), "imported_from": str(src), **self._ppl()}
 
     # 2-3. samples + scores ------------------------------------------------------------
     def stage_samples(self, out: Path) -> dict:
@@ -210,7 +225,21 @@ class Plan:
         acc = meta["accuracies"]
         return {"val_accuracy": acc["validation"], "remaining_accuracy": acc["remaining"],
                 "layers": meta["layers"], "score_change_at_3": self._edit_effect(path, attr),
-                "boundary": str(path)}
+                "als": self._als(path, attr), "boundary": str(path)}
+
+    def _als(self, boundary_file: Path, attr: str, n: int = 32) -> float:
+        """Attribute linearity (gan/metrics.py) of the edit on the chosen layers, strengths -3..3."""
+        from gan.checkpoint import load_generator
+        from gan.metrics import attribute_linearity
+        from pipeline.semantics.boundary import LinearBoundary
+        from pipeline.semantics.editing import edit_ws
+        from pipeline.semantics.predictors import predictor_from_args
+
+        b = LinearBoundary.load(boundary_file)
+        pred = predictor_from_args(self.cfg.predictor, self.cfg.predictor_path)
+        res = attribute_linearity(load_generator(self.gan_ckpt).eval(), lambda img: pred.score(img)[attr],
+                                  lambda ws, s: edit_ws(ws, b, s), n=n, seed=777)
+        return res["als"]
 
     def _edit_effect(self, boundary_file: Path, attr: str, n: int = 64) -> float:
         """Mean rise of the attribute's score when fresh samples move +3 on the chosen layers."""

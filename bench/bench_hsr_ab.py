@@ -1,0 +1,168 @@
+"""A/B of HSR (gan/hsr.py) against no regulariser on the quickstart world GAN, >= 2 seeds.
+
+The paper's recipe (Karmali et al. 2022) fine-tunes a trained baseline with HSR. So for
+each seed one baseline is trained for --base-kimg, then copied twice and resumed for
+--tune-kimg more: once as it was (arm "none"), once with HSR (arm "hsr"). The two arms
+of a seed share everything up to the fork (weights, optimiser, RNG state) and see the
+same number of images; only the regulariser differs. Wall time of each arm is reported
+(the machine is shared: it is not controlled).
+
+Per arm, with the same commands a user runs: `sample` + `score` (photometric), `boundary`
+for sunny and night + `rescore` (layers), then `eval-gan` (SWD vs held-out renders, PPL
+with the HSR encoder's features as the distance, ALS of both boundaries), plus the
+boundary's validation accuracy and the re-scoring leakage: the mean |change| of the
+other photometric attributes when the edit moves +3 on its chosen layers.
+
+    python bench/bench_hsr_ab.py --encoder /tmp/h6/predictor --out /tmp/h6_ab
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ATTRS = ("sunny", "night")
+
+
+def photoedit(*args, log: Path) -> None:
+    cmd = [sys.executable, "-m", "pipeline", *[str(a) for a in args]]
+    with open(log, "a") as f:
+        f.write("$ photoedit " + " ".join(str(a) for a in args) + "\n")
+        f.flush()
+        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True, env=os.environ | {"TQDM_DISABLE": "1"})
+
+
+def train(out: Path, kimg: float, seed: int, extra: list[str], log: Path, resume: bool = False) -> float:
+    t0 = time.time()
+    sets = [f"train_gan.kimg={kimg}", "train_gan.minutes=0", f"train_gan.seed={seed}", *extra]
+    photoedit("train-gan", "--out", out, *(["--resume"] if resume else []),
+              *[a for s in sets for a in ("--set", s)], log=log)
+    return time.time() - t0
+
+
+def leakage(gan: Path, boundary: Path, attr: str, n: int) -> dict:
+    """Mean change of every photometric score when fresh samples move +3 on the boundary's layers."""
+    from gan.checkpoint import load_generator
+    from pipeline.semantics.boundary import LinearBoundary
+    from pipeline.semantics.predictors import predictor_from_args
+    from pipeline.semantics.rescore import RescoreConfig, rescore
+
+    b = LinearBoundary.load(boundary)
+    pred = predictor_from_args("photometric")
+    res = rescore(load_generator(gan).eval(), b, {"photometric": pred}, RescoreConfig(n=n, distance=3.0, seed=777),
+                  groups=[b.layers], attribute=attr, progress=False)
+    changes = {k: float(v[0]) for k, v in res.table.items()}
+    others = [abs(v) for k, v in changes.items() if k != attr]
+    return {"target_change": changes.get(attr), "leakage": float(sum(others) / max(len(others), 1)),
+            "changes": changes}
+
+
+def evaluate(arm: Path, gan: Path, encoder: Path, args, log: Path) -> dict:
+    t0 = time.time()
+    shard = arm / "samples"
+    photoedit("sample", "--gan", gan, "--out", shard, "--no-images", "--n", args.samples, log=log)
+    photoedit("score", "--samples", shard, "--predictor", "photometric", log=log)
+    res: dict = {"boundaries": {}}
+    for attr in ATTRS:
+        bfile = arm / f"{attr}.npz"
+        photoedit("boundary", "--samples", shard, "--predictor", "photometric", "--attribute", attr,
+                  "--out", bfile, log=log)
+        photoedit("rescore", "--gan", gan, "--boundary", bfile, "--out", arm / "rescore",
+                  "--n", args.rescore_n, log=log)
+        meta = json.loads(bfile.with_suffix(".json").read_text())
+        res["boundaries"][attr] = {"val_accuracy": meta["accuracies"]["validation"], "layers": meta["layers"],
+                                   **leakage(gan, bfile, attr, args.rescore_n)}
+    photoedit("eval-gan", "--gan", gan, "--n", args.swd_n, "--ppl", "--ppl-n", args.ppl_n,
+              "--encoder", encoder, *[a for attr in ATTRS for a in ("--boundary", arm / f"{attr}.npz")],
+              "--als-n", args.als_n, "--out", arm / "eval_gan.json", log=log)
+    res["eval_gan"] = json.loads((arm / "eval_gan.json").read_text())
+    res["eval_seconds"] = time.time() - t0
+    return res
+
+
+def summary_row(r: dict) -> dict:
+    e = r["eval_gan"]
+    row = {"swd": e["swd_swd"], "ppl": e["ppl"], "train_seconds": r["train_seconds"]}
+    for attr in ATTRS:
+        row[f"als_{attr}"] = e["als"][attr]["als"]
+        row[f"slope_{attr}"] = e["als"][attr]["slope"]
+        b = r["boundaries"][attr]
+        row[f"val_acc_{attr}"] = b["val_accuracy"]
+        row[f"leak_{attr}"] = b["leakage"]
+        row[f"change_{attr}"] = b["target_change"]
+    return row
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--encoder", type=Path, required=True, help="`photoedit train-predictor --data world` folder")
+    p.add_argument("--out", type=Path, default=Path("/tmp/hsr_ab"))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--base-kimg", type=float, default=1.0, help="baseline training before the fork")
+    p.add_argument("--tune-kimg", type=float, default=0.75, help="images after the fork, both arms")
+    p.add_argument("--hsr-weight", type=float, default=1.0)
+    p.add_argument("--samples", type=int, default=1000, help="samples for the boundaries")
+    p.add_argument("--rescore-n", type=int, default=100)
+    p.add_argument("--swd-n", type=int, default=128)
+    p.add_argument("--ppl-n", type=int, default=128)
+    p.add_argument("--als-n", type=int, default=32)
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "log.txt"
+    results_file = args.out / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    load = {"start": os.getloadavg()}
+    for seed in args.seeds:
+        base = args.out / f"seed{seed}" / "base"
+        if not (base / "checkpoints" / "latest").exists():
+            results[f"seed{seed}_base_seconds"] = train(base, args.base_kimg, seed, [], log)
+        for arm, extra in (("hsr", [f"train_gan.hsr_weight={args.hsr_weight}",
+                                    f"train_gan.hsr_encoder={args.encoder}"]), ("none", [])):
+            key = f"seed{seed}/{arm}"
+            if key in results:
+                continue
+            folder = args.out / f"seed{seed}" / arm
+            run, done = folder / "run", folder / "trained.json"
+            if done.exists():  # trained earlier; only the evaluation is redone
+                secs = json.loads(done.read_text())["seconds"]
+            else:
+                if run.exists():
+                    shutil.rmtree(run)
+                shutil.copytree(base, run, symlinks=True)
+                secs = train(run, args.base_kimg + args.tune_kimg, seed, extra, log, resume=True)
+                done.write_text(json.dumps({"seconds": secs}))
+            gan = run / "checkpoints" / "latest" / "generator_ema.safetensors"
+            r = evaluate(folder, gan, args.encoder, args, log)
+            r["train_seconds"] = secs
+            r["loadavg_after"] = os.getloadavg()
+            results[key] = r
+            results_file.write_text(json.dumps(results, indent=1))
+            print(key, json.dumps(summary_row(r)), flush=True)
+    load["end"] = os.getloadavg()
+    rows = {k: summary_row(v) for k, v in results.items() if "/" in k}
+    table = {}
+    for metric in next(iter(rows.values())):
+        per_seed = {}
+        for seed in args.seeds:
+            a, b = rows[f"seed{seed}/none"][metric], rows[f"seed{seed}/hsr"][metric]
+            per_seed[seed] = {"none": a, "hsr": b, "hsr_vs_none_pct": 100 * (b - a) / abs(a) if a else None}
+        pcts = [v["hsr_vs_none_pct"] for v in per_seed.values() if v["hsr_vs_none_pct"] is not None]
+        table[metric] = {"per_seed": per_seed, "mean_pct": statistics.mean(pcts) if pcts else None}
+    summary = {"table": table, "loadavg": load, "args": {k: str(v) for k, v in vars(args).items()}}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    for metric, t in table.items():
+        cells = "  ".join(f"s{s}: {v['none']:.4g} -> {v['hsr']:.4g}" for s, v in t["per_seed"].items())
+        mp = t["mean_pct"]
+        print(f"{metric:<16} {cells}   mean change {mp:+.1f}%" if mp is not None else f"{metric:<16} {cells}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
