@@ -82,6 +82,7 @@ class Canvas:
         self.rows = [sky]
         self.labels = [np.zeros(1, np.uint8)]
         self.count = 1
+        self.hood_id = -1  # id of the camera car's bonnet, when it has one
 
     def add_block(self, rows: np.ndarray, labels: list[str]) -> np.ndarray:
         n, k = rows.shape[:2]
@@ -278,6 +279,26 @@ def draw_ground(cv: Canvas, p: SceneParams, light: Light) -> None:
     dashes = cam.polys(*_quad_y(lx - 0.08, lx + 0.08, 0.0, lz, lz + 3.0)).reshape(-1, 4, 2)
     edges = cam.polys(*_quad_y(np.array([-rw + 0.3, rw - 0.42]), np.array([-rw + 0.42, rw - 0.3]), 0.0, NEAR, ZFAR))
     cv.fill(np.concatenate([dashes, edges]), base + 3)
+
+
+HOOD = (0.06, 0.06, 0.07)  # dark paint or dashboard
+
+
+def draw_hood(cv: Canvas, p: SceneParams, light: Light) -> None:
+    """The camera car's bonnet: a dark, gently curved band along the bottom, nearest of all.
+    Its top mirrors the sky, so it is shaded as a glossy surface facing up."""
+    hood = p.layout.hood
+    if hood <= 0:
+        return
+    cam = cv.cam
+    rows = part_rows(1, HOOD, float(light.sun[1]) * 0.5, (0.0, 0.0, 1.0, 1.0), snow=0.0, tex="paint")
+    base = int(cv.add_block(rows[None], ["ego_vehicle"])[0])
+    xs = np.linspace(-0.02, 1.02, 17) * cam.w
+    bulge = 1.0 - 0.5 * ((xs / cam.w - 0.5) * 2.0) ** 2  # highest at the centre
+    ys = cam.h * (1.0 - hood * bulge)
+    pts = np.concatenate([np.stack([xs, ys], 1), [[xs[-1], cam.h + 2], [xs[0], cam.h + 2]]])
+    cv2.fillPoly(cv.ids, [(pts * ONE).astype(np.int32)], base, cv2.LINE_8, SHIFT)
+    cv.hood_id = base
 
 
 def _building_table(p: SceneParams) -> np.ndarray:
@@ -733,6 +754,7 @@ def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray
     draw_ground(cv, p, light)
     draw_buildings(cv, p, light, streams[0])
     draw_objects(cv, p, light, streams[0])
+    draw_hood(cv, p, light)
     ids = cv.ids
     pal, lab = cv.palette()
     labels = np.take(lab, ids)
@@ -762,6 +784,10 @@ def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray
     if snow > 0:
         img = add_ground_snow(img, ids, pal, ground_ids, lit, depth, cam, p, light, snow, streams[1])
     img *= texture_multiplier(np.take(pal[:, TXK].astype(np.uint8), ids), p.texture_seed)[..., None]
+    if p.layout.hood > 0:  # the bonnet's gloss mirrors the sky, brightest at its far edge
+        on = (ids == cv.hood_id).astype(np.float32)
+        fall = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None] ** 4
+        img += (on * (0.25 * (1.0 - fall)))[..., None] * light.horizon_rgb
     if wet > 0:
         add_wet_sheen(img, ids, lab, depth, light, wet)
     # 4. Night: emitters, lamp light pools, the car's own headlights, glow.
@@ -863,7 +889,9 @@ def add_night_lights(img, ids, pal, lab, depth, cam: Camera, p: SceneParams, lig
     lamp_rgb = np.array([1.0, 0.82, 0.55], np.float32) * night * 0.6
     light_small = pool[..., None] * lamp_rgb + beam[..., None] * (HEADLIGHTS * night * 0.3)
     light_px = cv2.resize(light_small, (w, h), interpolation=cv2.INTER_LINEAR)
-    img = img + np.take(pal[:, ALB], ids, axis=0) * light_px
+    # Lamps shine down: walls and car sides catch a third of what the road does.
+    facing_up = 0.35 + 0.65 * np.abs(pal[:, PLN.start + 1:PLN.start + 2])
+    img = img + np.take(pal[:, ALB] * facing_up, ids, axis=0) * light_px
     # 2. Emitters: lit windows, lamp heads, car lights, and a soft glow around them; on a
     # wet road their reflections stretch down toward the camera.
     emit = np.take(pal[:, EMI] * night, ids, axis=0)

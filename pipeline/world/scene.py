@@ -39,10 +39,11 @@ LABELS = {
     6: "light_source",
     7: "pole",
     8: "terrain",  # grass verges, fields and distant hills
+    9: "ego_vehicle",  # the bonnet or dashboard of the car the camera rides in
 }
 LABEL_IDS = {name: i for i, name in LABELS.items()}
 # Classes whose pixels never move when only lighting or weather changes.
-STATIC_LABELS = ("building", "road", "sidewalk", "vegetation", "car", "pole", "terrain")
+STATIC_LABELS = ("building", "road", "sidewalk", "vegetation", "car", "pole", "terrain", "ego_vehicle")
 # Street layouts: a town street between rows of buildings, a suburb of low houses set
 # back behind lawns, an open road (motorway or country road) between verges and fields.
 LAYOUT_KINDS = ("street", "suburb", "open_road")
@@ -89,6 +90,7 @@ class Layout:
     sidewalk_width: float  # m, kerb to the building line
     kind: str = "street"  # one of LAYOUT_KINDS
     hills: float = 0.0  # height of the distant skyline of hills, fraction of the image height at 0 (none) .. 0.15
+    hood: float = 0.0  # share of the image height the camera car's bonnet covers at the centre (0: none, dashcams)
 
     def camera_yaw(self, size: tuple[int, int]) -> float:
         """Degrees the camera turns off the street axis to put the vanishing point here."""
@@ -363,16 +365,16 @@ def sample_scene(seed: int, condition: str = "mixed") -> SceneParams:
 
 
 # `mixed` draws conditions about as often as street photos show them (most are taken by
-# day), and a fifth of the scenes with every lighting field independent, so attribute
-# scores still cover the whole range.
+# day; the shares of the 50 photos in ../shared/realphotos*), and a tenth of the scenes
+# with every lighting field independent, so attribute scores still cover the whole range.
 MIXED_CONDITIONS = ("day", "overcast", "golden_hour", "night", "fog", "snow", "rain", "random")
-MIXED_WEIGHTS = (0.26, 0.14, 0.08, 0.12, 0.07, 0.07, 0.06, 0.20)
+MIXED_WEIGHTS = (0.27, 0.15, 0.09, 0.13, 0.09, 0.08, 0.09, 0.10)
 
 
 def _sample_camera(rng: np.random.Generator) -> CameraResponse:
     u = rng.uniform
     return CameraResponse(
-        exposure=_r(u(-0.25, 0.25)),
+        exposure=_r(u(0.0, 0.45)),
         contrast=_r(u(0.95, 1.25)),
         white_balance=_r(u(-0.4, 0.4)),
         tint=_r(u(-0.2, 0.2)),
@@ -401,6 +403,7 @@ def _sample_layout(rng: np.random.Generator) -> Layout:
         sidewalk_width=_r(u(2.0, 4.5)),
         kind=kind,
         hills=_r(u(0.02, 0.15) if kind != "street" and rng.random() < 0.7 else 0.0),
+        hood=_r(u(0.06, 0.16) if rng.random() < 0.45 else 0.0),
     )
 
 

@@ -21,12 +21,12 @@ TILE = 256  # tile side in pixels; pictures larger than this repeat it
 # Anisotropy > 1 stretches blotches sideways: road wear and grass read as bands in perspective.
 _RECIPES = {
     "smooth": (0.0, 1.0, 0.0, 1.0, 1.0),
-    "asphalt": (0.06, 0.6, 0.09, 7.0, 3.0),
-    "pavement": (0.06, 0.6, 0.06, 4.0, 2.0),
-    "facade": (0.05, 0.6, 0.07, 6.0, 1.0),
-    "foliage": (0.30, 0.8, 0.12, 3.0, 1.0),
-    "grass": (0.16, 0.6, 0.18, 8.0, 3.0),
-    "paint": (0.025, 0.6, 0.02, 5.0, 1.0),
+    "asphalt": (0.12, 0.6, 0.2, 7.0, 3.0),
+    "pavement": (0.18, 0.6, 0.15, 4.0, 2.0),
+    "facade": (0.30, 0.7, 0.22, 4.0, 1.0),
+    "foliage": (1.0, 0.8, 0.3, 2.5, 1.0),
+    "grass": (0.6, 0.7, 0.4, 6.0, 3.0),
+    "paint": (0.075, 0.6, 0.05, 5.0, 1.0),
 }
 
 _BANK: np.ndarray | None = None
@@ -34,6 +34,12 @@ _BANK: np.ndarray | None = None
 
 def _unit(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / max(float(x.std()), 1e-6)
+
+
+def _periodic_blur(x: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """Gaussian blur of a tile as if it repeated: no seam where a picture wraps around it."""
+    big = cv2.GaussianBlur(np.tile(x, (3, 3)), (0, 0), sx, sigmaY=sy)
+    return big[TILE:2 * TILE, TILE:2 * TILE]
 
 
 def texture_bank() -> np.ndarray:
@@ -44,10 +50,9 @@ def texture_bank() -> np.ndarray:
         tiles = []
         for name in TEXTURES:
             fine_a, fine_s, blot_a, blot_s, aniso = _RECIPES[name]
-            fine = _unit(cv2.GaussianBlur(rng.standard_normal((TILE, TILE)).astype(np.float32), (0, 0), fine_s))
-            blot = _unit(cv2.GaussianBlur(rng.standard_normal((TILE, TILE)).astype(np.float32), (0, 0),
-                                          blot_s * aniso, sigmaY=blot_s))
-            tiles.append(np.clip(1.0 + fine_a * fine + blot_a * blot, 0.3, 1.8))
+            fine = _unit(_periodic_blur(rng.standard_normal((TILE, TILE)).astype(np.float32), fine_s, fine_s))
+            blot = _unit(_periodic_blur(rng.standard_normal((TILE, TILE)).astype(np.float32), blot_s * aniso, blot_s))
+            tiles.append(np.clip(1.0 + fine_a * fine + blot_a * blot, 0.25, 2.0))
         _BANK = np.ascontiguousarray(np.stack(tiles).astype(np.float32).reshape(-1))
     return _BANK
 
