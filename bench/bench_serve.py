@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -122,6 +123,7 @@ def main() -> int:
         print(f"server peak memory: {server.peak_rss_mb():.0f} MB")
     finally:
         server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"load average at end: {load()}")
     if args.json:
         args.json.write_text(json.dumps({

@@ -154,6 +154,7 @@ def screenshots(run: Path | None, out: Path, photos: Path | None) -> None:
             chrome.close()
     finally:
         server.stop()
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
