@@ -34,6 +34,9 @@ def read_manifest(shard_dir: str | os.PathLike) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise SampleError(f"{path}: not a sample shard manifest (format={found!r})")
+    for key in ("n", "chunk"):
+        if not isinstance(manifest.get(key), int) or manifest[key] < 1:
+            raise SampleError(f"{path}: '{key}' must be a positive integer, got {manifest.get(key)!r}")
     return manifest
 
 

@@ -239,3 +239,21 @@ def test_parse_layers():
     assert parse_layers("1-2,6") == [1, 2, 6] and parse_layers("3") == [3] and parse_layers(None) is None
     with pytest.raises(UserError, match="layers 'a-b'"):
         parse_layers("a-b")
+
+
+def test_blas_runs_on_one_thread_unless_the_environment_says_otherwise(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    from pipeline.semantics.boundary import blas_threads
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    blas = lambda: [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]  # noqa: E731
+    if not blas():
+        pytest.skip("numpy reports no BLAS thread pool")
+    with blas_threads():
+        assert set(blas()) == {1}
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    before = blas()
+    with blas_threads():
+        assert blas() == before  # the user's choice stands
