@@ -207,6 +207,8 @@ def main() -> int:
     ap.add_argument("--condition-splits", type=int, default=10, help="splits per condition (small sets: more)")
     ap.add_argument("--before", metavar="DIR", help="a checkout of an older commit, measured in the same run")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random splits")
+    ap.add_argument("--world-seed", type=int, default=0,
+                    help="first seed of the world scenes (another value: scenes the renderer was not tuned on)")
     ap.add_argument("--sheet", metavar="PNG", help="also write a contact sheet of real photos beside world scenes")
     ap.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
     args = ap.parse_args()
@@ -224,7 +226,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         # 1. Overall: world `mixed` against all the real photos.
         m = len(real) // 2
-        worlds = {name: render_world("mixed", 0, args.splits * m, co, Path(tmp)) for name, co in checkouts.items()}
+        worlds = {name: render_world("mixed", args.world_seed, args.splits * m, co, Path(tmp))
+                  for name, co in checkouts.items()}
         report["overall"] = measure(real, worlds, args.splits, args.seed)
         # 2. Per condition: world scenes of the matching condition against that condition's photos.
         report["conditions"] = {}
@@ -237,7 +240,7 @@ def main() -> int:
             for name, co in checkouts.items():
                 # The old renderer has no rain: its nearest is overcast.
                 wc = "overcast" if wcond == "rain" and not draws_rain(co) else wcond
-                ws[name] = render_world(wc, 10_000, args.condition_splits * mc, co, Path(tmp))
+                ws[name] = render_world(wc, args.world_seed + 10_000, args.condition_splits * mc, co, Path(tmp))
             report["conditions"][cond] = {"world": wcond, "n_real": len(sel),
                                           **measure(sel, ws, args.condition_splits, args.seed)}
     load = os.getloadavg()[0]

@@ -291,3 +291,100 @@ def test_world_dataset_under_ddp_gloo_two_processes(tmp_path):
     mp.spawn(_ddp_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
     a, b = (set(json.loads((tmp_path / f"rank{r}.json").read_text())) for r in range(2))
     assert a and b and not a & b and a | b == set(range(10))
+
+
+# ----------------------------------------------------------------------------------
+# Issue 13: camera, textures, layouts, rain, the night's own light
+
+
+def ideal_camera(p):
+    """The scene seen by a camera that changes nothing: isolates the scene's own light."""
+    from pipeline.world.scene import CameraResponse
+
+    return dataclasses.replace(p, camera=CameraResponse())
+
+
+def test_camera_is_part_of_the_record_and_kept_by_rerenders():
+    p = sample_scene(21, "mixed")
+    assert p.camera != world.SceneParams.__dataclass_fields__["camera"].default_factory()
+    for attribute in world.ATTRIBUTES:
+        assert p.with_attribute(attribute, 1.0).camera == p.camera
+    assert sample_scene(21, "night").camera == sample_scene(21, "day").camera
+    q = world.SceneParams.from_dict(json.loads(json.dumps(p.to_dict())))
+    assert q.camera == p.camera
+
+
+def test_camera_vignette_noise_and_jpeg():
+    from pipeline.world.camera import develop, tone_curve
+    from pipeline.world.scene import CameraResponse
+
+    flat = np.full((64, 128, 3), 0.4, np.float32)
+    vig = luminance(develop(flat.copy(), CameraResponse(vignette=0.4), 0.0, 0))
+    assert vig[:4, :4].mean() < vig[28:36, 60:68].mean() - 10  # corners darker than the centre
+    day = luminance(develop(flat.copy(), CameraResponse(noise=0.01), 0.0, 5))
+    night = luminance(develop(flat.copy(), CameraResponse(noise=0.01), 1.0, 5))
+    assert night.std() > 2.5 * day.std() > 0  # the gain a camera needs in the dark
+    ramp = np.tile(np.linspace(0.05, 0.9, 128, dtype=np.float32)[None, :, None], (64, 1, 3))
+    raw = develop(ramp.copy(), CameraResponse(), 0.0, 0)
+    jpeg = develop(ramp.copy(), CameraResponse(jpeg_quality=60), 0.0, 0)
+    diff = np.abs(raw.astype(int) - jpeg.astype(int))
+    assert diff.max() > 0 and diff.mean() < 3  # lossy, but close
+    x = np.linspace(0, 4, 200)
+    y = tone_curve(x, 1.2)
+    assert np.all(np.diff(y) >= 0) and y[-1] < 1.0 and abs(tone_curve(np.array([0.35]), 1.2)[0] - 0.35) < 1e-6
+
+
+def test_textures_are_mean_one_and_only_where_a_surface_has_one():
+    from pipeline.world.surfaces import TEX, texture_multiplier
+
+    kinds = np.zeros((256, 512), np.uint8)  # the right half covers one whole tile
+    kinds[:, 256:] = TEX["asphalt"]
+    m = texture_multiplier(kinds, 1234)
+    assert np.all(m[:, :256] == 1.0)
+    assert 0.97 < m[:, 256:].mean() < 1.03 and m[:, 256:].std() > 0.05
+    assert np.array_equal(m, texture_multiplier(kinds, 1234))
+
+
+def test_layout_kinds_draw_their_ground():
+    seen = {}
+    for seed in range(60):
+        p = sample_scene(seed, "day")
+        seen.setdefault(p.layout.kind, p)
+    assert set(seen) == set(world.scene.LAYOUT_KINDS)
+    terrain = {k: (render(p, SIZE).masks == LABEL_IDS["terrain"]).mean() for k, p in seen.items()}
+    assert not seen["open_road"].buildings
+    assert terrain["open_road"] > 0.05 and terrain["suburb"] > 0.02
+    row = int(seen["street"].layout.horizon_y * SIZE[0]) + 2
+    assert (render(seen["street"], SIZE).masks[row:] != LABEL_IDS["terrain"]).all()  # town: paved
+
+
+def test_rain_darkens_the_road_underfoot_and_makes_the_far_road_shine():
+    near_gain, far_gain = [], []
+    for seed in range(4):
+        p = ideal_camera(sample_scene(seed, "overcast")).with_lighting(rain=0.0)
+        dry, wet = render(p, (64, 128)), render(p.with_lighting(rain=1.0), (64, 128))
+        road = dry.masks == LABEL_IDS["road"]
+        near, far = road & (dry.depth < 8), road & (dry.depth > 30) & (dry.depth < 150)
+        if near.sum() < 10 or far.sum() < 10:
+            continue
+        ld, lw = luminance(dry.image), luminance(wet.image)
+        near_gain.append(lw[near].mean() / ld[near].mean())
+        far_gain.append(lw[far].mean() / ld[far].mean())
+    assert len(near_gain) >= 2
+    assert np.mean(near_gain) < 0.85 and np.mean(far_gain) > np.mean(near_gain) + 0.1, (near_gain, far_gain)
+
+
+def test_headlights_light_the_road_ahead_at_night(monkeypatch):
+    from pipeline.world import renderer
+
+    p = ideal_camera(sample_scene(8, "night")).with_lighting(rain=0.0)
+    with_beams = render(p, (64, 128))
+    monkeypatch.setattr(renderer, "HEADLIGHTS", np.zeros(3, np.float32))
+    without = render(p, (64, 128))
+    cam = renderer.camera_from(p, 64, 128)
+    x = renderer.ground_xz(with_beams.depth, cam)
+    ahead = (with_beams.masks == LABEL_IDS["road"]) & (with_beams.depth > 3) & (with_beams.depth < 15) \
+        & (np.abs(x - cam.cx) < 1.5)
+    assert ahead.sum() > 10
+    lum_on, lum_off = luminance(with_beams.image)[ahead].mean(), luminance(without.image)[ahead].mean()
+    assert lum_on > 1.5 * lum_off + 5, (lum_on, lum_off)
