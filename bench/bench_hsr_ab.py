@@ -14,6 +14,7 @@ boundary's validation accuracy and the re-scoring leakage: the mean |change| of 
 other photometric attributes when the edit moves +3 on its chosen layers.
 
     python bench/bench_hsr_ab.py --encoder /tmp/h6/predictor --out /tmp/h6_ab
+    python bench/bench_hsr_ab.py --encoder /tmp/h6/predictor --step-cost 20   # HSR's cost per step
 """
 from __future__ import annotations
 
@@ -99,6 +100,31 @@ def summary_row(r: dict) -> dict:
     return row
 
 
+def step_cost(encoder: Path, steps: int) -> dict:
+    """Seconds per quickstart training step with and without HSR, interleaved (same load for both)."""
+    import torch
+
+    from gan.training import Trainer
+    from pipeline.commands.train_gan import build_parser, load_configs
+    from pipeline.semantics.encoders import load_encoder
+
+    gcfg, tcfg, _ = load_configs(build_parser().parse_args([]))
+    enc = load_encoder(encoder)
+    trainers = {"none": Trainer(gcfg, tcfg), "hsr": Trainer(gcfg, type(tcfg)(**(tcfg.to_dict() | {"hsr_weight": 1.0})),
+                                                            hsr_encoder=enc)}
+    real = torch.rand(tcfg.batch, 3, *gcfg.resolution) * 2 - 1
+    times = {k: [] for k in trainers}
+    for i in range(steps + 1):
+        for k, tr in trainers.items():
+            t0 = time.perf_counter()
+            tr.train_step(real)
+            if i:
+                times[k].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"step_s_median": med, "hsr_over_none": med["hsr"] / med["none"], "steps": steps,
+            "loadavg": os.getloadavg()}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -113,7 +139,13 @@ def main(argv=None) -> int:
     p.add_argument("--swd-n", type=int, default=128)
     p.add_argument("--ppl-n", type=int, default=128)
     p.add_argument("--als-n", type=int, default=32)
+    p.add_argument("--step-cost", type=int, default=0, metavar="STEPS",
+                   help="only time STEPS quickstart training steps with and without HSR (interleaved) and exit")
     args = p.parse_args(argv)
+    if args.step_cost:
+        r = step_cost(args.encoder, args.step_cost)
+        print(json.dumps(r, indent=1))
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "log.txt"
     results_file = args.out / "results.json"

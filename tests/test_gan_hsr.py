@@ -94,3 +94,35 @@ def test_hsr_weight_without_encoder_is_a_clear_error():
 
     with pytest.raises(ValueError, match="hsr_encoder"):
         Trainer(GeneratorConfig(**GCFG), TrainConfig(hsr_weight=1.0, **TCFG))
+
+
+def test_local_encoders_give_shallow_to_deep_stages_and_refuse_bad_files(tmp_path):
+    import json
+
+    import pytest
+    import torchvision
+    from safetensors.torch import save_file
+
+    from pipeline.errors import UserError
+    from pipeline.semantics.encoders import load_encoder
+    from pipeline.semantics.predictors.classifier import AttributeNet
+
+    folder = tmp_path / "predictor"
+    folder.mkdir()
+    save_file(AttributeNet(2, width=4).state_dict(), str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps({
+        "architecture": {"num_outputs": 2, "width": 4}, "outputs": ["sunny", "night"], "kinds": ["prob", "prob"],
+        "input_size": [16, 16], "target_mean": [0, 0], "target_std": [1, 1]}))
+    feats = load_encoder(folder)(torch.zeros(2, 3, 32, 32))  # resized to the predictor's 16 px
+    assert [tuple(f.shape[1:]) for f in feats] == [(4, 8, 8), (8, 4, 4), (16, 2, 2), (16, 1, 1)]
+
+    torch.manual_seed(0)
+    save_file(torchvision.models.resnet18(weights=None).state_dict(), str(tmp_path / "r18.safetensors"))
+    feats = load_encoder(tmp_path / "r18.safetensors", "resnet18")(torch.zeros(1, 3, 64, 64))
+    assert [f.shape[-1] for f in feats] == [32, 16, 8, 4, 2] and feats[-1].shape[1] == 512
+
+    with pytest.raises(UserError, match="not a torchvision vgg11 state dict"):
+        load_encoder(tmp_path / "r18.safetensors", "vgg11")
+    (tmp_path / "junk.pth").write_bytes(b"not a torch file")
+    with pytest.raises(UserError, match="junk.pth"):
+        load_encoder(tmp_path / "junk.pth", "resnet18")

@@ -88,3 +88,21 @@ def test_linearity_r2_rows():
     rows = np.stack([2 * a + 1, a ** 2, np.zeros_like(a)])
     r2 = linearity_r2(a, rows)
     assert r2[0] == pytest.approx(1.0) and r2[1] == pytest.approx(0.0, abs=1e-12) and r2[2] == 0.0
+
+
+def test_eval_gan_reports_ppl_and_names_a_missing_encoder(tmp_path, capsys):
+    import json
+
+    from gan.checkpoint import save_generator
+    from pipeline.commands import eval_gan
+    from pipeline.errors import UserError
+
+    ckpt = save_generator(generator(False), tmp_path / "G.safetensors")
+    out = tmp_path / "m.json"
+    assert eval_gan.main(["--gan", str(ckpt), "--no-swd", "--ppl", "--ppl-n", "8", "--out", str(out),
+                          "--device", "cpu"]) == 0
+    result = json.loads(out.read_text())
+    assert result["ppl"] > 0 and result["ppl_distance"] == "pixel_mse" and "swd_swd" not in result
+    assert "PPL (W, end, eps 1e-4, pixel MSE)" in capsys.readouterr().out
+    with pytest.raises(UserError, match="nope.*no such file"):
+        eval_gan.main(["--gan", str(ckpt), "--no-swd", "--ppl", "--encoder", str(tmp_path / "nope"), "--device", "cpu"])
