@@ -163,6 +163,10 @@ def main() -> None:
         "last_over_first": round(last / first, 3), "peak_rss_whole_run_mb": round(max(r for _, r in samples), 1),
         "samples": len(samples), "load_average_during": [round(min(loads or [0]), 1), round(max(loads or [0]), 1)],
         "warnings": len(summary["warnings"]),
+        # Peak RSS in each tenth of the outputs: a leak climbs tenth after tenth; big photos
+        # in flight make single bumps.
+        "peak_rss_by_tenth_mb": [round(max([r for c, r in samples if k * tenth <= c < (k + 1) * tenth] or [0]), 1)
+                                 for k in range(10)],
     }
     print(json.dumps(result, indent=2))
     ok = result["failed_are_exactly_the_broken"] and done == args.n - len(broken) and last / first <= 1.10
