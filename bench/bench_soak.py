@@ -3,7 +3,7 @@
     python bench/bench_soak.py [--n 2000] [--attribute night] [--work /tmp/soak] [--results FILE]
 
 Makes N photos in --work (generated here, never the shared real photos), in name order a
-repeating mix, so every tenth of the batch holds the same kinds: JPEG at 0.03-2 MP (some
+repeating mix, so every tenth of the batch holds the same kinds: JPEG at 0.01-2 MP (some
 with EXIF rotation), PNG RGBA, greyscale, palette, 16-bit PNG, CMYK JPEG, WebP, TIFF, BMP,
 GIF, one 12-MP JPEG per 100 photos, and one broken file per 250 (empty, truncated, text).
 Then runs the CLI exactly as a user would (`python -m pipeline -a ATTR IN -o OUT --workers 2
