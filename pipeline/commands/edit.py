@@ -32,7 +32,10 @@ outputs:
   (untouched), 16 bits per channel for PNG -> PNG. Converted (with a warning): CMYK -> RGB,
   animated images -> first frame, alpha dropped for JPEG/BMP outputs. Not kept: XMP, the
   EXIF thumbnail. EXIF Software records the edit ("photoedit 0.1.0: sunny 1"), so an
-  interrupted --in-place run can be rerun: photos stamped with the same edit are skipped.
+  interrupted --in-place run can be rerun: photos stamped with the same edit are skipped
+  (also when another run edited them since this one started: never edited twice).
+  Two inputs whose outputs would share a name - also one differing only in case or accents,
+  one file on macOS/Windows disks - the second is refused and reported, not overwritten.
 
 full-resolution modes (what they cost):
   default        the network runs once per photo at its working resolution (the bundle's
