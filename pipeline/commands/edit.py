@@ -34,8 +34,8 @@ outputs:
   EXIF thumbnail. EXIF Software records the edit ("photoedit 0.1.0: sunny 1"), so an
   interrupted --in-place run can be rerun: photos stamped with the same edit are skipped
   (also when another run edited them since this one started: never edited twice).
-  Two inputs whose outputs would share a name - also one differing only in case or accents,
-  one file on macOS/Windows disks - the second is refused and reported, not overwritten.
+  Two inputs whose outputs would share a name - also names differing only in case or in how
+  an accent is encoded, one file on macOS/Windows disks - the second is refused, not overwritten.
 
 full-resolution modes (what they cost):
   default        the network runs once per photo at its working resolution (the bundle's
