@@ -35,7 +35,9 @@ setup(
         "matplotlib>=3.7,<4",
     ],
     extras_require={
-        "test": ["pytest>=7,<10", "onnx>=1.16,<2", "onnxruntime>=1.18,<2"],  # ONNX tests run in CI; Ray's skip
+        # CI runs the ONNX and web-app tests (the browser test drives Debian's chromium); Ray's skip.
+        "test": ["pytest>=7,<10", "onnx>=1.16,<2", "onnxruntime>=1.18,<2",
+                 "fastapi>=0.110,<1", "uvicorn>=0.29,<1", "playwright>=1.40,<2"],
         "onnx": ["onnx>=1.16,<2", "onnxruntime>=1.18,<2"],  # photoedit export, --backend onnxruntime
         "ray": ["ray[data]>=2.40,<3"],  # photoedit ray-edit
         "serve": ["fastapi>=0.110,<1", "uvicorn>=0.29,<1", "playwright>=1.40,<2"],  # playwright: browser test only
