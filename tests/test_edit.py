@@ -197,7 +197,7 @@ def test_real_tiny_bundle_by_name_and_path(tmp_path, monkeypatch):
     tiled_pipe = EditPipeline.from_pretrained(path, config=EditConfig(mode="tiled", tile_size=32))
     for shape in (photo.shape, (1, 1, 3), (10, 300, 3)):
         assert tiled_pipe(np.zeros(shape, np.uint8) if shape != photo.shape else photo).image.shape == shape
-    with pytest.raises(FileNotFoundError, match="nosuch.*PHOTOEDIT_MODELS"):
+    with pytest.raises(FileNotFoundError, match="(?s)nosuch.*PHOTOEDIT_MODELS"):
         EditPipeline.from_pretrained("nosuch")
 
 

@@ -104,7 +104,7 @@ def test_cli_export(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["attribute"] == "sunny" and (tmp_path / "x" / "s.onnx").is_file()
     assert main(["export", "no-such-bundle", "--models", str(tmp_path)]) == 2
-    assert "no translator bundle 'no-such-bundle'" in capsys.readouterr().err
+    assert "no translator for 'no-such-bundle'" in capsys.readouterr().err
 
 
 def test_cli_edit_with_onnxruntime_backend_matches_torch(tmp_path, capsys):

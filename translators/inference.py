@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from translators.edit_config import EditConfig
 from translators.guided_filter import apply_local_affine, fit_local_affine
 from translators.images import array_to_pil, pil_to_array
-from translators.registry import find_bundle, search_paths
+from translators.registry import require_bundle
 
 __all__ = ["EditConfig", "EditPipeline", "EditResult", "LoadedTranslator", "Prepared", "load_translator",
            "translator_from_model", "working_size", "split_array"]
@@ -249,12 +249,7 @@ class EditPipeline:
             return cls._from_saved(Path(names[0]), device, config)
         translators = []
         for name in names:
-            found = find_bundle(str(name), models_dir)
-            if found is None:
-                where = "; ".join(f"{src}: {p}" for src, p in search_paths(models_dir))
-                raise FileNotFoundError(f"no translator bundle '{name}' (a folder with model.safetensors and "
-                                        f"config.json); looked in {where}")
-            translators.append(load_translator(found[1], device=device))
+            translators.append(load_translator(require_bundle(str(name), models_dir), device=device))
         return cls(translators, config=config, device=device)
 
     @classmethod

@@ -50,6 +50,20 @@ def find_bundle(name: str, models_dir: str | Path | None = None) -> tuple[str, P
     return None
 
 
+class BundleNotFound(FileNotFoundError):
+    """No bundle of that name on the search path; the message lists where it looked."""
+
+
+def require_bundle(name: str, models_dir: str | Path | None = None) -> Path:
+    """`find_bundle`'s path, or BundleNotFound naming every folder it looked in."""
+    found = find_bundle(name, models_dir)
+    if found is None:
+        where = "\n".join(f"  {src:<18} {path}" for src, path in search_paths(models_dir))
+        raise BundleNotFound(f"no translator for '{name}' is installed (a folder with model.safetensors and "
+                             f"config.json); looked in:\n{where}")
+    return found[1]
+
+
 def list_bundles(models_dir: str | Path | None = None) -> list[tuple[str, str, Path]]:
     """(attribute, source, path) for every bundle; an earlier folder shadows a later one."""
     seen: dict[str, tuple[str, str, Path]] = {}

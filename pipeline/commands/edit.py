@@ -133,15 +133,12 @@ def main(argv: list[str]) -> int:
     from pipeline.config import load_section
     from pipeline.photos import batch
     from translators.edit_config import EditConfig
-    from translators.registry import find_bundle, search_paths
+    from translators.registry import BundleNotFound, require_bundle
 
-    bundles = []
-    for name in args.attribute:
-        found = find_bundle(name, args.models)
-        if found is None:
-            where = "\n".join(f"  {src:<18} {path}" for src, path in search_paths(args.models))
-            raise UserError(f"no translator for '{name}' is installed; looked in:\n{where}")
-        bundles.append(found[1])
+    try:
+        bundles = [require_bundle(name, args.models) for name in args.attribute]
+    except BundleNotFound as e:
+        raise UserError(str(e)) from None
     all_jobs = batch.plan_jobs(args.inputs, [b.name for b in bundles], args.out, args.in_place)
     jobs = batch.shard_jobs(all_jobs, batch.parse_shard(args.shard))
 

@@ -33,12 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from pipeline.errors import UserError
-    from translators.registry import find_bundle, search_paths
+    from translators.registry import BundleNotFound, require_bundle
 
-    found = find_bundle(args.bundle, args.models)
-    if found is None:
-        where = "\n".join(f"  {src:<18} {path}" for src, path in search_paths(args.models))
-        raise UserError(f"no translator bundle '{args.bundle}'; looked in:\n{where}")
+    try:
+        bundle = require_bundle(args.bundle, args.models)
+    except BundleNotFound as e:
+        raise UserError(str(e)) from None
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
@@ -47,9 +47,9 @@ def main(argv: list[str]) -> int:
     from translators.export import export_onnx
 
     try:
-        report = export_onnx(found[1], args.onnx, opset=args.opset)
+        report = export_onnx(bundle, args.onnx, opset=args.opset)
     except (ValueError, OSError) as e:  # BundleError is a ValueError
-        raise UserError(f"cannot export {found[1]}: {e}") from None
+        raise UserError(f"cannot export {bundle}: {e}") from None
     if args.json:
         print(json.dumps(report, indent=2))
     else:
