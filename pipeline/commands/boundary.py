@@ -4,7 +4,7 @@ Reads a scored sample shard (or plain .npy arrays), writes FILE.npz (normal, int
 layers) + FILE.json (attribute, predictor, GAN hash, space, accuracies, solver, ...).
 The latents stay on disk: only the selected extremes are gathered into memory (memory-mapped),
 the rest are streamed once in blocks for the accuracies, and torch is never imported (500,000 x
-512 latents: a few seconds, under a third of their size in memory; see docs/BENCHMARKS.md).
+512 latents: a few seconds, a sixth of their size in memory; see docs/BENCHMARKS.md).
 """
 from __future__ import annotations
 

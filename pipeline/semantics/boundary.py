@@ -220,9 +220,13 @@ def solve_lda(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     Gram product of the centred rows, which BLAS computes as a symmetric rank-k update
     (`xc.T @ xc`), and one solve of the shrunk, hence positive-definite, d x d covariance.
     """
-    x = np.asarray(x, dtype=np.float64)
-    m1, m0 = x[y == 1].mean(0), x[y == 0].mean(0)
-    xc = np.concatenate([x[y == 1] - m1, x[y == 0] - m0]).astype(np.float32)
+    x = np.asarray(x)
+    pos, neg = x[y == 1], x[y == 0]
+    m1, m0 = pos.mean(0, dtype=np.float64), neg.mean(0, dtype=np.float64)
+    # Centre in float64, store float32, with no float64 copy of the rows (each costs page faults).
+    xc = np.empty((len(pos) + len(neg), x.shape[1]), np.float32)
+    np.subtract(pos, m1, out=xc[:len(pos)], casting="same_kind")
+    np.subtract(neg, m0, out=xc[len(pos):], casting="same_kind")
     cov = (xc.T @ xc).astype(np.float64) / len(xc)
     a = ledoit_wolf_shrinkage(xc, cov)
     mu = np.trace(cov) / cov.shape[0]
