@@ -127,10 +127,10 @@ def test_commands_pairs_train_eval(tmp_path, capsys):
     assert (tmp_path / "models" / "sunny.run" / "stats.jsonl").read_text().strip()
     capsys.readouterr()
     before = (bundle / "config.json").read_bytes()
-    assert main(["eval-translator", str(bundle), "--n-pairs", "4", "--n-world", "3", "--json"]) == 0
+    assert main(["eval-translator", str(bundle), "--n-pairs", "4", "--n-world", "3", "--n-oracle", "4", "--json"]) == 0
     assert (bundle / "config.json").read_bytes() == before  # printing only: the bundle is untouched
     capsys.readouterr()
-    assert main(["eval-translator", str(bundle), "--n-pairs", "4", "--n-world", "3", "--json", "--write"]) == 0
+    assert main(["eval-translator", str(bundle), "--n-pairs", "4", "--n-world", "3", "--n-oracle", "4", "--json", "--write"]) == 0
     r = json.loads(capsys.readouterr().out)
     for key in ("heldout_pairs", "world"):  # provenance found the GAN and boundary
         assert set(r[key]) >= {"psnr_gain_db", "ssim_gain"}

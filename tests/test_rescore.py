@@ -59,6 +59,9 @@ def test_rescore_picks_the_planted_layer(tmp_path):
     assert result.table["red"].max() < bright[2]
     updated = apply_layers(b, result, cfg)
     assert updated.layers == [2] and updated.meta["rescore"]["chosen_layers"] == [2]
+    every = apply_layers(b, result, RescoreConfig(n=64, distance=2.0, batch=32, edit_layers="all"))
+    assert every.layers == list(range(G.num_ws)) and every.meta["rescore"]["chosen_layers"] == [2]
+    assert every.meta["rescore"]["edit_layers"] == "all"
     paths = write_table(result, tmp_path, "rescore_bright")
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
     assert tmp_path.joinpath("rescore_bright.csv").read_text().splitlines()[3].startswith("2,")
@@ -76,6 +79,8 @@ def test_rescore_groups_and_per_layer_boundaries():
     assert result.groups == [[0], [2]] and result.chosen_layers == [0]
     updated = apply_layers(b, result, RescoreConfig())
     np.testing.assert_allclose(updated.normal, e[None].astype(np.float32))
+    every = apply_layers(b, result, RescoreConfig(edit_layers="all"))  # per-layer: every row it has
+    assert every.layers == [0, 2] and np.allclose(every.normal, b.normal)
 
 
 class ToyModulated:

@@ -1,8 +1,12 @@
 """eval-translator on a bundle: prints by default, merges with --write, never loses a figure (issue #18)."""
 import json
 
+import numpy as np
 import pytest
 import torch
+
+from gan.networks import Generator, GeneratorConfig
+from pipeline.semantics.boundary import LinearBoundary
 
 from pipeline.cli import main
 from translators.bundle import save_bundle
@@ -25,6 +29,18 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def tiny_gan():
+    torch.manual_seed(0)
+    return Generator(GeneratorConfig(z_dim=16, w_dim=16, resolution=(16, 32), mapping_layers=2,
+                                     channels=(16, 16, 8))).eval()
+
+
+def tiny_boundary(attribute):
+    n = np.random.RandomState(0).randn(16)
+    return LinearBoundary(normal=n / np.linalg.norm(n), intercept=0.0, layers=[0, 1, 2, 3],
+                          meta={"attribute": attribute})
+
+
 def shipped_like_bundle(tmp_path):
     torch.manual_seed(0)
     model = build_translator(TranslatorConfig(ngf=4, n_downsample=2, n_blocks=1).to_dict())
@@ -38,7 +54,7 @@ def shipped_like_bundle(tmp_path):
 def test_eval_without_gan_prints_and_leaves_the_bundle_alone(tmp_path, capsys):
     bundle = shipped_like_bundle(tmp_path)
     before = (bundle / "config.json").read_bytes()
-    assert main(["eval-translator", str(bundle), "--n-world", "2", "--json"]) == 0
+    assert main(["eval-translator", str(bundle), "--n-world", "2", "--n-oracle", "4", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["heldout_pairs"] is None and "not available" in r["heldout_pairs_skipped"]
     assert (bundle / "config.json").read_bytes() == before
@@ -46,7 +62,7 @@ def test_eval_without_gan_prints_and_leaves_the_bundle_alone(tmp_path, capsys):
 
 def test_eval_write_merges_and_never_replaces_a_figure_with_null(tmp_path, capsys):
     bundle = shipped_like_bundle(tmp_path)
-    assert main(["eval-translator", str(bundle), "--n-world", "2", "--json", "--write"]) == 0
+    assert main(["eval-translator", str(bundle), "--n-world", "2", "--n-oracle", "4", "--json", "--write"]) == 0
     r = json.loads(capsys.readouterr().out)
     m = json.loads((bundle / "config.json").read_text())["metrics"]
     assert m["heldout_pairs"] == MEASURED["heldout_pairs"]  # kept, not null
@@ -56,3 +72,38 @@ def test_eval_write_merges_and_never_replaces_a_figure_with_null(tmp_path, capsy
     assert m["score_vs_strength"]["world"] == r["score_vs_strength"]["world"]
     curves = m["score_vs_strength"].values()
     assert m["strength_monotonic"] == all(b > a for c in curves for a, b in zip(c, c[1:]))
+
+
+def test_global_matrix_fit_recovers_a_known_colour_transform():
+    from pipeline.semantics.evaluate import apply_global_matrix, fit_global_matrix
+
+    torch.manual_seed(0)
+    M = torch.tensor([[0.3, 0.1, 0.0, -0.5], [0.0, 0.25, 0.05, -0.6], [0.1, 0.0, 0.4, -0.4]])
+    x = torch.rand(4, 3, 8, 12) * 2 - 1
+    y = apply_global_matrix(M, x)
+    assert torch.allclose(fit_global_matrix(x, y), M, atol=1e-4)
+
+
+def test_baselines_beside_the_translator(tmp_path):
+    """(a) GAN-pairs matrix, (b) oracle matrix, (c) oracle translator, and their ratios,
+    on a tiny GAN and bundle; the oracle matrix must show night's (mostly global) change."""
+    from pipeline.semantics.evaluate import EvalConfig, evaluate_translator, merge_metrics
+
+    torch.manual_seed(0)
+    model = build_translator(TranslatorConfig(ngf=4, n_downsample=2, n_blocks=1).to_dict()).eval()
+    bundle_cfg = {"attribute": "night", "resolution": [16, 32], "strength_range": [0.5, 3.0],
+                  "architecture": model.cfg.to_dict(),
+                  "training": {"steps": 3, "config": {"steps": 3, "batch": 4, "ndf": 4, "n_layers_d": 2}}}
+    cfg = EvalConfig(n_pairs=4, n_world=4, n_fit=4, n_oracle=8, oracle_translator=True)
+    r = evaluate_translator(model, bundle_cfg, cfg, tiny_gan(), tiny_boundary("night"))
+    b, t = r["baselines"], r["world"]["psnr_gain_db"]
+    assert b["oracle_matrix"]["psnr_gain_db"] > 2.0, b["oracle_matrix"]  # night: darker everywhere
+    assert b["oracle_matrix"]["seeds"][0] > r["world"]["seeds"][-1]  # other scenes than the evaluation's
+    assert b["gan_matrix"]["n_fit"] == 4 and b["oracle_translator"]["n"] == 4
+    assert b["gan_edit_fidelity"] == pytest.approx(b["gan_matrix"]["psnr_gain_db"] / b["oracle_matrix"]["psnr_gain_db"],
+                                                   abs=1e-3)
+    assert b["translator_locality_db"] == pytest.approx(t - b["gan_matrix"]["psnr_gain_db"], abs=1e-3)
+    # an evaluation without the GAN keeps (a) recorded before, and its ratio follows the kept figures
+    later = {**r, "heldout_pairs": None, "baselines": {**b, "gan_matrix": None, "gan_edit_fidelity": None}}
+    m = merge_metrics(r, later)
+    assert m["baselines"]["gan_matrix"] == b["gan_matrix"] and m["baselines"]["gan_edit_fidelity"] is not None

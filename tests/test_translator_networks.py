@@ -19,7 +19,7 @@ def _perturb(model):
     return model
 
 
-@pytest.mark.parametrize("kind", ["global", "local"])
+@pytest.mark.parametrize("kind", ["global", "local", "affine"])
 @pytest.mark.parametrize("upsample", ["resize", "transposed"])
 @pytest.mark.parametrize("size", [(17, 23), (32, 48), (31, 16)])
 def test_generator_shapes_odd_sizes(kind, upsample, size):
@@ -44,7 +44,7 @@ def test_discriminator_scales_and_features(size):
         d(torch.randn(2, 6, *size))
 
 
-@pytest.mark.parametrize("kind", ["global", "local"])
+@pytest.mark.parametrize("kind", ["global", "local", "affine"])
 def test_strength_zero_is_identity_and_strength_matters(kind):
     g = _perturb(build_translator(TranslatorConfig(kind=kind, **TINY)))
     x = torch.rand(3, 3, 21, 19) * 2 - 1
@@ -52,6 +52,8 @@ def test_strength_zero_is_identity_and_strength_matters(kind):
     assert torch.allclose(y0, x, atol=1e-6)
     y1 = g(x, 1.0)
     assert (y1 - x).abs().mean() > 1e-2
+    if kind == "affine":
+        return  # the affine head needs residual output (checked below)
     # without residual output the net is free (pix2pixHD behaviour): s = 0 is not the input
     free = _perturb(build_translator(TranslatorConfig(kind=kind, residual=False, **TINY)))
     assert (free(x, 0.0) - x).abs().mean() > 1e-2
@@ -121,3 +123,21 @@ def test_translators_package_never_imports_pipeline_or_gan():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("pipeline", "gan")]
     assert offenders == []
+
+
+def test_affine_kind_applies_a_per_pixel_colour_matrix_and_offset():
+    """kind='affine': the change is D x + b per pixel; a night-like y = 0.2 x - 0.8 (a
+    multiplicative change) is one constant head output, exact at every pixel's detail."""
+    g = build_translator(TranslatorConfig(kind="affine", **TINY))
+    x = torch.rand(2, 3, 20, 28) * 2 - 1
+    assert torch.equal(g(x, 1.0), x)  # zero-initialised head: starts as "do nothing"
+    d, b = -0.8, -0.8  # (0.2 - 1) x and the offset, through tanh and max_delta
+    bias = torch.zeros(12)
+    bias[[0, 4, 8]] = torch.atanh(torch.tensor(d / g.cfg.max_delta))
+    bias[9:] = torch.atanh(torch.tensor(b / g.cfg.max_delta))
+    with torch.no_grad():
+        g.head.bias.copy_(bias)
+    assert torch.allclose(g(x, 1.0), (0.2 * x - 0.8).clamp(-1, 1), atol=1e-5)
+    assert torch.allclose(g(x, 0.5), x + 0.5 * (-0.8 * x - 0.8), atol=1e-5)  # s scales the change
+    with pytest.raises(ValueError, match="residual"):
+        TranslatorConfig(kind="affine", residual=False)

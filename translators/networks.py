@@ -12,6 +12,14 @@ Two things pix2pixHD (Wang et al. 2018) lacks and this product needs:
 - strength conditioning: s enters as a constant input channel and as FiLM
   (per-channel scale/shift) on every residual block, so one model is a continuous slider.
 
+`kind="affine"` (the `AffineUNet`) changes the output form for edits such as night's,
+which are multiplicative (y ~ 0.2 x) and local (windows light up, the sky darkens): a
+U-Net with skip connections predicts at every pixel a 3x3 colour matrix and an offset,
+out = clamp(x + s * (D(x) x + b(x))), HDRNet-like. The input's detail passes through
+the per-pixel matrix instead of being rebuilt through the bottleneck, the offset adds
+new light, and the form is the per-pixel affine colour map the full-resolution carry
+(translators/guided_filter.py) applies anyway.
+
 The default `TranslatorConfig` is deliberately small (ngf 8, 4 downsamplings, 4 blocks,
 resize-conv upsampling): on CPUs the full-resolution layers dominate the cost, so the
 width there is what must stay small (~0.9 s vs ~14 s for pix2pixHD's default at 512x512
@@ -30,7 +38,7 @@ from torch import nn
 
 @dataclass
 class TranslatorConfig:
-    kind: Literal["global", "local"] = "global"  # GlobalGenerator, or LocalEnhancer around one (2x res)
+    kind: Literal["global", "local", "affine"] = "global"  # GlobalGenerator; LocalEnhancer (2x res); AffineUNet
     ngf: int = 8  # channels after the first 7x7 conv; doubled at each downsampling
     n_downsample: int = 4  # strided 3x3 convs; inputs are padded to a multiple of 2**n (x2 for local)
     n_blocks: int = 4  # residual blocks at the bottleneck of the global generator
@@ -50,6 +58,8 @@ class TranslatorConfig:
             raise ValueError("ngf must be >= 1; n_downsample, n_blocks, n_local_blocks >= 0")
         if self.max_delta <= 0:
             raise ValueError(f"max_delta must be > 0, got {self.max_delta}")
+        if self.kind == "affine" and not self.residual:
+            raise ValueError("kind 'affine' predicts a change to its input: it needs residual=True")
 
     @property
     def multiple(self) -> int:
@@ -189,11 +199,15 @@ class Translator(nn.Module):
         if not self.cfg.residual:
             return torch.tanh(raw)
         # tanh bounds the change; scaling by s makes s = 0 the identity exactly.
-        delta = self.cfg.max_delta * torch.tanh(raw)
+        delta = self.delta(x, raw)
         return (x + s[:, None, None, None].to(delta.dtype) * delta).clamp(-1, 1)
 
     def body(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def delta(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        """The change at s = 1 from the body's raw output (same size as x)."""
+        return self.cfg.max_delta * torch.tanh(raw)
 
     def _zero_init_output(self, conv: nn.Conv2d) -> None:
         """With residual output, a zero last conv makes the untrained net "do nothing":
@@ -259,13 +273,58 @@ class LocalEnhancer(Translator):
         return self.to_rgb(self.up(h))
 
 
+class AffineUNet(Translator):
+    """A U-Net (skips at every scale) whose head predicts, per pixel, a 3x3 colour matrix D
+    and an offset b: the change at s = 1 is D x + b (see the module docstring)."""
+
+    def __init__(self, cfg: TranslatorConfig):
+        super().__init__(cfg)
+        chans = [min(cfg.ngf * 2**i, cfg.max_channels) for i in range(cfg.n_downsample + 1)]
+        self.stem = nn.Sequential(
+            nn.Conv2d(self.in_channels, chans[0], 3, padding=1, padding_mode="reflect"), nn.ReLU(True)
+        )
+        self.downs = nn.ModuleList([_down(chans[i], chans[i + 1], cfg.norm) for i in range(cfg.n_downsample)])
+        self.blocks = nn.ModuleList(
+            [ResidualBlock(chans[-1], cfg.norm, cfg.block == "separable") for _ in range(cfg.n_blocks)]
+        )
+        self.film = StrengthFiLM(cfg.n_blocks, chans[-1], cfg.film_hidden) if cfg.film and cfg.n_blocks else None
+        # decoder level i: upsample from level i+1, concatenate the skip of level i, fuse
+        self.ups = nn.ModuleList([_up(chans[i + 1], chans[i], "none", cfg.upsample)
+                                  for i in reversed(range(cfg.n_downsample))])
+        self.fuse = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(2 * chans[i], chans[i], 3, padding=1, padding_mode="reflect"), nn.ReLU(True))
+            for i in reversed(range(cfg.n_downsample))
+        ])
+        self.head = nn.Conv2d(chans[0], 12, 3, padding=1, padding_mode="reflect")  # 9 matrix + 3 offset
+        self._zero_init_output(self.head)
+
+    def body(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)
+        skips = [h]
+        for down in self.downs:
+            h = down(h)
+            skips.append(h)
+        film = self.film(s) if self.film is not None else None
+        for i, block in enumerate(self.blocks):
+            h = block(h, None if film is None else film[:, i])
+        for up, fuse, skip in zip(self.ups, self.fuse, reversed(skips[:-1])):
+            h = fuse(torch.cat([up(h), skip], dim=1))
+        return self.head(h)
+
+    def delta(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        coef = self.cfg.max_delta * torch.tanh(raw)
+        matrix = coef[:, :9].view(n, 3, 3, h, w)
+        return torch.einsum("nijhw,njhw->nihw", matrix, x.to(coef.dtype)) + coef[:, 9:]
+
+
 def build_translator(cfg: TranslatorConfig | dict | None = None) -> Translator:
     """The translator a config describes (a dict is read as TranslatorConfig fields)."""
     if cfg is None:
         cfg = TranslatorConfig()
     elif isinstance(cfg, dict):
         cfg = TranslatorConfig.from_dict(cfg)
-    return LocalEnhancer(cfg) if cfg.kind == "local" else GlobalGenerator(cfg)
+    return {"local": LocalEnhancer, "affine": AffineUNet}.get(cfg.kind, GlobalGenerator)(cfg)
 
 
 def _pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:

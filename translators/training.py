@@ -58,6 +58,7 @@ class TrainTranslatorConfig:
     lambda_gan: float = 1.0  # LSGAN weight; 0 trains G alone (no discriminator)
     lambda_feat: float = 10.0  # discriminator feature matching weight (pix2pixHD: 10)
     lambda_l1: float = 10.0  # L1 to the GAN target: the target is paired, so use it directly
+    lambda_l2: float = 0.0  # squared error to the target: what PSNR and a least-squares colour matrix weigh
     lambda_vgg: float = 10.0  # VGG19 perceptual weight; used only with local VGG19 weights
     ndf: int = 32  # first-layer channels of each PatchGAN
     n_layers_d: int = 3  # layers per PatchGAN
@@ -257,6 +258,10 @@ class TranslatorTrainer:
             fake = self.G_train(x, s)
             loss = cfg.lambda_l1 * F.l1_loss(fake.float(), y)
             stats["l1"] = F.l1_loss(fake.float(), y).item()
+            if cfg.lambda_l2 > 0:
+                l2 = F.mse_loss(fake.float(), y)
+                loss = loss + cfg.lambda_l2 * l2
+                stats["l2"] = l2.item()
             if self.D is not None:
                 # D is frozen and called unwrapped: the G step must not trigger D's DDP hooks.
                 self.D.requires_grad_(False)
@@ -422,7 +427,9 @@ class TranslatorTrainer:
         now = self.run_config()
         if saved["architecture"] != now["architecture"]:
             raise ValueError(f"{file}: the run's architecture differs from the requested one; cannot resume")
-        changed = sorted(k for k in now["train"] if saved["train"].get(k) != now["train"][k] and k not in _RESUMABLE_CHANGES)
+        defaults = json.loads(json.dumps(dataclasses.asdict(TrainTranslatorConfig())))  # keys added later
+        changed = sorted(k for k in now["train"] if saved["train"].get(k, defaults.get(k)) != now["train"][k]
+                         and k not in _RESUMABLE_CHANGES)
         if changed or saved["strength_max"] != now["strength_max"]:
             raise ValueError(f"{file}: resuming needs the same settings; changed: {changed or ['strength_max']}")
 

@@ -13,8 +13,19 @@ with --write are they merged into the bundle's config.json under "metrics" (a fi
 run could not measure, e.g. held-out pairs without the GAN, keeps its recorded value), so
 evaluating a shipped or downloaded bundle never changes it.
 
+Baselines on the same world scenes, so the gain reads against the simplest thing that
+could have done the job:
+  (a) gan matrix      one global 3x4 colour matrix fitted on the GAN's pairs of the
+                      translator's own training latents at s = 1 (needs the GAN)
+  (b) oracle matrix   the same fitted on true world pairs of other scenes
+  (c) oracle translator  the bundle's architecture and steps trained on those true
+                      world pairs (--oracle-translator; minutes on a CPU)
+  GAN edit fidelity = (a) / (b): how much of the world's change the GAN edit carries;
+  translator locality = translator - (a): what the net adds beyond a global change.
+
 examples:
   photoedit eval-translator run/models/sunny
+  photoedit eval-translator run/models/night --n-world 64 --oracle-translator
   photoedit eval-translator run/models/night --gan run/gan.safetensors --boundary run/night.npz --json --write
 """
 
@@ -31,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-pairs", type=int, default=d.n_pairs, help=f"held-out GAN pairs (default: {d.n_pairs})")
     p.add_argument("--n-world", type=int, default=d.n_world, help=f"held-out world scenes (default: {d.n_world})")
     p.add_argument("--predictor", default=d.predictor, help=f"predictor for the score curve (default: {d.predictor})")
+    p.add_argument("--n-fit", type=int, default=d.n_fit,
+                   help=f"GAN pairs the global matrix (a) is fitted on (default: {d.n_fit})")
+    p.add_argument("--n-oracle", type=int, default=d.n_oracle,
+                   help=f"true world pairs for the oracle matrix (b) and translator (c) (default: {d.n_oracle})")
+    p.add_argument("--oracle-translator", action="store_true",
+                   help="also train the oracle translator (c) on true world pairs (minutes)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--write", action="store_true",
@@ -45,9 +62,10 @@ def main(argv: list[str]) -> int:
     from pipeline.semantics.evaluate import EvalConfig, run_evaluation
 
     args = build_parser().parse_args(argv)
-    if args.n_pairs < 1 or args.n_world < 1:
-        raise UserError("--n-pairs and --n-world must be >= 1")
-    cfg = EvalConfig(n_pairs=args.n_pairs, n_world=args.n_world, predictor=args.predictor)
+    if min(args.n_pairs, args.n_world, args.n_fit, args.n_oracle) < 1:
+        raise UserError("--n-pairs, --n-world, --n-fit and --n-oracle must be >= 1")
+    cfg = EvalConfig(n_pairs=args.n_pairs, n_world=args.n_world, predictor=args.predictor, n_fit=args.n_fit,
+                     n_oracle=args.n_oracle, oracle_translator=args.oracle_translator)
     r = run_evaluation(args.bundle, cfg, args.gan, args.boundary, args.device, write=args.write)
     if args.json:
         print(json.dumps(r))
@@ -60,6 +78,15 @@ def main(argv: list[str]) -> int:
             continue
         print(f"  {name:<14} PSNR {g['psnr_db']:.2f} dB vs do-nothing {g['psnr_do_nothing_db']:.2f} "
               f"(gain {g['psnr_gain_db']:+.2f} dB); SSIM gain {g['ssim_gain']:+.4f}  [n={g['n']}]")
+    b = r["baselines"]
+    for name, label in (("gan_matrix", "(a) gan matrix"), ("oracle_matrix", "(b) oracle matrix"),
+                        ("oracle_translator", "(c) oracle translator")):
+        g = b[name]
+        text = f"world gain {g['psnr_gain_db']:+.2f} dB, SSIM gain {g['ssim_gain']:+.4f}" if g else "not measured"
+        print(f"  {label:<24} {text}")
+    ratios = {k: b[k] for k in ("gan_edit_fidelity", "translator_locality_db", "vs_oracle_matrix_db",
+                                "of_oracle_translator")}
+    print("  " + ", ".join(f"{k} {v:+.2f}" if v is not None else f"{k} -" for k, v in ratios.items()))
     for name, curve in r["score_vs_strength"].items():
         print(f"  {r['predictor']} '{r['attribute']}' score over s={r['strengths']} on {name}: {curve}")
     print(f"  strength monotonic: {r['strength_monotonic']}")

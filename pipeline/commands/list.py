@@ -31,6 +31,12 @@ def _metrics_text(metrics: dict) -> str:
         gain = (metrics.get(group) or {}).get("psnr_gain_db")
         if isinstance(gain, (int, float)):
             parts.append(f"{label} {gain:+.1f} dB")
+    base = metrics.get("baselines") or {}
+    for key, label in (("gan_matrix", "GAN-pairs matrix"), ("oracle_matrix", "oracle matrix"),
+                       ("oracle_translator", "oracle translator")):
+        gain = (base.get(key) or {}).get("psnr_gain_db")
+        if isinstance(gain, (int, float)):
+            parts.append(f"{label} {gain:+.1f} dB")
     if "strength_monotonic" in metrics:
         parts.append("monotonic" if metrics["strength_monotonic"] else "NOT monotonic")
     return ", ".join(parts) + (" (PSNR gain over do-nothing)" if parts else "not evaluated")

@@ -2,7 +2,8 @@
 
 Moves N fresh samples by a fixed distance along the boundary on one layer (or layer
 group) at a time, measures the mean positive change of every predictor score, picks the
-groups scoring >= select_fraction of the best, and stores those layers (and the table)
+groups scoring >= select_fraction of the best, and stores those layers (or, with
+rescore.edit_layers=all, every layer; a global attribute moves more that way) and the table
 in the boundary file. Writes OUT/rescore_<attribute>.csv/.json/.png.
 """
 from __future__ import annotations
@@ -84,6 +85,7 @@ def main(argv: list[str]) -> int:
         print(f"{result.attribute}: chosen layers {result.chosen_layers} (best group "
               f"{result.groups[int(best.argmax())]}: {best.max():.4f}); wrote {', '.join(map(str, written))}")
         if not args.no_update:
-            apply_layers(b, result, cfg).save(path)
-            print(f"updated {path}: layers = {result.chosen_layers}")
+            updated = apply_layers(b, result, cfg)
+            updated.save(path)
+            print(f"updated {path}: layers = {updated.layers}")
     return 0

@@ -117,7 +117,8 @@ def main(argv: list[str]) -> int:
             "strength_range": strength_range,
             "strength_mapping": f"a = s * {strength_range[1]} (s in [0, 1] is the translator's strength)",
             "provenance": provenance,
-            "training": {"run_dir": str(run_dir), "steps": trainer.step, "last": last},
+            "training": {"run_dir": str(run_dir), "steps": trainer.step, "last": last,
+                         "config": trainer.run_config()["train"]},  # eval's oracle translator trains alike
             "metrics": {},
         }
         save_bundle(args.out, trainer.G.eval(), bundle)

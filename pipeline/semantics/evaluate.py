@@ -9,6 +9,17 @@
    The gain at the best strength of the grid is reported beside it, marked as such.
 3. Predictor score of the attribute at s = 0, 0.25, ..., 1 on both input sets;
    `strength_monotonic` is true when the mean score rises at every step on both.
+4. Baselines on the same world scenes (ARCHITECTURE.md, "Measuring edits"):
+   (a) `gan_matrix`: one global 3x4 colour matrix least-squares fitted on GAN pairs of
+       the translator's own training latents at its s = 1 (a = a_max) — what the GAN edit
+       carries as a global change (needs the GAN);
+   (b) `oracle_matrix`: the same fitted on true world pairs of other scenes;
+   (c) `oracle_translator` (only with `oracle_translator=True`, minutes): the same
+       architecture and training settings trained on those true world pairs — the
+       ceiling of the network and its training.
+   Ratios: `gan_edit_fidelity` = (a) / (b) gains; `translator_locality_db` = translator
+   gain - (a); `vs_oracle_matrix_db` = translator - (b); `of_oracle_translator` =
+   translator / (c).
 """
 from __future__ import annotations
 
@@ -31,6 +42,14 @@ class EvalConfig:
     predictor: str = "photometric"  # scores the attribute for the monotonicity check
     batch: int = 16  # images per network call
     world_condition: str = "mixed"  # condition preset the world scenes are drawn under
+    n_fit: int = 256  # GAN pairs (training latents, a = a_max) the global matrix (a) is fitted on
+    n_oracle: int = 512  # true world pairs of other scenes for the oracle matrix (b) and translator (c)
+    oracle_translator: bool = False  # (c): train the bundle's architecture on true world pairs (minutes)
+
+
+# True world pairs for the oracle baselines come from scenes of their own seed range:
+# held-out from the GAN (>= 1e9) and disjoint from the evaluation scenes.
+ORACLE_SEED_OFFSET = 50_000_000
 
 
 def gains(out: torch.Tensor, target: torch.Tensor, inp: torch.Tensor) -> dict:
@@ -71,14 +90,16 @@ def heldout_gan_pairs(G, boundary, bundle_cfg: dict, n: int, batch: int) -> tupl
     return torch.cat(xs), torch.cat(ys), torch.cat(As)
 
 
-def heldout_world(attribute: str, size: tuple[int, int], n: int, condition: str) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """(input, true re-render with attribute = 1, seeds) for n held-out scenes where it is < 0.5."""
+def heldout_world(attribute: str, size: tuple[int, int], n: int, condition: str,
+                  offset: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """(input, true re-render with attribute = 1, seeds) for n held-out scenes where it is < 0.5,
+    from seed world.HELD_OUT_SEED_START + offset on."""
     from pipeline import world
 
     xs, ys, seeds = [], [], []
-    seed = world.HELD_OUT_SEED_START
+    first = seed = world.HELD_OUT_SEED_START + offset
     while len(seeds) < n:
-        if seed - world.HELD_OUT_SEED_START > 50 * n:
+        if seed - first > 50 * n:
             raise UserError(f"found only {len(seeds)} held-out world scenes with '{attribute}' < 0.5 in {50 * n} seeds")
         params = world.sample_scene(seed, condition)
         if params.attributes().get(attribute, 1.0) < 0.5:
@@ -87,6 +108,100 @@ def heldout_world(attribute: str, size: tuple[int, int], n: int, condition: str)
             seeds.append(seed)
         seed += 1
     return torch.stack(xs), torch.stack(ys), seeds
+
+
+def fit_global_matrix(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The 3x4 colour matrix M minimising ||M [x; 1] - y||^2 over all pixels of all pairs."""
+    X = torch.cat([x.permute(0, 2, 3, 1).reshape(-1, 3), torch.ones(x.numel() // 3, 1)], dim=1).double()
+    Y = y.permute(0, 2, 3, 1).reshape(-1, 3).double()
+    return torch.linalg.lstsq(X, Y).solution.T.float()  # [3, 4]
+
+
+def apply_global_matrix(M: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return (torch.einsum("ij,njhw->nihw", M[:, :3], x) + M[:, 3, None, None]).clamp(-1, 1)
+
+
+def gan_fit_pairs(G, boundary, bundle_cfg: dict, n: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAN pairs of the translator's training latents (pairs seed 0 on) at a = a_max, its s = 1."""
+    from pipeline.semantics.pairs import render_pairs
+
+    prov = bundle_cfg.get("provenance", {})
+    a_max = float(bundle_cfg["strength_range"][1])
+    xs, ys = [], []
+    for start in range(0, n, batch):
+        seeds = list(range(start, min(n, start + batch)))
+        x, y = render_pairs(G, boundary, seeds, torch.full((len(seeds),), a_max),
+                            prov.get("truncation_psi", 0.8), prov.get("noise_mode", "const"))
+        xs.append(x.cpu()), ys.append(y.cpu())
+    return torch.cat(xs), torch.cat(ys)
+
+
+class _WorldPairs(torch.utils.data.Dataset):
+    """True world pairs (x, y, a_max) as a translator training set."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, a_max: float):
+        self.x, self.y, self.a = x, y, a_max
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        return self.x[i], self.y[i], self.a
+
+
+def train_oracle_translator(bundle_cfg: dict, x: torch.Tensor, y: torch.Tensor, device) -> torch.nn.Module:
+    """The bundle's architecture and training settings, trained on true world pairs (baseline c)."""
+    import tempfile
+
+    from translators.networks import TranslatorConfig
+    from translators.training import TrainTranslatorConfig, train_translator
+
+    training = bundle_cfg.get("training") or {}
+    settings = dict(training.get("config") or {"steps": int(training.get("steps", TrainTranslatorConfig.steps))})
+    settings.update(log_every=10**9, grid_every=10**9, snapshot_every=10**9, workers=0)
+    if "crop_scale" in settings:
+        settings["crop_scale"] = tuple(settings["crop_scale"])
+    cfg = TrainTranslatorConfig(**settings)
+    arch = TranslatorConfig.from_dict(dict(bundle_cfg["architecture"]))
+    with tempfile.TemporaryDirectory(prefix="oracle-translator-") as run_dir:
+        model, _ = train_translator(_WorldPairs(x, y, float(bundle_cfg["strength_range"][1])), arch, cfg, run_dir,
+                                    float(bundle_cfg["strength_range"][1]), device=device, log=lambda m: None)
+    return model.eval()
+
+
+def baseline_ratios(translator_gain: float | None, baselines: dict) -> dict:
+    """The ratios that say where the attribute is lost (None where a figure is missing)."""
+    def gain(name):
+        g = baselines.get(name)
+        return g.get("psnr_gain_db") if isinstance(g, dict) else None
+
+    a, b, c, t = gain("gan_matrix"), gain("oracle_matrix"), gain("oracle_translator"), translator_gain
+    return {
+        "gan_edit_fidelity": _r(a / b) if a is not None and b else None,
+        "translator_locality_db": _r(t - a) if t is not None and a is not None else None,
+        "vs_oracle_matrix_db": _r(t - b) if t is not None and b is not None else None,
+        "of_oracle_translator": _r(t / c) if t is not None and c else None,
+    }
+
+
+def evaluate_baselines(model, bundle_cfg: dict, cfg: EvalConfig, wx: torch.Tensor, wy: torch.Tensor,
+                       translator_gain: float, G=None, boundary=None, device="cpu") -> dict:
+    """(a), (b), (c) of the module docstring on the world scenes (wx, wy), and their ratios."""
+    attribute, size = bundle_cfg["attribute"], tuple(bundle_cfg["resolution"])
+    out: dict = {"gan_matrix": None, "oracle_matrix": None, "oracle_translator": None}
+    if G is not None:
+        gx, gy = gan_fit_pairs(G, boundary, bundle_cfg, cfg.n_fit, cfg.batch)
+        out["gan_matrix"] = gains(apply_global_matrix(fit_global_matrix(gx, gy), wx), wy, wx)
+        out["gan_matrix"]["n_fit"] = cfg.n_fit
+    ox, oy, oseeds = heldout_world(attribute, size, cfg.n_oracle, cfg.world_condition, ORACLE_SEED_OFFSET)
+    out["oracle_matrix"] = gains(apply_global_matrix(fit_global_matrix(ox, oy), wx), wy, wx)
+    out["oracle_matrix"].update(n_fit=cfg.n_oracle, seeds=[oseeds[0], oseeds[-1]])
+    if cfg.oracle_translator:
+        oracle = train_oracle_translator(bundle_cfg, ox, oy, device)
+        out["oracle_translator"] = gains(translate(oracle, wx, 1.0, cfg.batch, device), wy, wx)
+        out["oracle_translator"].update(n_train=cfg.n_oracle, seeds=[oseeds[0], oseeds[-1]])
+    out.update(baseline_ratios(translator_gain, out))
+    return out
 
 
 def score_curve(model, predictor, attribute: str, x: torch.Tensor, strengths, batch: int, device) -> list[float]:
@@ -129,6 +244,7 @@ def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, bounda
     world.update(strength=1.0, seeds=[seeds[0], seeds[-1]], psnr_gain_db_by_strength=per_s,
                  best_strength=best, psnr_gain_db_at_best=per_s[best])
     result["world"] = world
+    result["baselines"] = evaluate_baselines(model, bundle_cfg, cfg, wx, wy, world["psnr_gain_db"], G, boundary, device)
     curves["world"] = score_curve(model, predictor, attribute, wx, cfg.strengths, cfg.batch, device)
     # 3. the slider moves the attribute monotonically
     result["score_vs_strength"] = curves
@@ -171,19 +287,27 @@ def merge_metrics(old: dict, new: dict) -> dict:
     measure (None, e.g. held-out pairs without the GAN) keeps its old value, dicts merge key
     by key (a score curve measured before stays beside the new one), and
     `strength_monotonic` is recomputed over all the curves kept."""
-    merged = dict(old)
-    for key, value in new.items():
-        if value is None and old.get(key) is not None:
-            continue
-        if isinstance(value, dict) and isinstance(old.get(key), dict) and key == "score_vs_strength":
-            merged[key] = {**old[key], **value}
-        else:
-            merged[key] = value
+    merged = _merge(old, new)
     if merged.get("heldout_pairs") is not None:
         merged.pop("heldout_pairs_skipped", None)  # the pairs figure shown is a measured one
     curves = merged.get("score_vs_strength") or {}
     if curves:
         merged["strength_monotonic"] = all(is_increasing(c) for c in curves.values())
+    if isinstance(merged.get("baselines"), dict):  # ratios of the figures kept, old or new
+        merged["baselines"].update(baseline_ratios((merged.get("world") or {}).get("psnr_gain_db"),
+                                                   merged["baselines"]))
+    return merged
+
+
+def _merge(old: dict, new: dict) -> dict:
+    merged = dict(old)
+    for key, value in new.items():
+        if value is None and old.get(key) is not None:
+            continue
+        if isinstance(value, dict) and isinstance(old.get(key), dict) and key in ("score_vs_strength", "baselines"):
+            merged[key] = _merge(old[key], value)
+        else:
+            merged[key] = value
     return merged
 
 
