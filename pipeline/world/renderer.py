@@ -194,7 +194,7 @@ def camera_from(params: SceneParams, h: int, w: int) -> Camera:
 ASPHALT = (0.25, 0.25, 0.26)
 PAVEMENT = (0.55, 0.53, 0.5)
 KERB = (0.68, 0.67, 0.64)
-PAINT = (0.88, 0.88, 0.84)
+PAINT = (0.76, 0.76, 0.72)  # worn road paint
 GLASS = (0.16, 0.2, 0.26)  # dark glass that mirrors a little sky
 TYRE = (0.05, 0.05, 0.05)
 WINDOW_LIGHT = (1.0, 0.76, 0.42)
@@ -781,9 +781,10 @@ def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray
         img += np.take(sun_pal, ids, axis=0) * lit[..., None]
     else:
         lit = None
+    # Texture before the ground's snow: fresh snow hides the asphalt's grain.
+    img *= texture_multiplier(np.take(pal[:, TXK].astype(np.uint8), ids), p.texture_seed)[..., None]
     if snow > 0:
         img = add_ground_snow(img, ids, pal, ground_ids, lit, depth, cam, p, light, snow, streams[1])
-    img *= texture_multiplier(np.take(pal[:, TXK].astype(np.uint8), ids), p.texture_seed)[..., None]
     if p.layout.hood > 0:  # the bonnet's gloss mirrors the sky, brightest at its far edge
         on = (ids == cv.hood_id).astype(np.float32)
         fall = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None] ** 4
@@ -849,7 +850,7 @@ def add_ground_snow(img, ids, pal, ground_ids, lit, depth, cam: Camera, p: Scene
     on_road = np.take((pal[:, SNW] < 0.8) & ground_ids, ids)
     tracks = np.exp(-(d * d) / 0.08) * on_road
     cover = np.take(np.where(ground_ids, pal[:, SNW], 0.0).astype(np.float32), ids) * snow
-    cover = np.clip(cover * (0.55 + 0.9 * patches) - 0.3 * tracks, 0.0, 1.0)
+    cover = np.clip(cover * (0.8 + 0.7 * patches) - 0.3 * tracks, 0.0, 1.0)
     # Lit snow minus lit ground, per palette entry, blended in by cover.
     delta = SNOW_WHITE - pal[:, ALB]
     light_px = light.ambient + (0.0 if lit is None else

@@ -365,19 +365,20 @@ def sample_scene(seed: int, condition: str = "mixed") -> SceneParams:
 
 
 # `mixed` draws conditions about as often as street photos show them (most are taken by
-# day; the shares of the 50 photos in ../shared/realphotos*), and a tenth of the scenes
-# with every lighting field independent, so attribute scores still cover the whole range.
+# day; roughly the shares of the 50 photos in ../shared/realphotos*), and a fifth of the
+# scenes with every lighting field independent, so attribute scores still cover the whole
+# range (predictors and boundaries need the intermediate values).
 MIXED_CONDITIONS = ("day", "overcast", "golden_hour", "night", "fog", "snow", "rain", "random")
-MIXED_WEIGHTS = (0.27, 0.15, 0.09, 0.13, 0.09, 0.08, 0.09, 0.10)
+MIXED_WEIGHTS = (0.24, 0.13, 0.08, 0.11, 0.08, 0.08, 0.08, 0.20)
 
 
 def _sample_camera(rng: np.random.Generator) -> CameraResponse:
     u = rng.uniform
     return CameraResponse(
-        exposure=_r(u(0.0, 0.45)),
+        exposure=_r(u(-0.25, 0.25)),
         contrast=_r(u(0.95, 1.25)),
-        white_balance=_r(u(-0.4, 0.4)),
-        tint=_r(u(-0.2, 0.2)),
+        white_balance=_r(u(-0.25, 0.25)),
+        tint=_r(u(-0.15, 0.15)),
         vignette=_r(u(0.0, 0.35)),
         noise=_r(u(0.003, 0.011)),
         blur=_r(u(0.35, 0.75)),
