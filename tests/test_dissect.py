@@ -1,0 +1,91 @@
+"""GAN Dissection on a tiny generator whose red channel is drawn by two planted units."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gan.networks import Generator, GeneratorConfig
+from pipeline.semantics import dissect as D
+from pipeline.semantics.lse import sample_with_features
+
+PLANTED = [2, 5]  # units of the last level that alone draw the red channel
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """A tiny random generator, edited so that red comes only from PLANTED units of the last level,
+    and a synthetic 'red' class (red above its 80th percentile) as the labeller."""
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig(z_dim=16, w_dim=16, resolution=(16, 16), mapping_layers=2,
+                                  channels=(16, 16, 8))).eval().requires_grad_(False)
+    for level in G.synthesis.levels:
+        level.torgb.conv.weight[0] = 0.0  # no red from any level ...
+        level.torgb.bias[0] = 0.0
+    last = G.synthesis.levels[-1].torgb.conv.weight
+    last[0, PLANTED] = 4.0  # ... but from the planted units
+    images, _ = sample_with_features(G, range(64))
+    thresh = float(torch.quantile(images[:, 0].flatten(), 0.8))
+
+    def red(img: torch.Tensor) -> torch.Tensor:
+        return (img[:, 0] > thresh).long()
+
+    return G, red
+
+
+def test_planted_units_have_the_highest_iou_with_their_class(planted):
+    G, red = planted
+    tables = D.unit_class_iou(G, red, 2, range(64), quantile=0.8)
+    assert [t.shape for t in tables] == [(16, 2), (16, 2), (8, 2)]
+    last = tables[-1]
+    assert sorted(D.top_units(last, 1, 2)) == PLANTED
+    others = np.delete(last[:, 1], PLANTED)
+    assert last[PLANTED, 1].min() > others.max() + 0.1
+    assert all(0 <= t.min() and t.max() <= 1 for t in tables)
+
+
+def test_ablating_top_units_removes_the_class_random_units_do_not(planted):
+    G, red = planted
+    tables = D.unit_class_iou(G, red, 2, range(64), quantile=0.8)
+    level = len(tables) - 1
+    top = D.top_units(tables[level], 1, 2)
+    control = D.random_units(tables[level].shape[0], 2, exclude=top)
+    assert not set(top) & set(control)
+    seeds = range(500, 532)  # samples the dissection never saw
+    a = D.ablation_effect(G, red, 2, seeds, level, top)
+    b = D.ablation_effect(G, red, 2, seeds, level, control)
+    assert a["before"][1] > 0
+    assert a["change"][1] < -0.9  # the class is gone
+    assert abs(b["change"][1]) < 0.2  # the control barely moves it
+    # the hook is removed afterwards: the generator is back to its original output
+    assert np.array_equal(D.class_pixels(G, red, 2, seeds), a["before"])
+
+
+def test_matched_units_counts_best_class_above_threshold():
+    t = np.array([[0.5, 0.1], [0.02, 0.01], [0.1, 0.3], [0.0, 0.05]])
+    assert [m.tolist() for m in D.matched_units([t], 0.04)] == [[1, 2]]
+
+
+def test_dissect_cli(tmp_path, planted, capsys):
+    from pipeline.cli import main as cli
+    from pipeline.semantics.segmenter import Segmenter, SegmenterConfig, save_segmenter
+
+    from gan.checkpoint import save_generator
+
+    G, _ = planted
+    save_generator(G, tmp_path / "G.safetensors")
+    torch.manual_seed(0)
+    save_segmenter(Segmenter(SegmenterConfig(num_classes=3, width=4)), {0: "a", 1: "b", 2: "c"},
+                   tmp_path / "seg.safetensors")
+    args = ["dissect", "--gan", str(tmp_path / "G.safetensors"), "--segmenter", str(tmp_path / "seg.safetensors"),
+            "--n", "8", "--out", str(tmp_path / "d")]
+    assert cli(args + ["--ablate", "b", "--units", "4", "--ablate-n", "4"]) == 0
+    out = json.loads((tmp_path / "d" / "dissection.json").read_text())
+    assert [lv["units"] for lv in out["levels"]] == [16, 16, 8]
+    assert out["ablation"]["class"] == "b" and len(out["ablation"]["units"]) == 4
+    assert not set(out["ablation"]["units"]) & set(out["ablation"]["random_units"])
+    assert cli(args + ["--ablate", "trees"]) == 2
+    assert "not a class" in capsys.readouterr().err
+    assert cli(args + ["--ablate", "b", "--units", "9"]) == 2  # no level has 18 units
