@@ -22,7 +22,7 @@ rosinality's code is not part of this project: pass the folder of a checkout wit
 its code never calls them (it has native fallbacks), so the compile call is stubbed
 out for the duration of the import. Without the folder only ours is measured.
 
-    python bench/bench_gan_vs_rosinality.py --rosinality-dir /tmp/rosinality --also-nchw
+    python bench/bench_gan_vs_rosinality.py --rosinality-dir /tmp/rosinality --also-nhwc
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def import_rosinality_model(folder: Path):
 MIXING = 0.9  # style-mixing probability, the default of both train.py and our TrainConfig
 
 
-def build_ours(batch: int, channels_last: bool = True) -> Trainer:
+def build_ours(batch: int, channels_last: bool = False) -> Trainer:
     gcfg = GeneratorConfig(z_dim=LATENT, w_dim=LATENT, resolution=(SIZE, SIZE), mapping_layers=N_MLP,
                            channel_base=16384 * CHANNEL_MULTIPLIER, channel_max=512)
     tcfg = TrainConfig(batch=batch, r1_gamma=0.0, pl_weight=0.0, style_mixing=MIXING, augment=(),
@@ -171,8 +171,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=1, help="untimed steps per implementation first")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads for both")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    p.add_argument("--also-nchw", action="store_true",
-                   help="also time ours with train_gan.channels_last=false (the layout before issue 14), interleaved")
+    p.add_argument("--also-nhwc", action="store_true",
+                   help="also time ours with train_gan.channels_last=true (NHWC weights and activations), interleaved")
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -182,8 +182,8 @@ def main(argv=None) -> int:
     runners = {}
     trainer = build_ours(args.batch)
     runners["ours"] = ours_step(trainer, real)
-    if args.also_nchw:
-        runners["ours_nchw"] = ours_step(build_ours(args.batch, channels_last=False), real)
+    if args.also_nhwc:
+        runners["ours_nhwc"] = ours_step(build_ours(args.batch, channels_last=True), real)
     if args.rosinality_dir.is_dir():
         theirs = build_theirs(import_rosinality_model(args.rosinality_dir))
         check_same_architecture((trainer.G, trainer.D), theirs)
@@ -221,15 +221,15 @@ def main(argv=None) -> int:
         result["speedup_median_of_rounds"] = round(statistics.median(paired), 2)
         print(f"speed-up (rosinality median / ours median): {ratio:.2f}x; per round "
               f"{', '.join(f'{r:.2f}x' for r in paired)} (median {statistics.median(paired):.2f}x)")
-    if "ours_nchw" in result:
-        paired = [n / o for o, n in zip(times["ours"], times["ours_nchw"])]
+    if "ours_nhwc" in result:
+        paired = [o / n for o, n in zip(times["ours"], times["ours_nhwc"])]
         result["channels_last_speedup_per_round"] = [round(r, 2) for r in paired]
-        print(f"channels_last vs NCHW (ours_nchw / ours per round): {', '.join(f'{r:.2f}x' for r in paired)} "
+        print(f"channels_last vs NCHW (ours / ours_nhwc per round): {', '.join(f'{r:.2f}x' for r in paired)} "
               f"(median {statistics.median(paired):.2f}x)")
         if "rosinality" in result:
-            r_nchw = result["rosinality"]["step_s_median"] / result["ours_nchw"]["step_s_median"]
-            result["speedup_ours_nchw_vs_rosinality"] = round(r_nchw, 2)
-            print(f"ours with NCHW vs rosinality: {r_nchw:.2f}x")
+            r_nhwc = result["rosinality"]["step_s_median"] / result["ours_nhwc"]["step_s_median"]
+            result["speedup_ours_nhwc_vs_rosinality"] = round(r_nhwc, 2)
+            print(f"ours with NHWC vs rosinality: {r_nhwc:.2f}x")
     print(f"1-min load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} "
           f"(machine has {os.cpu_count()} cores); OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     if args.json:

@@ -85,7 +85,7 @@ class TrainConfig:
     data_images: int = 2048  # training images held in memory (world renders, or up to this many photos)
     seed: int = 0  # seeds weights, latents, augmentation (rank r uses seed + r for its draws)
     amp: bool = True  # mixed precision on CUDA (bf16 if supported, else fp16 + loss scaling)
-    channels_last: bool = True  # NHWC weights and activations on the CPU (measured 1.3-2x faster there)
+    channels_last: bool = False  # NHWC weights and activations on the CPU: 0.77-1.46x per step here (BENCHMARKS)
     hsr_weight: float = 0.0  # HSR (gan/hsr.py) loss weight in the G step; 0 = off (needs hsr_encoder)
     hsr_encoder: str | None = None  # local encoder: a `train-predictor` folder or a torchvision state dict
     hsr_encoder_arch: str = "classifier"  # classifier | vgg11/13/16/19 | resnet18/34/50 (for a state dict)
