@@ -177,7 +177,8 @@ def baseline_ratios(translator_gain: float | None, baselines: dict) -> dict:
 
     a, b, c, t = gain("gan_matrix"), gain("oracle_matrix"), gain("oracle_translator"), translator_gain
     return {
-        "gan_edit_fidelity": _r(a / b) if a is not None and b else None,
+        # a ratio only where (b) measures a change a colour matrix can carry at all
+        "gan_edit_fidelity": _r(a / b) if a is not None and b is not None and b > 0.1 else None,
         "translator_locality_db": _r(t - a) if t is not None and a is not None else None,
         "vs_oracle_matrix_db": _r(t - b) if t is not None and b is not None else None,
         "of_oracle_translator": _r(t / c) if t is not None and c else None,
