@@ -139,6 +139,8 @@ def main(argv=None) -> int:
     p.add_argument("--swd-n", type=int, default=128)
     p.add_argument("--ppl-n", type=int, default=128)
     p.add_argument("--als-n", type=int, default=32)
+    p.add_argument("--arms", nargs="+", default=["hsr", "none"], choices=["hsr", "none"],
+                   help="arms to run (e.g. only hsr at another weight, beside a finished A/B's base runs)")
     p.add_argument("--step-cost", type=int, default=0, metavar="STEPS",
                    help="only time STEPS quickstart training steps with and without HSR (interleaved) and exit")
     args = p.parse_args(argv)
@@ -158,7 +160,7 @@ def main(argv=None) -> int:
         for arm, extra in (("hsr", [f"train_gan.hsr_weight={args.hsr_weight}",
                                     f"train_gan.hsr_encoder={args.encoder}"]), ("none", [])):
             key = f"seed{seed}/{arm}"
-            if key in results:
+            if key in results or arm not in args.arms:
                 continue
             folder = args.out / f"seed{seed}" / arm
             run, done = folder / "run", folder / "trained.json"
@@ -179,6 +181,9 @@ def main(argv=None) -> int:
             print(key, json.dumps(summary_row(r)), flush=True)
     load["end"] = os.getloadavg()
     rows = {k: summary_row(v) for k, v in results.items() if "/" in k}
+    if any(f"seed{s}/{a}" not in rows for s in args.seeds for a in ("hsr", "none")):
+        print("\n".join(f"{k} {json.dumps(v)}" for k, v in rows.items()))
+        return 0
     table = {}
     for metric in next(iter(rows.values())):
         per_seed = {}
