@@ -96,7 +96,7 @@ def sample_with_features(G, seeds: Sequence[int], truncation: float = 1.0, batch
 # ---------------------------------------------------------------------------------- fitting
 
 def fit_extractor(features: Sequence[torch.Tensor], labels: torch.Tensor, num_classes: int,
-                  kind: str = "linear", steps: int = 300, lr: float = 1e-2, batch: int = 8, seed: int = 0,
+                  kind: str = "linear", steps: int = 300, lr: float = 3e-2, batch: int = 8, seed: int = 0,
                   hidden: int = 32) -> SemanticExtractor:
     """Fit an extractor on features [N, C_l, h, w] per level and labels int64 [N, H, W] (cross-entropy)."""
     torch.manual_seed(seed)
