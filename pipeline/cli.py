@@ -28,7 +28,8 @@ GROUPS = {
     "end to end": ["quickstart", "run", "report"],
     "data": ["world"],
     "GAN": ["train-gan", "sample", "eval-gan", "import-gan"],
-    "latent semantics": ["train-predictor", "score", "boundary", "rescore", "directions"],
+    "latent semantics": ["train-predictor", "score", "boundary", "rescore", "directions", "train-segmenter", "lse",
+                         "dissect"],
     "translators": ["pairs", "train-translator", "eval-translator"],
 }
 
