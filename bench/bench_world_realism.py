@@ -184,12 +184,12 @@ def contact_sheet(real: np.ndarray, conds: list[str], path: Path, per_row: int =
     from pipeline.world.folder import write_png
 
     cells = []
-    for cond, wcond in WORLD_FOR.items():
+    for row, (cond, wcond) in enumerate(WORLD_FOR.items()):
         idx = [i for i, c in enumerate(conds) if c == cond][:per_row]
         if not idx:
             continue
         reals = [real[i] for i in idx] + [np.full((*SIZE, 3), 24, np.uint8)] * (per_row - len(idx))
-        worlds = [world.render(world.sample_scene(5000 + j, wcond), SIZE).image for j in range(per_row)]
+        worlds = [world.render(world.sample_scene(5000 + 100 * row + j, wcond), SIZE).image for j in range(per_row)]
         for j, im in enumerate(reals + worlds):
             im = im.copy()
             if j in (0, per_row):
