@@ -14,7 +14,7 @@ With --before DIR (a checkout of an older commit) the same splits are measured f
 commit's renderer too, in the same run, so the table shows before and after side by side.
 
     git worktree add /tmp/world_before 6937b78
-    python bench/bench_world_realism.py --before /tmp/world_before --sheet docs/world_vs_real.png
+    python bench/bench_world_realism.py --before /tmp/world_before --sheet /tmp/world_vs_real.png  # not in the repo
 
 Real photos are read from ../shared/realphotos and ../shared/realphotos-conditions
 (relative to the repository root); without them the bench says so and exits.

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", help="H or HxW, e.g. 128 or 128x256 (default: world.size of the config)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--seed", type=int, help="first seed (default: world.seed of the config)")
-    p.add_argument("--condition", choices=["day", "overcast", "golden_hour", "night", "fog", "snow", "mixed", "random"],
+    p.add_argument("--condition", choices=["day", "overcast", "golden_hour", "night", "fog", "snow", "rain", "mixed", "random"],
                    help="lighting/weather preset; mixed = a preset per seed or fully random lighting "
                         "(default: world.condition of the config)")
     p.add_argument("--held-out", action="store_true",
