@@ -3,8 +3,9 @@
 Uploads a real photo, moves a slider and sees the preview change, downloads the result and
 finds it equal to `photoedit --attribute` at the same strength; then the GAN explorer tab.
 
-Screenshots for the docs (a run folder with a GAN gives the explorer tab real pictures):
-    python tests/test_serve_browser.py --run RUN_DIR --out docs/
+Screenshots for the docs (a run folder with a GAN gives the explorer tab real pictures; the
+photos shown are world renders unless --photo is given: the shared real photos stay out of the repo):
+    python tests/test_serve_browser.py --run RUN_DIR --out docs/ --world-photos 4
 """
 import argparse
 import base64
@@ -114,7 +115,18 @@ def test_edit_a_photo_in_the_browser(tmp_path):
         server.stop()
 
 
-def screenshots(run: Path | None, out: Path, photos: Path | None) -> None:
+def world_photos(folder: Path, n: int) -> Path:
+    """n held-out world scenes at a dashcam's 720x1280, as JPEGs: pictures the docs may show."""
+    from pipeline import world
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        r = world.render(world.sample_scene(world.HELD_OUT_SEED_START + 700_000 + i, "day"), (720, 1280))
+        Image.fromarray(r.image).save(folder / f"street_{i}.jpg", quality=92)
+    return folder
+
+
+def screenshots(run: Path | None, out: Path, photos: Path | None, photo: Path = PHOTO) -> None:
     """docs/serve_*.png: each tab with a real photo (and the run's GAN when given)."""
     from playwright.sync_api import sync_playwright
 
@@ -129,7 +141,7 @@ def screenshots(run: Path | None, out: Path, photos: Path | None) -> None:
             page = chrome.new_page(viewport={"width": 1280, "height": 760})
             page.goto(server.url)
             page.wait_for_selector("body[data-ready='1']")
-            page.set_input_files("#file", str(PHOTO))
+            page.set_input_files("#file", str(photo))
             wait_attr(page, "#after", "edits", "")
             page.locator("input[data-attr=night]").fill("0.8")
             wait_attr(page, "#after", "edits", "night:0.8")
@@ -162,5 +174,16 @@ if __name__ == "__main__":
     ap.add_argument("--run", type=Path, help="a run folder with gan/generator.safetensors")
     ap.add_argument("--folders", type=Path, help="a folder of photos for the folder tab")
     ap.add_argument("--out", type=Path, default=Path("docs"))
+    ap.add_argument("--photo", type=Path, help="the editor tab's photo (default: a world render)")
+    ap.add_argument("--world-photos", type=int, default=0, metavar="N",
+                    help="without --folders: a folder of N world renders for the folder tab")
     a = ap.parse_args()
-    screenshots(a.run, a.out, a.folders)
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="serve-photos-"))
+    try:
+        folders = a.folders or (world_photos(tmp / "photos", a.world_photos) if a.world_photos else None)
+        photo = a.photo or world_photos(tmp / "one", 1) / "street_0.jpg"
+        screenshots(a.run, a.out, folders, photo)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
