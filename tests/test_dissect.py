@@ -89,3 +89,10 @@ def test_dissect_cli(tmp_path, planted, capsys):
     assert cli(args + ["--ablate", "trees"]) == 2
     assert "not a class" in capsys.readouterr().err
     assert cli(args + ["--ablate", "b", "--units", "9"]) == 2  # no level has 18 units
+
+
+def test_iou_does_not_depend_on_the_batch(planted):
+    G, red = planted
+    a = D.unit_class_iou(G, red, 2, range(24), quantile=0.8, batch=24)
+    b = D.unit_class_iou(G, red, 2, range(24), quantile=0.8, batch=5)
+    assert all(np.allclose(x, y, atol=1e-3) for x, y in zip(a, b))

@@ -23,30 +23,35 @@ from pipeline.semantics.lse import sample_with_features, seed_latents
 
 @torch.no_grad()
 def unit_class_iou(G, label_fn: Callable[[torch.Tensor], torch.Tensor], num_classes: int, seeds: Sequence[int],
-                   quantile: float = 0.99, truncation: float = 1.0, batch: int = 32) -> list[np.ndarray]:
-    """Per level, IoU [units, classes] of each unit's thresholded, upsampled activation with each class."""
-    images, feats = sample_with_features(G, seeds, truncation, batch)
-    labels = label_fn(images)  # [N, H, W]
-    size = tuple(labels.shape[1:])
-    onehot = F.one_hot(labels.clamp(max=num_classes - 1), num_classes).float()  # [N, H, W, C]
-    class_area = onehot.sum((0, 1, 2))  # [C]
-    tables = []
-    for f in feats:
-        n, units = f.shape[:2]
-        flat = f.transpose(0, 1).reshape(units, -1)
-        # the quantile of a unit over a sample of its activations (exact on small runs)
-        sub = flat[:, torch.randperm(flat.shape[1], generator=torch.Generator().manual_seed(0))[:200_000]]
-        thresh = torch.quantile(sub, quantile, dim=1)  # [units]
-        inter = torch.zeros(units, num_classes)
-        area = torch.zeros(units)
-        for i in range(0, n, batch):
-            up = F.interpolate(f[i:i + batch], size=size, mode="bilinear", align_corners=False)
-            on = (up > thresh.view(1, -1, 1, 1)).float()  # [b, units, H, W]
-            inter += torch.einsum("buhw,bhwc->uc", on, onehot[i:i + batch])
-            area += on.sum((0, 2, 3))
-        union = area[:, None] + class_area[None, :] - inter
-        tables.append((inter / union.clamp(min=1)).numpy())
-    return tables
+                   quantile: float = 0.99, truncation: float = 1.0, batch: int = 32,
+                   threshold_samples: int = 200) -> list[np.ndarray]:
+    """Per level, IoU [units, classes] of each unit's thresholded, upsampled activation with each class.
+
+    Thresholds come from the first `threshold_samples` samples; the IoU counts are then
+    accumulated batch by batch, so memory does not grow with the number of samples.
+    """
+    seeds = list(seeds)
+    _, feats = sample_with_features(G, seeds[:threshold_samples], truncation, batch)
+    thresholds = []
+    for f in feats:  # a unit's quantile over (a random subset of) its activations
+        flat = f.transpose(0, 1).reshape(f.shape[1], -1)
+        pick = torch.randperm(flat.shape[1], generator=torch.Generator().manual_seed(0))[:200_000]
+        thresholds.append(torch.quantile(flat[:, pick], quantile, dim=1))
+    del feats
+    inter = [torch.zeros(len(t), num_classes) for t in thresholds]
+    area = [torch.zeros(len(t)) for t in thresholds]
+    class_area = torch.zeros(num_classes)
+    for i in range(0, len(seeds), batch):
+        images, feats = sample_with_features(G, seeds[i:i + batch], truncation, batch)
+        labels = label_fn(images)  # [b, H, W]
+        onehot = F.one_hot(labels.clamp(max=num_classes - 1), num_classes).float()  # [b, H, W, C]
+        class_area += onehot.sum((0, 1, 2))
+        for lv, (f, t) in enumerate(zip(feats, thresholds)):
+            up = F.interpolate(f, size=tuple(labels.shape[1:]), mode="bilinear", align_corners=False)
+            on = (up > t.view(1, -1, 1, 1)).float()  # [b, units, H, W]
+            inter[lv] += torch.einsum("buhw,bhwc->uc", on, onehot)
+            area[lv] += on.sum((0, 2, 3))
+    return [(x / (a[:, None] + class_area[None, :] - x).clamp(min=1)).numpy() for x, a in zip(inter, area)]
 
 
 def top_units(table: np.ndarray, cls: int, n: int) -> list[int]:
