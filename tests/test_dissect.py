@@ -96,3 +96,24 @@ def test_iou_does_not_depend_on_the_batch(planted):
     a = D.unit_class_iou(G, red, 2, range(24), quantile=0.8, batch=24)
     b = D.unit_class_iou(G, red, 2, range(24), quantile=0.8, batch=5)
     assert all(np.allclose(x, y, atol=1e-3) for x, y in zip(a, b))
+
+
+def test_activating_the_top_units_in_a_region_inserts_the_class_there_only(planted):
+    G, red = planted
+    seeds = range(600, 616)
+    z = D.seed_latents(G, seeds)
+    ws = G.broadcast(G.mapping(z))
+    region = torch.zeros(16, 16, dtype=torch.bool)
+    region[:, :8] = True  # the left half
+    _, feats = sample_with_features(G, seeds)
+    high = torch.full((len(PLANTED),), float(feats[-1][:, PLANTED].amax()) * 2)
+    with torch.no_grad():
+        before = red(G.synthesis(ws, noise_mode="const"))
+        with D.activated(G, len(G.synthesis.levels) - 1, PLANTED, high, region):
+            after = red(G.synthesis(ws, noise_mode="const"))
+    inside, outside = region.expand_as(before), ~region.expand_as(before)
+    assert after[inside].float().mean() > 0.95 > before[inside].float().mean() + 0.5
+    assert torch.equal(after[outside], before[outside])  # the last level's toRGB is per pixel
+    with pytest.raises(ValueError, match="values"):
+        with D.activated(G, 0, [1, 2], torch.ones(3), region):
+            pass

@@ -7,7 +7,8 @@
 2. A class's top units in a level are the units with the highest IoU for it.
 3. Ablation zeroes those units (forward hooks on the level's conv1, registered here; gan/
    is untouched) and measures how many pixels of each class the segmenter still finds;
-   ablating as many random units of the same level is the control.
+   ablating as many random units of the same level is the control. `activated` sets them
+   to a high value inside a region instead: inserting the class there (library only so far).
 """
 from __future__ import annotations
 
@@ -77,6 +78,28 @@ def ablated(G, level: int, units: Sequence[int]):
     def hook(_module, _inputs, out):
         out = out.clone()
         out[:, idx] = 0
+        return out
+
+    handle = G.synthesis.levels[level].conv1.register_forward_hook(hook)
+    try:
+        yield G
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def activated(G, level: int, units: Sequence[int], values: torch.Tensor, region: torch.Tensor):
+    """Within the block, level `level`'s conv1 outputs `values` [len(units)] in `units` wherever the
+    image-sized boolean `region` [H, W] is set (resized to the level): inserting what they draw."""
+    idx = torch.as_tensor(list(units), dtype=torch.long)
+    values = torch.as_tensor(values, dtype=torch.float32).view(1, -1, 1, 1)
+    if values.shape[1] != len(idx):
+        raise ValueError(f"activated: {len(idx)} units but {values.shape[1]} values")
+
+    def hook(_module, _inputs, out):
+        mask = F.interpolate(region[None, None].float(), size=out.shape[-2:], mode="area") > 0.5
+        out = out.clone()
+        out[:, idx] = torch.where(mask, values.to(out.dtype), out[:, idx])
         return out
 
     handle = G.synthesis.levels[level].conv1.register_forward_hook(hook)
