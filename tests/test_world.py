@@ -181,11 +181,15 @@ def test_with_attribute_rejects_unknown_names_and_values():
 def test_render_batch_records_carry_layout_and_counts():
     images, records = world.render_batch([10, 11, 12], (16, 32))
     assert images.shape == (3, 16, 32, 3)
-    for r in records:
+    for seed, r in zip([10, 11, 12], records):
         assert set(r["attributes"]) == set(world.ATTRIBUTES)
         assert all(0.0 <= v <= 1.0 for v in r["attributes"].values())
         assert 0 < r["layout"]["horizon_y"] < 1 and 0 < r["layout"]["vanishing_x"] < 1
-        assert r["counts"]["cars"] >= 0 and r["counts"]["trees"] >= 0
+        # the counts are the scene's own objects within 80 m, not just any numbers
+        params = world.sample_scene(seed)
+        assert r["counts"]["cars"] == sum(1 for c in params.cars if c.z < 80.0)
+        assert r["counts"]["trees"] == sum(1 for t in params.trees if t.z < 80.0)
+    assert len({json.dumps(r["counts"], sort_keys=True) for r in records}) > 1  # scenes differ
 
 
 def test_world_dataset_seeds_disjoint_across_ranks_and_workers():
