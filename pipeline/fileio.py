@@ -77,6 +77,20 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
 
 
+def read_json(path: str | Path, missing: str) -> Any:
+    """A JSON file's content; a UserError naming the file when it is missing (`missing` says
+    what was expected there) or not valid JSON."""
+    from pipeline.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: missing; {missing}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid JSON ({e})") from None
+
+
 def write_npz_atomic(path: str | Path, arrays: dict) -> None:
     """np.savez through the atomic writer (no pickle: plain arrays only)."""
     import numpy as np

@@ -1,6 +1,7 @@
 """One module per CLI verb: parse the arguments, call the library, print; imported lazily."""
 from __future__ import annotations
 
+import argparse
 import importlib
 
 
@@ -9,3 +10,17 @@ def run_verb(verb: str, argv: list[str]) -> int:
     both go through here, so a run does exactly what the typed commands do."""
     module = importlib.import_module(f"pipeline.commands.{verb.replace('-', '_')}")
     return int(module.main([str(a) for a in argv]) or 0)
+
+
+def command_parser(verb: str, doc: str, epilog: str | None = None, whole_doc: bool = False
+                   ) -> argparse.ArgumentParser:
+    """The parser every verb starts from: `photoedit VERB`, its docstring's first line (or all
+    of it) as the description, the epilog's examples printed as written."""
+    description = doc if whole_doc else doc.strip().splitlines()[0]
+    return argparse.ArgumentParser(prog=f"photoedit {verb}", description=description, epilog=epilog,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_gan_argument(group) -> None:
+    """`--gan CKPT`, the same words wherever a verb reads a generator."""
+    group.add_argument("--gan", required=True, metavar="CKPT", help="generator .safetensors, or a training run folder")

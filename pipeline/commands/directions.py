@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.commands import add_gan_argument
 from pipeline.errors import UserError
 
 EPILOG = """examples:
@@ -20,7 +21,7 @@ EPILOG = """examples:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="photoedit directions", description=__doc__.strip(), epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gan", required=True, metavar="CKPT", help="generator checkpoint")
+    add_gan_argument(p)
     p.add_argument("--method", default="sefa", choices=["sefa"], help="factorisation method (default: %(default)s)")
     p.add_argument("--layers", default="all", help="W+ layers whose modulation weights are factorised, e.g. 0-3 "
                    "(default: %(default)s)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import add_gan_argument, command_parser
 from pipeline.errors import UserError
 
 EPILOG = """\
@@ -24,10 +25,9 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="photoedit dissect", description=__doc__.splitlines()[0], epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("dissect", __doc__, EPILOG)
     io = p.add_argument_group("inputs and output")
-    io.add_argument("--gan", required=True, metavar="CKPT", help="generator .safetensors or a training run folder")
+    add_gan_argument(io)
     io.add_argument("--segmenter", required=True, metavar="FILE", help="labeller of GAN samples (train-segmenter)")
     io.add_argument("--out", required=True, metavar="DIR", help="folder for dissection.json (created)")
     d = p.add_argument_group("dissection")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.commands import add_gan_argument, command_parser
 from pipeline.config import load_section, parse_overrides
 from pipeline.errors import UserError
 from pipeline.fileio import write_json_atomic
@@ -33,9 +34,8 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="photoedit eval-gan", description=__doc__.splitlines()[0], epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gan", required=True, metavar="CKPT", help="generator .safetensors, or a training run folder")
+    p = command_parser("eval-gan", __doc__, EPILOG)
+    add_gan_argument(p)
     p.add_argument("--data", default="world", metavar="world|DIR", help="real images: 'world' or a photo folder (default: world)")
     p.add_argument("--n", type=int, default=256, help="images per set (default: 256)")
     p.add_argument("--truncation", type=float, default=1.0, metavar="PSI", help="truncation of the fakes (default: 1)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from pipeline.commands import command_parser
+
 EPILOG = """\
 Held-out GAN pairs need the generator and boundary: given with --gan/--boundary, or
 taken from the bundle's provenance when those files still exist with the same sha256.
@@ -34,8 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline.semantics.evaluate import EvalConfig
 
     d = EvalConfig()
-    p = argparse.ArgumentParser(prog="photoedit eval-translator", description=__doc__.splitlines()[0],
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("eval-translator", __doc__, EPILOG)
     p.add_argument("bundle", metavar="BUNDLE", help="translator bundle folder (model.safetensors + config.json)")
     p.add_argument("--gan", metavar="CKPT", help="generator for held-out pairs (default: bundle provenance)")
     p.add_argument("--boundary", metavar="FILE", help="boundary for held-out pairs (default: bundle provenance)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.commands import command_parser
 from pipeline.errors import UserError
 
 EPILOG = """\
@@ -27,8 +28,7 @@ DEFAULT_NAME = "generator_ema.safetensors"  # file name used when --out is a fol
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="photoedit import-gan", description=__doc__.splitlines()[0],
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("import-gan", __doc__, EPILOG)
     p.add_argument("file", metavar="FILE", help="the checkpoint to import: .pt/.pth (rosinality) or .pkl (NVlabs)")
     p.add_argument("--out", required=True, metavar="CKPT",
                    help=f"output .safetensors file (a folder gets {DEFAULT_NAME} inside)")

@@ -1,12 +1,12 @@
 """Install a run's translators (or bundle folders) where `photoedit --attribute` finds them."""
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
+from pipeline.commands import command_parser
 from pipeline.errors import UserError
 from translators.registry import is_bundle, user_models_dir
 
@@ -60,8 +60,7 @@ def install(bundle: Path, dest_root: Path, description: str | None) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="photoedit install-models", description=__doc__.splitlines()[0],
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("install-models", __doc__, EPILOG)
     p.add_argument("sources", nargs="+", metavar="RUN_OR_BUNDLE", help="run folders or bundle folders")
     p.add_argument("--to", type=Path, default=None, metavar="DIR",
                    help=f"models folder (default: the user data folder, {user_models_dir()})")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import add_gan_argument, command_parser
 from pipeline.config import add_config_arguments, dump_yaml, load_section
 from pipeline.errors import UserError
 
@@ -21,10 +22,9 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="photoedit pairs", description=__doc__.splitlines()[0], epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("pairs", __doc__, EPILOG)
     io = p.add_argument_group("inputs and output")
-    io.add_argument("--gan", required=True, metavar="CKPT", help="generator checkpoint (.safetensors or run folder)")
+    add_gan_argument(io)
     io.add_argument("--boundary", required=True, metavar="FILE", help="boundary .npz from `photoedit boundary`")
     io.add_argument("--out", required=True, metavar="DIR", help="new folder for shards + manifest.json")
     pairs = p.add_argument_group("pairs (override the config's pairs: section)")

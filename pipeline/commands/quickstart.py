@@ -1,8 +1,8 @@
 """The whole pipeline on the built-in street world, on a CPU, in minutes (= run quickstart)."""
 from __future__ import annotations
 
-import argparse
 
+from pipeline.commands import command_parser
 from pipeline.run.driver import add_run_arguments, execute
 
 EPILOG = """\
@@ -20,8 +20,7 @@ examples:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="photoedit quickstart", description=__doc__.splitlines()[0],
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("quickstart", __doc__, EPILOG)
     add_run_arguments(p, default_out="quickstart-run")
     args = p.parse_args(argv)
     return execute("quickstart", args)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.commands import add_gan_argument
 from pipeline.config import add_config_arguments
 from pipeline.errors import UserError
 
@@ -27,7 +28,7 @@ groups: each (default) | pairs | ranges like 0-1,2-3,4-9
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="photoedit rescore", description=__doc__.strip(), epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gan", required=True, metavar="CKPT", help="generator checkpoint")
+    add_gan_argument(p)
     p.add_argument("--boundary", required=True, action="append", metavar="B.npz", help="boundary file (repeatable)")
     p.add_argument("--predictor", action="append", metavar="NAME[:PATH]",
                    help="predictor(s) to score with (default: photometric)")

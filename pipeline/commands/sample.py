@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import add_gan_argument, command_parser
 from pipeline.config import add_config_arguments, dump_yaml, load_section, parse_overrides
 from pipeline.errors import UserError
 
@@ -23,10 +24,9 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="photoedit sample", description=__doc__.splitlines()[0], epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("sample", __doc__, EPILOG)
     io = p.add_argument_group("inputs and output")
-    io.add_argument("--gan", required=True, metavar="CKPT", help="generator .safetensors, or a training run folder")
+    add_gan_argument(io)
     io.add_argument("--out", required=True, metavar="DIR", help="shard folder (manifest.json, chunks/, images/)")
     io.add_argument("--z", metavar="FILE.npy", help="float array [N, z_dim]: sample exactly these latents, in order")
     s = p.add_argument_group("sampling (override the config's sample: section)")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import command_parser
+
 EPILOG = """examples:
   photoedit score --samples samples/ --predictor photometric
   photoedit score --samples samples/ --predictor classifier --predictor-path predictor/
@@ -15,8 +17,7 @@ EPILOG = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="photoedit score", description=__doc__.splitlines()[0], epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("score", __doc__, EPILOG)
     p.add_argument("--samples", required=True, metavar="DIR", help="sample shard written by `photoedit sample`")
     p.add_argument("--predictor", default="photometric", help="photometric | classifier | places365 (default: %(default)s)")
     p.add_argument("--predictor-path", metavar="PATH",

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from pipeline.commands import command_parser
 from pipeline.errors import UserError
 
 EPILOG = """\
@@ -39,8 +40,7 @@ needs: pip install -e '.[serve]'  (FastAPI + uvicorn; the page itself has no out
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="photoedit serve", description=__doc__.splitlines()[0],
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("serve", __doc__, EPILOG)
     g = p.add_argument_group("what to serve")
     g.add_argument("--run", metavar="RUN_DIR", type=Path,
                    help="a `photoedit run` folder: GAN explorer (gan/generator.safetensors, boundary-*/) "

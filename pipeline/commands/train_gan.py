@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.commands import command_parser
 from pipeline.config import add_config_arguments, dump_yaml, load_section, parse_overrides, to_dict
 from pipeline.errors import UserError
 
@@ -34,8 +35,7 @@ switched on does the same:
 """
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="photoedit train-gan", description=__doc__.splitlines()[0], epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("train-gan", __doc__, EPILOG)
     io = p.add_argument_group("data and output")
     io.add_argument("--data", default="world", metavar="world|DIR",
                     help="'world' renders the procedural street world; DIR is a folder of photos (default: world)")

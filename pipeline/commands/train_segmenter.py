@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import command_parser
 from pipeline.errors import UserError
 
 EPILOG = """\
@@ -21,8 +22,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="photoedit train-segmenter", description=__doc__.splitlines()[0],
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("train-segmenter", __doc__, EPILOG)
     io = p.add_argument_group("data and output")
     io.add_argument("--data", default="world", metavar="world|DIR", help="'world' or a labelled folder (default: world)")
     io.add_argument("--out", required=True, metavar="FILE", help="segmenter .safetensors to write")

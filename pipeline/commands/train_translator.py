@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.commands import command_parser
 from pipeline.config import add_config_arguments, dump_yaml, load_section, parse_overrides
 from pipeline.errors import UserError
 
@@ -26,8 +27,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="photoedit train-translator", description=__doc__.splitlines()[0],
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_parser("train-translator", __doc__, EPILOG)
     src = p.add_argument_group("pairs (one of)")
     src.add_argument("--pairs", metavar="DIR", help="pairs folder from `photoedit pairs`")
     src.add_argument("--gan", metavar="CKPT", help="generator, to stream pairs (with --boundary)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.commands import command_parser
 from pipeline.config import add_config_arguments, dump_yaml, load_section
 from pipeline.errors import UserError
 
@@ -23,8 +24,7 @@ EPILOG = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="photoedit world", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    p = command_parser("world", __doc__, EPILOG, whole_doc=True)
     p.add_argument("--n", type=int, default=64, help="number of scenes (default: 64)")
     p.add_argument("--size", help="H or HxW, e.g. 128 or 128x256 (default: world.size of the config)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")

@@ -71,23 +71,27 @@ def matched_units(tables: Sequence[np.ndarray], min_iou: float = 0.04) -> list[n
 
 
 @contextmanager
-def ablated(G, level: int, units: Sequence[int]):
-    """Within the block, level `level`'s conv1 outputs zero in `units` (a forward hook, removed after)."""
-    idx = torch.as_tensor(list(units), dtype=torch.long)
-
-    def hook(_module, _inputs, out):
-        out = out.clone()
-        out[:, idx] = 0
-        return out
-
-    handle = G.synthesis.levels[level].conv1.register_forward_hook(hook)
+def _conv1_hook(G, level: int, change):
+    """Within the block, level `level`'s conv1 output passes through change(copy of it) (a forward
+    hook, removed after)."""
+    handle = G.synthesis.levels[level].conv1.register_forward_hook(lambda _m, _i, out: change(out.clone()))
     try:
         yield G
     finally:
         handle.remove()
 
 
-@contextmanager
+def ablated(G, level: int, units: Sequence[int]):
+    """Within the block, level `level`'s conv1 outputs zero in `units` (a forward hook, removed after)."""
+    idx = torch.as_tensor(list(units), dtype=torch.long)
+
+    def zero(out):
+        out[:, idx] = 0
+        return out
+
+    return _conv1_hook(G, level, zero)
+
+
 def activated(G, level: int, units: Sequence[int], values: torch.Tensor, region: torch.Tensor):
     """Within the block, level `level`'s conv1 outputs `values` [len(units)] in `units` wherever the
     image-sized boolean `region` [H, W] is set (resized to the level): inserting what they draw."""
@@ -96,17 +100,12 @@ def activated(G, level: int, units: Sequence[int], values: torch.Tensor, region:
     if values.shape[1] != len(idx):
         raise ValueError(f"activated: {len(idx)} units but {values.shape[1]} values")
 
-    def hook(_module, _inputs, out):
+    def paint(out):
         mask = F.interpolate(region[None, None].float(), size=out.shape[-2:], mode="area") > 0.5
-        out = out.clone()
         out[:, idx] = torch.where(mask, values.to(out.dtype), out[:, idx])
         return out
 
-    handle = G.synthesis.levels[level].conv1.register_forward_hook(hook)
-    try:
-        yield G
-    finally:
-        handle.remove()
+    return _conv1_hook(G, level, paint)
 
 
 @torch.no_grad()

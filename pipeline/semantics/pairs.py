@@ -33,7 +33,7 @@ from pipeline.semantics.boundary import LinearBoundary
 from pipeline.config import to_dict
 from pipeline.semantics.editing import edit_ws
 from pipeline.errors import UserError
-from pipeline.fileio import atomic_write, atomic_write_text
+from pipeline.fileio import atomic_write, atomic_write_text, read_json
 
 MANIFEST = "manifest.json"
 
@@ -267,14 +267,10 @@ class PairShardDataset(Dataset):
 
 def read_pairs_manifest(folder: str | Path) -> dict:
     file = Path(folder) / MANIFEST
-    if not file.is_file():
-        raise UserError(f"{file}: missing; --pairs expects a folder written by `photoedit pairs`")
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{file}: not valid JSON ({e})") from None
-    if manifest.get("stage") != "pairs" or "shards" not in manifest:
-        raise UserError(f"{file}: not a pairs manifest (stage={manifest.get('stage')!r})")
+    manifest = read_json(file, "--pairs expects a folder written by `photoedit pairs`")
+    if not isinstance(manifest, dict) or manifest.get("stage") != "pairs" or "shards" not in manifest:
+        stage = manifest.get("stage") if isinstance(manifest, dict) else type(manifest).__name__
+        raise UserError(f"{file}: not a pairs manifest (stage={stage!r})")
     return manifest
 
 
