@@ -201,7 +201,8 @@ class TranslatorTrainer:
         if vgg_weights:
             self.vgg = VGGPerceptualLoss(vgg_weights).to(self.device)
         elif self.rank == 0 and self.cfg.lambda_vgg > 0:
-            self.log("VGG perceptual loss off: no --vgg-weights given (LSGAN + feature matching + L1 only)")
+            others = "LSGAN + feature matching + L1" if self.use_gan else "L1"
+            self.log(f"VGG perceptual loss off: no --vgg-weights given ({others} only)")
         self.G_train: nn.Module = self.G
         self.D_train: nn.Module | None = self.D
         if self.world > 1:
