@@ -16,7 +16,7 @@ out), reduced to ~640 px on its long side, is edited at s = 1 and measured:
 Writes a contact sheet (input | each attribute) with --sheet. Skips cleanly when the
 photo folders are absent. Run from the repo root:
 
-    python bench/bench_real_photos.py --models /tmp/run/models --sheet docs/real_photos_sheet.jpg
+    python bench/bench_real_photos.py --models /tmp/run/models --sheet /tmp/real_photos_sheet.jpg  # not in the repo
 """
 from __future__ import annotations
 
