@@ -91,6 +91,26 @@ def read_json(path: str | Path, missing: str) -> Any:
         raise UserError(f"{path}: not valid JSON ({e})") from None
 
 
+def read_safetensors(path: str | Path, fmt: str, what: str, hint: str = "") -> tuple[dict, dict]:
+    """(metadata, tensors) of a photoedit safetensors file whose metadata says format=`fmt`;
+    a ValueError naming the file when it is missing, unreadable, or a file of another kind."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such {what} file{f' ({hint})' if hint else ''}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
+    if meta.get("format") != fmt:
+        raise ValueError(f"{path}: not a photoedit {what} (format={meta.get('format')!r})")
+    return meta, tensors
+
+
 def write_npz_atomic(path: str | Path, arrays: dict) -> None:
     """np.savez through the atomic writer (no pickle: plain arrays only)."""
     import numpy as np

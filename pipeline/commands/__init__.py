@@ -24,3 +24,8 @@ def command_parser(verb: str, doc: str, epilog: str | None = None, whole_doc: bo
 def add_gan_argument(group) -> None:
     """`--gan CKPT`, the same words wherever a verb reads a generator."""
     group.add_argument("--gan", required=True, metavar="CKPT", help="generator .safetensors, or a training run folder")
+
+
+def add_segmenter_argument(group) -> None:
+    """`--segmenter FILE`: the labeller of GAN samples, from `photoedit train-segmenter`."""
+    group.add_argument("--segmenter", required=True, metavar="FILE", help="labeller of GAN samples (train-segmenter)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.commands import add_gan_argument, command_parser
+from pipeline.commands import add_gan_argument, add_segmenter_argument, command_parser
 from pipeline.errors import UserError
 
 EPILOG = """\
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command_parser("dissect", __doc__, EPILOG)
     io = p.add_argument_group("inputs and output")
     add_gan_argument(io)
-    io.add_argument("--segmenter", required=True, metavar="FILE", help="labeller of GAN samples (train-segmenter)")
+    add_segmenter_argument(io)
     io.add_argument("--out", required=True, metavar="DIR", help="folder for dissection.json (created)")
     d = p.add_argument_group("dissection")
     d.add_argument("--n", type=int, default=1000, help="GAN samples scored (default: 1000)")

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pipeline.fileio import read_safetensors
 from pipeline.semantics.segmenter import IGNORE, confusion, iou_per_class
 
 FORMAT = "photoedit-lse-1"
@@ -170,18 +171,7 @@ def save_extractor(ext: SemanticExtractor, path: str | Path, labels: dict[int, s
 
 
 def load_extractor(path: str | Path) -> tuple[SemanticExtractor, dict[int, str], dict]:
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as e:
-        raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a photoedit semantic extractor (format={meta.get('format')!r})")
+    meta, state = read_safetensors(path, FORMAT, "semantic extractor", "make one with `photoedit lse`")
     ext = SemanticExtractor(ExtractorConfig(**json.loads(meta["config"])))
     ext.load_state_dict(state, strict=True)
     labels = {int(k): v for k, v in json.loads(meta["labels"]).items()}

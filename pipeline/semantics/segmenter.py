@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pipeline.fileio import read_safetensors
+
 FORMAT = "photoedit-segmenter-1"
 IGNORE = 255  # label value that no loss or score counts
 
@@ -258,20 +260,11 @@ def save_segmenter(net: Segmenter, labels: dict[int, str], path: str | Path, ext
 
 def load_segmenter(path: str | Path) -> tuple[Segmenter, dict[int, str]]:
     """Rebuild a Segmenter from its file alone (strict), in eval mode, with its class names."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
     path = Path(path)
-    if not path.is_file():
-        raise SegmenterError(f"{path}: no such segmenter file (train one with `photoedit train-segmenter`)")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as e:
-        raise SegmenterError(f"{path}: not a readable safetensors file ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise SegmenterError(f"{path}: not a photoedit segmenter (format={meta.get('format')!r})")
+        meta, state = read_safetensors(path, FORMAT, "segmenter", "train one with `photoedit train-segmenter`")
+    except ValueError as e:
+        raise SegmenterError(str(e)) from None
     try:
         cfg = SegmenterConfig(**json.loads(meta["config"]))
         labels = {int(k): v for k, v in json.loads(meta["labels"]).items()}
