@@ -221,7 +221,10 @@ def test_interrupt_then_rerun_finishes_without_redoing(tmp_path, models, signum)
     cmd = [sys.executable, "-m", "pipeline", "-a", "sunny", str(src), "-o", str(out), "--models", str(models),
            "--workers", "1", "--batch-size", "1", "--no-progress", "--json"]
     env = {**os.environ, "PHOTOEDIT_TEST_PAUSE_AFTER": str(after)}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # A test run started in the background by a shell inherits SIGINT ignored, and so would the
+    # child (Python then installs no Ctrl-C handler): give it the default disposition, as a terminal does.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in proc.stderr:  # ends when the child does (its pause gives up after a minute)
         seen.append(line)
