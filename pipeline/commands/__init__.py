@@ -29,3 +29,37 @@ def add_gan_argument(group) -> None:
 def add_segmenter_argument(group) -> None:
     """`--segmenter FILE`: the labeller of GAN samples, from `photoedit train-segmenter`."""
     group.add_argument("--segmenter", required=True, metavar="FILE", help="labeller of GAN samples (train-segmenter)")
+
+
+def add_edit_arguments(parser: argparse.ArgumentParser, out_help: str, attribute_required: bool = False):
+    """The edit and output options `photoedit --attribute` and `photoedit ray-edit` share;
+    returns (edit group, output group) for each verb's own additions."""
+    g = parser.add_argument_group("edit")
+    g.add_argument("--attribute", "-a", action="append", metavar="NAME", required=attribute_required,
+                   help="attribute to apply, e.g. sunny; repeat to apply several in order (see `photoedit list`)")
+    g.add_argument("--strength", "-s", default="1.0", metavar="S",
+                   help="edit strength: 0 = none, 1 = the strongest edit seen in training; "
+                        "one value, or one per attribute separated by commas (default: 1.0)")
+    g.add_argument("--models", metavar="DIR", help="folder of translator bundles searched first")
+    g.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                   help="run the network with torch, or with onnxruntime from <bundle>/model.onnx "
+                        "(`photoedit export`; pip install 'photoedit[onnx]') (default: torch)")
+    o = parser.add_argument_group("output")
+    o.add_argument("-o", "--out", metavar="OUT", help=out_help)
+    o.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality 1-100 (default: 95)")
+    o.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip)")
+    o.add_argument("--max-pixels", type=float, default=200e6, metavar="N",
+                   help="refuse images with more pixels (decompression-bomb guard; default: 200e6)")
+    o.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    o.add_argument("--dry-run", action="store_true", help="print the settings and planned outputs, edit nothing")
+    return g, o
+
+
+def add_edit_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config / --set for the `edit:` section (translators.edit_config.EditConfig)."""
+    g = parser.add_argument_group("settings (translators.edit_config.EditConfig)")
+    g.add_argument("--config", default=None, metavar="FILE|PRESET",
+                   help="YAML file or preset whose `edit:` section overrides EditConfig's defaults "
+                        "(default: none, EditConfig's own defaults; --dry-run prints them)")
+    g.add_argument("--set", action="append", default=[], metavar="edit.KEY=VALUE",
+                   help="override an edit setting, e.g. edit.radius=4 or edit.eps=1e-3 (repeatable)")

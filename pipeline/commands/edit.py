@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 
+from pipeline.commands import add_edit_arguments, add_edit_settings_arguments
 from pipeline.errors import UserError
 
 # Test hook: after this many photos, say so on stderr and wait (up to a minute) for a
@@ -60,25 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Edit photos by attribute with feed-forward translators.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders (searched recursively)")
-    g = p.add_argument_group("edit")
-    g.add_argument("--attribute", "-a", action="append", metavar="NAME",
-                   help="attribute to apply, e.g. sunny; repeat to apply several in order (see `photoedit list`)")
-    g.add_argument("--strength", "-s", default="1.0", metavar="S",
-                   help="edit strength: 0 = none, 1 = the strongest edit seen in training; "
-                        "one value, or one per attribute separated by commas (default: 1.0)")
+    g, o = add_edit_arguments(p, "output file (one input) or folder (default: beside inputs)")
     g.add_argument("--full-res-net", action="store_true",
                    help="run the network over the full-res photo in tiles (exact, much slower; see below)")
-    g.add_argument("--models", metavar="DIR", help="folder of translator bundles searched first")
-    g.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
-                   help="run the network with torch, or with onnxruntime from <bundle>/model.onnx "
-                        "(`photoedit export`; pip install 'photoedit[onnx]') (default: torch)")
-    g = p.add_argument_group("output")
-    g.add_argument("-o", "--out", metavar="OUT", help="output file (one input) or folder (default: beside inputs)")
-    g.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality 1-100 (default: 95)")
-    g.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip)")
-    g.add_argument("--in-place", action="store_true", help="replace each input with its edit (no undo!)")
-    g.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    g.add_argument("--dry-run", action="store_true", help="print the settings and planned outputs, edit nothing")
+    o.add_argument("--in-place", action="store_true", help="replace each input with its edit (no undo!)")
     g = p.add_argument_group("batch and speed")
     g.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
                    help="threads decoding/encoding while the network runs (default: %(default)s)")
@@ -86,19 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="same-size photos per network call; with --full-res-net, tiles per call "
                         "(default: edit.batch_size, 4)")
     g.add_argument("--shard", metavar="K/N", help="edit only part K of N of the sorted inputs, or 'auto' (torchrun)")
-    g.add_argument("--max-pixels", type=float, default=200e6, metavar="N",
-                   help="refuse images with more pixels (decompression-bomb guard; default: 200e6)")
     g.add_argument("--device", default="auto",
                    help="cpu, cuda, cuda:1, ... (default: auto = cuda:$LOCAL_RANK if a GPU is there, else cpu)")
     g.add_argument("--threads", type=int, default=None, metavar="T",
                    help="torch CPU threads (default: cores minus --workers, at least 1)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g = p.add_argument_group("settings (translators.edit_config.EditConfig)")
-    g.add_argument("--config", default=None, metavar="FILE|PRESET",
-                   help="YAML file or preset whose `edit:` section overrides EditConfig's defaults "
-                        "(default: none, EditConfig's own defaults; --dry-run prints them)")
-    g.add_argument("--set", action="append", default=[], metavar="edit.KEY=VALUE",
-                   help="override an edit setting, e.g. edit.radius=4 or edit.eps=1e-3 (repeatable)")
+    add_edit_settings_arguments(p)
     return p
 
 

@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from pipeline.commands import add_edit_arguments, add_edit_settings_arguments
 from pipeline.errors import UserError
 
 EPILOG = """\
@@ -29,22 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "stateful actors.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
-    g = p.add_argument_group("edit (as `photoedit --attribute`)")
-    g.add_argument("--attribute", "-a", action="append", required=True, metavar="NAME",
-                   help="attribute to apply; repeat to apply several in order")
-    g.add_argument("--strength", "-s", default="1.0", metavar="S",
-                   help="0 = none, 1 = strongest trained; one value or one per attribute, comma-separated (default: 1.0)")
-    g.add_argument("--models", metavar="DIR", help="folder of translator bundles searched first")
-    g.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
-                   help="run the network with torch, or with onnxruntime from <bundle>/model.onnx "
-                        "(`photoedit export`) (default: torch)")
-    g.add_argument("-o", "--out", metavar="OUT", help="output folder (default: beside inputs)")
-    g.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality 1-100 (default: 95)")
-    g.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip)")
-    g.add_argument("--max-pixels", type=float, default=200e6, metavar="N",
-                   help="refuse images with more pixels (default: 200e6)")
-    g.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    g.add_argument("--dry-run", action="store_true", help="print the settings and planned outputs, edit nothing")
+    add_edit_arguments(p, "output folder (default: beside inputs)", attribute_required=True)
     g = p.add_argument_group("Ray")
     g.add_argument("--actors", type=int, default=1, metavar="N", help="pipeline actors (default: 1)")
     g.add_argument("--cpus-per-actor", type=float, default=1.0, metavar="C",
@@ -59,10 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Ray cluster to join ('auto' = the one `ray start` made here); default: a local Ray "
                         "using this machine's cores")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
-    g = p.add_argument_group("settings")
-    g.add_argument("--config", default=None, metavar="FILE|PRESET", help="YAML file or preset with an `edit:` section")
-    g.add_argument("--set", action="append", default=[], metavar="edit.KEY=VALUE",
-                   help="override an edit setting, e.g. edit.radius=4 (repeatable)")
+    add_edit_settings_arguments(p)
     return p
 
 
