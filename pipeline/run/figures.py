@@ -131,3 +131,35 @@ def sheet_side_by_side(befores: list[Image.Image], afters: list[Image.Image], pa
                                np.asarray(a.resize((width, h)))], axis=1)
         rows += [pair, np.full((4, pair.shape[1], 3), 255, np.uint8)]
     save(np.concatenate(rows[:-1], axis=0), path)
+
+
+def dissection_chart(matched: list[np.ndarray], names: list[str], widths: list[int], png: Path,
+                     min_iou: float) -> None:
+    """GAN Dissection's per-layer summary: for each level, how many units match each class
+    (best IoU >= min_iou), as stacked bars; the level's width in the axis label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.stack([np.asarray(m) for m in matched])  # [levels, classes]
+    fig, ax = plt.subplots(figsize=(7, 3.4), dpi=100)
+    x = np.arange(len(matched))
+    bottom = np.zeros(len(matched))
+    cmap = plt.get_cmap("tab20")
+    for c, name in enumerate(names):
+        if counts[:, c].any():
+            ax.bar(x, counts[:, c], bottom=bottom, label=name, color=cmap(c % 20))
+            bottom += counts[:, c]
+    ax.set_xticks(x, [f"level {lv}\n({w} units)" for lv, w in enumerate(widths)], fontsize=8)
+    ax.set_ylabel("units matching the class")
+    ax.set_title(f"units whose best class has IoU >= {min_iou:g}", fontsize=9)
+    if counts.any():
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    else:
+        ax.text(0.5, 0.5, "no unit matches any class", transform=ax.transAxes, ha="center", va="center")
+    fig.tight_layout()
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(png, lambda f: fig.savefig(f, format="png"))
+    plt.close(fig)
