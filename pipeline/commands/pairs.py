@@ -18,6 +18,13 @@ examples:
       --filter-predictor photometric --margin 0.05 --out pairs_night
   photoedit pairs ... --filter-predictor classifier --filter-predictor-path predictor/ --margin 0.1
   photoedit pairs ... --set pairs.noise_mode=random --dry-run
+  photoedit pairs --gan G.safetensors --boundary night.npz --n 500 --region sky --lse lse.safetensors --out pairs_sky
+
+--region CLASS[,CLASS...] keeps the edit to those classes: the linear semantic extractor
+--lse (`photoedit lse` on this generator) gives each image a soft mask m of the classes from
+the generator's own features, and the target becomes m * G(w + a n) + (1 - m) * G(w), m the
+larger of the masks of G(w) and G(w + a n). Outside the region the pair is unchanged, so a
+translator learns an edit of, e.g., the sky only. The manifest records the region.
 """
 
 
@@ -35,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the filter predictor's weights (classifier: a `photoedit train-predictor` folder; "
                             "places365: the local weights folder)")
     pairs.add_argument("--margin", type=float, help="minimum score rise for the filter (default: config, 0)")
+    region = p.add_argument_group("region-aware pairs (issue #15)")
+    region.add_argument("--region", metavar="CLASS[,CLASS]", help="keep the edit to these classes, e.g. sky or road,sidewalk")
+    region.add_argument("--lse", metavar="FILE", help="the extractor (`photoedit lse`) whose masks --region uses")
     cfg = add_config_arguments(p, "pairs:", "pairs.batch=32")
     cfg.add_argument("--device", default=None, help="cpu or cuda[:i] (default: cuda if available)")
     return p
@@ -68,9 +78,11 @@ def main(argv: list[str]) -> int:
     import torch
 
     from pipeline.config import parse_overrides
-    from pipeline.semantics.pairs import PairsConfig, load_gan_and_boundary, write_pairs
+    from pipeline.semantics.pairs import PairsConfig, RegionMask, load_gan_and_boundary, write_pairs
 
     args = build_parser().parse_args(argv)
+    if bool(args.region) != bool(args.lse):
+        raise UserError("--region CLASS and --lse FILE go together")
     overrides = {**parse_overrides(args.set), **flag_overrides(args)}
     cfg = load_section(PairsConfig, "pairs", args.config, overrides)
     if args.dry_run:
@@ -78,10 +90,15 @@ def main(argv: list[str]) -> int:
         return 0
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     G, boundary, provenance = load_gan_and_boundary(args.gan, args.boundary, device)
-    manifest = write_pairs(G, boundary, cfg, args.out, provenance, device)
+    region = None
+    if args.region:
+        region = RegionMask.load(args.lse, [c.strip() for c in args.region.split(",") if c.strip()], G)
+    manifest = write_pairs(G, boundary, cfg, args.out, provenance, device, region=region)
     line = f"wrote {manifest['n']} '{manifest['attribute']}' pairs to {args.out} in {manifest['seconds']} s"
     if manifest["filter"]:
         f = manifest["filter"]
         line += f"; filter kept {f['kept']}/{f['tried']} ({f['kept_fraction']:.1%}) with {f['predictor']} margin {f['margin']}"
+    if region is not None:
+        line += f"; edit kept to {', '.join(region.classes)} ({args.lse})"
     print(line)
     return 0

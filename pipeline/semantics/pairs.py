@@ -80,29 +80,75 @@ def render_pairs(
     truncation_psi: float = 0.8,  # truncation before the edit
     noise_mode: str = "const",  # "const" or "random" (then the same random noise for both images)
     noise_seed: int = 0,  # seeds the random noise of this batch
+    region: RegionMask | None = None,  # keep the edit to these classes (LSE soft masks)
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, y) [N, 3, H, W] in [-1, 1]: the original and the edited image of each latent."""
+    """(x, y) [N, 3, H, W] in [-1, 1]: the original and the edited image of each latent.
+
+    With `region`, y = m * G(w + a n) + (1 - m) * G(w), m the region's soft mask (the larger of
+    the masks of the two images, so a region the edit grows or shrinks is covered)."""
     device = G.w_avg.device
     z = latent_z(seeds, G.z_dim).to(device)
     ws = G.broadcast(G.mapping(z, truncation_psi=truncation_psi))
     ws_edit = edit_ws(ws, boundary, strengths.to(device))
+    feats = region is not None
     if noise_mode == "random":
         # Re-seeding before each call makes both calls draw identical noise tensors.
-        x = _synth_seeded(G, ws, noise_seed)
-        y = _synth_seeded(G, ws_edit, noise_seed)
+        x = _synth_seeded(G, ws, noise_seed, feats)
+        y = _synth_seeded(G, ws_edit, noise_seed, feats)
     else:
-        x = G.synthesis(ws, noise_mode=noise_mode)
-        y = G.synthesis(ws_edit, noise_mode=noise_mode)
+        x = G.synthesis(ws, noise_mode=noise_mode, return_features=feats)
+        y = G.synthesis(ws_edit, noise_mode=noise_mode, return_features=feats)
+    if feats:
+        (x, fx), (y, fy) = x, y
+        m = torch.maximum(region.mask(fx), region.mask(fy)).to(x.dtype)
+        if m.shape[-2:] != x.shape[-2:]:  # an extractor fitted at another image size
+            m = torch.nn.functional.interpolate(m, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        y = m * y + (1 - m) * x
     return x.clamp(-1, 1).float(), y.clamp(-1, 1).float()
 
 
-def _synth_seeded(G, ws: torch.Tensor, seed: int) -> torch.Tensor:
+def _synth_seeded(G, ws: torch.Tensor, seed: int, return_features: bool = False):
     devices = [ws.device] if ws.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         if ws.device.type == "cuda":
             torch.cuda.manual_seed(seed)
-        return G.synthesis(ws, noise_mode="random")
+        return G.synthesis(ws, noise_mode="random", return_features=return_features)
+
+
+class RegionMask:
+    """Soft mask [N, 1, H, W] in [0, 1] of some classes, from a linear semantic extractor
+    (`photoedit lse`) on the generator's own features: the probability that a pixel belongs to
+    one of them. Region-aware pairs blend the edited image into the original by it."""
+
+    def __init__(self, extractor, labels: dict[int, str], classes: Sequence[str], path: str | Path = "lse"):
+        names = {v: k for k, v in labels.items()}
+        unknown = [c for c in classes if c not in names]
+        if unknown or not classes:
+            raise UserError(f"--region {','.join(classes)}: {', '.join(unknown) or 'no class'} is not a class of "
+                            f"{path} ({', '.join(labels[k] for k in sorted(labels))})")
+        self.extractor, self.classes, self.path = extractor, list(classes), str(path)
+        self.ids = [names[c] for c in classes]
+
+    @classmethod
+    def load(cls, path: str | Path, classes: Sequence[str], G) -> "RegionMask":
+        from pipeline.semantics.lse import load_extractor
+
+        ext, labels, _ = load_extractor(path)
+        have = [c for c, _ in G.synthesis.level_shapes()]
+        if list(ext.cfg.level_channels) != have:
+            raise UserError(f"{path}: an extractor for generator levels of {ext.cfg.level_channels} channels, but "
+                            f"this generator's levels have {have}; run `photoedit lse` on this generator")
+        return cls(ext, labels, classes, path)
+
+    @torch.no_grad()
+    def mask(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        ext = self.extractor.to(features[0].device)
+        probs = ext([f.float() for f in features]).softmax(1)
+        return probs[:, self.ids].sum(1, keepdim=True).clamp(0, 1)
+
+    def to_dict(self) -> dict:
+        return {"classes": self.classes, "lse": self.path}
 
 
 def attribute_of(boundary: LinearBoundary, path: str | Path = "") -> str:
@@ -145,6 +191,7 @@ def iter_pair_batches(
     cfg: PairsConfig,
     indices: Iterator[int],  # pair indices to try, in order; pair i uses latent seed cfg.seed + i
     pair_filter: PairFilter | None = None,
+    region: RegionMask | None = None,  # keep the edit to a region (LSE masks)
 ) -> Iterator[dict]:
     """Batches {x, y [B,3,H,W], a [B], seed [B]} of (kept) pairs, generated cfg.batch at a time."""
     while True:
@@ -153,7 +200,8 @@ def iter_pair_batches(
             return
         seeds = [cfg.seed + i for i in idx]
         a = pair_strengths(cfg.seed, idx, cfg.strength_range)
-        x, y = render_pairs(G, boundary, seeds, a, cfg.truncation_psi, cfg.noise_mode, noise_seed=cfg.seed + idx[0])
+        x, y = render_pairs(G, boundary, seeds, a, cfg.truncation_psi, cfg.noise_mode, noise_seed=cfg.seed + idx[0],
+                            region=region)
         keep = np.ones(len(idx), bool) if pair_filter is None else pair_filter.keep(x, y)
         if keep.any():
             k = torch.from_numpy(keep)
@@ -171,6 +219,7 @@ def write_pairs(
     out_dir: str | Path,
     provenance: dict,  # gan_sha256, boundary path/sha256, ... recorded in the manifest
     device: str | torch.device = "cpu",
+    region: RegionMask | None = None,  # keep the edit to a region (LSE masks): `photoedit pairs --region`
 ) -> dict:
     """Generate cfg.n pairs into `out_dir` (shards + manifest.json); returns the manifest."""
     from tqdm import tqdm
@@ -186,7 +235,7 @@ def write_pairs(
     start = time.perf_counter()
     shards, pending, written = [], [], 0
     bar = tqdm(total=cfg.n, desc="pairs", unit="pair", disable=None)
-    for batch in iter_pair_batches(G, boundary, cfg, iter(range(limit)), pair_filter):
+    for batch in iter_pair_batches(G, boundary, cfg, iter(range(limit)), pair_filter, region):
         take = min(len(batch["a"]), cfg.n - written)
         pending.append({k: v[:take] for k, v in batch.items()})
         written += take
@@ -207,6 +256,7 @@ def write_pairs(
         "config": to_dict(cfg),
         "strength_range": list(cfg.strength_range),
         "layers": list(boundary.layers),
+        "region": None if region is None else region.to_dict(),
         "provenance": provenance,
         "filter": None if pair_filter is None else {
             "predictor": cfg.filter_predictor, "predictor_path": cfg.filter_predictor_path, "margin": cfg.margin,
@@ -285,9 +335,10 @@ class GANPairStream(IterableDataset):
     """
 
     def __init__(self, G, boundary: LinearBoundary, cfg: PairsConfig, pair_filter: PairFilter | None = None,
-                 limit: int | None = None):
+                 limit: int | None = None, region: RegionMask | None = None):
         super().__init__()
         self.G, self.boundary, self.cfg, self.pair_filter, self.limit = G, boundary, cfg, pair_filter, limit
+        self.region = region
         self.start, self.rank, self.world = 0, 0, 1
 
     def configure_stream(self, start: int, rank: int = 0, world_size: int = 1) -> None:
@@ -302,7 +353,8 @@ class GANPairStream(IterableDataset):
     def __iter__(self):
         if torch.utils.data.get_worker_info() is not None:
             raise RuntimeError("GANPairStream generates on the GPU/CPU of the main process; use workers=0")
-        for batch in iter_pair_batches(self.G, self.boundary, self.cfg, self._indices(), self.pair_filter):
+        for batch in iter_pair_batches(self.G, self.boundary, self.cfg, self._indices(), self.pair_filter,
+                                       self.region):
             for x, y, a in zip(batch["x"], batch["y"], batch["a"]):
                 yield x, y, float(a)
 
