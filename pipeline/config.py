@@ -4,6 +4,14 @@ Each component owns one dataclass (its single source of settings). A preset file
 mapping of *sections* (`world:`, `train_gan:`, ...) to mappings of that section's
 fields. A command reads the section(s) it needs with `load_section`. Unknown section
 names, unknown keys and values of the wrong type raise `ConfigError` naming the key.
+
+Settings that differ by attribute live in ONE place, the `per_attribute:` section:
+attribute -> section -> key, e.g. `per_attribute: {sunny: {pairs: {strength_range: [0.5, 3]}}}`.
+For that attribute's stages only, its entries win over the sections above (and over a
+plain `--set pairs.strength_range=...`); change one with
+`--set per_attribute.sunny.pairs.strength_range=[0.5,3]`. Only the per-attribute sections
+(PER_ATTRIBUTE_SECTIONS) and, of `run:`, the predictor keys may appear there; every entry is
+checked like the section it overrides.
 """
 from __future__ import annotations
 
@@ -42,7 +50,13 @@ SECTIONS = {
     "edit": "translators.edit_config:EditConfig",
     "run": "pipeline.run.stages:RunConfig",
 }
-KNOWN_SECTIONS = tuple(SECTIONS)
+# The section of per-attribute overrides (not a dataclass: attribute -> section -> key -> value),
+# the sections it may override, and the keys of `run:` it may override.
+PER_ATTRIBUTE = "per_attribute"
+PER_ATTRIBUTE_SECTIONS = ("boundary", "rescore", "pairs", "translator", "train_translator", "run")
+PER_ATTRIBUTE_RUN_KEYS = ("predictor", "predictor_path")
+KNOWN_SECTIONS = tuple(SECTIONS)  # the dataclass sections
+PRESET_SECTIONS = KNOWN_SECTIONS + (PER_ATTRIBUTE,)  # every top-level key a preset (or --set) may name
 
 
 def section_class(section: str) -> type:
@@ -53,14 +67,96 @@ def section_class(section: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def load_all(preset: str | Path | None, overrides: list[str] | dict[str, Any] | None = None) -> dict[str, Any]:
+def load_all(preset: str | Path | None, overrides: list[str] | dict[str, Any] | None = None,
+             attribute: str | None = None) -> dict[str, Any]:
     """Every section of `preset` + overrides resolved to its dataclass, checked up front.
 
-    An unknown section or key, or a bad value, anywhere (preset or --set) is a ConfigError
-    naming it: a typo fails before any work starts, not minutes later in the stage that reads it.
+    An unknown section or key, or a bad value, anywhere (preset or --set, `per_attribute:`
+    entries included) is a ConfigError naming it: a typo fails before any work starts, not
+    minutes later in the stage that reads it. With `attribute`, the sections are that
+    attribute's: its `per_attribute:` entries applied on top.
     """
     overrides = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
-    return {name: load_section(section_class(name), name, preset, overrides) for name in SECTIONS}
+    configs = {name: load_section(section_class(name), name, preset, overrides) for name in SECTIONS}
+    per_attr = per_attribute_overrides(preset, overrides)
+    known = set(_world_attributes()) | set(configs["run"].attributes)
+    for attr in per_attr:
+        if attr not in known:
+            raise ConfigError(f"{PER_ATTRIBUTE}.{attr}: unknown attribute (known: {', '.join(sorted(known))})")
+    for attr, flat in per_attr.items():
+        if attribute is not None and attr != attribute:
+            continue
+        merged = {**overrides, **flat}
+        try:
+            resolved = {name: load_section(section_class(name), name, preset, merged)
+                        for name in {key.partition(".")[0] for key in flat}}
+        except ConfigError as e:
+            raise ConfigError(f"{PER_ATTRIBUTE}.{attr}: {e}") from None
+        if attr == attribute:
+            configs.update(resolved)
+    return configs
+
+
+def per_attribute_overrides(preset: str | Path | None,
+                            overrides: list[str] | dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """attribute -> {"section.key": value}: the preset's `per_attribute:` entries, then any
+    `--set per_attribute.ATTR.section.key=value`. Section and key names are checked here
+    (their values when a section is resolved: `load_all`)."""
+    overrides = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
+    raw = read_preset(preset).get(PER_ATTRIBUTE) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{PER_ATTRIBUTE}: expected a mapping attribute -> section -> key, got {raw!r}")
+    out: dict[str, dict[str, Any]] = {}
+    for attr, sections in raw.items():
+        if not isinstance(sections, dict):
+            raise ConfigError(f"{PER_ATTRIBUTE}.{attr}: expected a mapping of sections, got {sections!r}")
+        for section, keys in sections.items():
+            if not isinstance(keys, dict):
+                raise ConfigError(f"{PER_ATTRIBUTE}.{attr}.{section}: expected a mapping of keys, got {keys!r}")
+            for key, value in keys.items():
+                _check_per_attribute_key(str(attr), str(section), str(key))
+                out.setdefault(str(attr), {})[f"{section}.{key}"] = value
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if head != PER_ATTRIBUTE:
+            continue
+        parts = rest.split(".")
+        if len(parts) != 3 or not all(parts):
+            raise ConfigError(f"--set {key}: expected {PER_ATTRIBUTE}.<attribute>.<section>.<key>=value")
+        attr, section, name = parts
+        _check_per_attribute_key(attr, section, name)
+        out.setdefault(attr, {})[f"{section}.{name}"] = value
+    return out
+
+
+def attribute_set_args(preset: str | Path | None, overrides: list[str] | dict[str, Any] | None,
+                       attribute: str) -> list[str]:
+    """`--set section.key=value` strings carrying `attribute`'s per-attribute entries to a verb
+    (after the run's own --set, so they win); the values as JSON, which YAML reads back."""
+    import json
+
+    flat = per_attribute_overrides(preset, overrides).get(attribute, {})
+    return [f"{key}={json.dumps(plain(value))}" for key, value in flat.items() if not key.startswith("run.")]
+
+
+def _check_per_attribute_key(attr: str, section: str, key: str) -> None:
+    where = f"{PER_ATTRIBUTE}.{attr}.{section}"
+    if section not in PER_ATTRIBUTE_SECTIONS:
+        raise ConfigError(f"{where}: section '{section}' cannot differ by attribute "
+                          f"(per-attribute sections: {', '.join(PER_ATTRIBUTE_SECTIONS)})")
+    if section == "run":
+        if key not in PER_ATTRIBUTE_RUN_KEYS:
+            raise ConfigError(f"{where}.{key}: only {', '.join(PER_ATTRIBUTE_RUN_KEYS)} of run: may differ by attribute")
+        return
+    names = [f.name for f in dataclasses.fields(section_class(section)) if f.init]
+    if key not in names:
+        raise ConfigError(f"unknown key '{where}.{key}' (known: {', '.join(names)})")
+
+
+def _world_attributes() -> tuple[str, ...]:
+    from pipeline.world.scene import ATTRIBUTES
+
+    return ATTRIBUTES
 
 
 def resolve_preset(name_or_path: str | Path) -> Path:
@@ -87,8 +183,8 @@ def read_preset(name_or_path: str | Path | None) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     for key in data:
-        if key not in KNOWN_SECTIONS:
-            raise ConfigError(f"{path}: unknown section '{key}' (known: {', '.join(KNOWN_SECTIONS)})")
+        if key not in PRESET_SECTIONS:
+            raise ConfigError(f"{path}: unknown section '{key}' (known: {', '.join(PRESET_SECTIONS)})")
     return data
 
 
@@ -145,9 +241,9 @@ def load_section(
         overrides = parse_overrides(overrides)
     for key, value in overrides.items():
         head, _, rest = key.partition(".")
-        if head not in KNOWN_SECTIONS:
-            raise ConfigError(f"--set {key}: unknown section '{head}' (known: {', '.join(KNOWN_SECTIONS)})")
-        if head != section:
+        if head not in PRESET_SECTIONS:
+            raise ConfigError(f"--set {key}: unknown section '{head}' (known: {', '.join(PRESET_SECTIONS)})")
+        if head != section:  # per_attribute.* entries are read by per_attribute_overrides
             continue
         if not rest:
             raise ConfigError(f"--set {key}: expected {section}.<key>=value")

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--boundary", metavar="FILE", help="boundary for held-out pairs (default: bundle provenance)")
     p.add_argument("--n-pairs", type=int, default=d.n_pairs, help=f"held-out GAN pairs (default: {d.n_pairs})")
     p.add_argument("--n-world", type=int, default=d.n_world, help=f"held-out world scenes (default: {d.n_world})")
-    p.add_argument("--predictor", default=d.predictor, help=f"predictor for the score curve (default: {d.predictor})")
+    p.add_argument("--predictor", default=d.predictor, metavar="NAME[:PATH]",
+                   help=f"predictor for the score curve; a classifier as classifier:FOLDER (default: {d.predictor})")
     p.add_argument("--n-fit", type=int, default=d.n_fit,
                    help=f"GAN pairs the global matrix (a) is fitted on (default: {d.n_fit})")
     p.add_argument("--n-oracle", type=int, default=d.n_oracle,
@@ -65,7 +66,9 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if min(args.n_pairs, args.n_world, args.n_fit, args.n_oracle) < 1:
         raise UserError("--n-pairs, --n-world, --n-fit and --n-oracle must be >= 1")
-    cfg = EvalConfig(n_pairs=args.n_pairs, n_world=args.n_world, predictor=args.predictor, n_fit=args.n_fit,
+    name, _, path = args.predictor.partition(":")
+    cfg = EvalConfig(n_pairs=args.n_pairs, n_world=args.n_world, predictor=name, predictor_path=path or None,
+                     n_fit=args.n_fit,
                      n_oracle=args.n_oracle, oracle_translator=args.oracle_translator)
     r = run_evaluation(args.bundle, cfg, args.gan, args.boundary, args.device, write=args.write)
     if args.json:

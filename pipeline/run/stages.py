@@ -4,8 +4,10 @@ A stage calls the same command modules a user would (`train-gan`, `sample`, `sco
 `boundary`, `rescore`, `train-translator`, `eval-translator`, the edit pipeline), with
 the same preset and `--set` overrides, so a run and a hand-typed sequence of commands
 give the same result. Per-attribute stages (`boundary-sunny`, `translator-sunny`,
-`eval-sunny`) are keyed on that attribute's settings only: adding an attribute to a
-finished run runs only the new attribute's stages; the GAN is not retrained.
+`eval-sunny`) are keyed on that attribute's settings only (the preset's sections with its
+`per_attribute:` entries on top, passed to the verbs as `--set`): adding an attribute to a
+finished run, or changing one attribute's entries, runs only that attribute's stages; the
+GAN is not retrained.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.commands import run_verb
-from pipeline.config import load_all, resolve_preset, to_dict
+from pipeline.config import attribute_set_args, load_all, resolve_preset, to_dict
 from pipeline.errors import UserError
 from pipeline.run.runner import Stage
 
@@ -71,19 +73,34 @@ class Plan:
         # Stage keys hash the resolved settings (defaults included), not the YAML as written:
         # the same settings spelt two ways give the same key, a changed default a new one.
         self.sections = {name: to_dict(obj) for name, obj in self.configs.items()}
+        # Each attribute's own view: the sections with its `per_attribute:` entries applied.
+        self.attr_configs = {a: load_all(self.preset, self.overrides, attribute=a) for a in self.cfg.attributes}
+        self.attr_sections = {a: {name: to_dict(obj) for name, obj in cfgs.items()}
+                              for a, cfgs in self.attr_configs.items()}
 
-    # common arguments every configurable verb gets
-    def cfg_args(self) -> list[str]:
+    # common arguments every configurable verb gets (with `attr`: its per-attribute entries last, so they win)
+    def cfg_args(self, attr: str | None = None) -> list[str]:
         out = ["--config", str(self.preset)]
-        for o in self.overrides:
+        for o in self.overrides + (attribute_set_args(self.preset, self.overrides, attr) if attr else []):
             out += ["--set", o]
         return out
+
+    def predictor(self, attr: str) -> tuple[str, str | None]:
+        """(name, path) of the predictor that scores `attr` (run: or its per-attribute entry)."""
+        run = self.attr_configs[attr]["run"]
+        return run.predictor, run.predictor_path
+
+    def predictor_arg(self, attr: str) -> str:
+        """`NAME` or `NAME:PATH`, as rescore and eval-translator take it."""
+        name, path = self.predictor(attr)
+        return name + (f":{path}" if path else "")
 
     def dev(self) -> list[str]:
         return ["--device", self.device] if self.device else []
 
-    def sec(self, *names: str) -> dict:
-        return {n: self.sections.get(n, {}) for n in names}
+    def sec(self, *names: str, attr: str | None = None) -> dict:
+        sections = self.attr_sections[attr] if attr else self.sections
+        return {n: sections.get(n, {}) for n in names}
 
     @property
     def gan_ckpt(self) -> Path:
@@ -108,20 +125,25 @@ class Plan:
         st = [
             Stage("gan", self.stage_gan, config=gan_config, inputs=[Path(c.gan)] if c.gan else []),
             Stage("samples", self.stage_samples,
-                  config={"predictor": c.predictor, "predictor_path": c.predictor_path, **self.sec("sample")},
+                  config={"predictor": c.predictor, "predictor_path": c.predictor_path, **self.sec("sample"),
+                          **({"predictors": self.scoring_predictors()} if len(self.scoring_predictors()) > 1 else {})},
                   needs=["gan"]),
         ]
         for a in self.boundary_order():
             conds = c.conditions.get(a, [])
+            pred = {} if self.predictor(a) == (c.predictor, c.predictor_path) else {"predictor": self.predictor(a)}
             st.append(Stage(f"boundary-{a}", lambda out, a=a: self.stage_boundary(out, a),
-                            config={"attribute": a, "conditions": conds, **self.sec("boundary", "rescore")},
+                            config={"attribute": a, "conditions": conds, **pred,
+                                    **self.sec("boundary", "rescore", attr=a)},
                             needs=["gan", "samples"] + [f"boundary-{b}" for b in conds]))
         for a in c.attributes:
             st.append(Stage(f"translator-{a}", lambda out, a=a: self.stage_translator(out, a),
-                            config=self.sec("pairs", "translator", "train_translator"),
+                            config=self.sec("pairs", "translator", "train_translator", attr=a),
                             needs=["gan", f"boundary-{a}"]))
             st.append(Stage(f"eval-{a}", lambda out, a=a: self.stage_eval(out, a),
-                            config={"pairs": c.eval_pairs, "world": c.eval_world, "predictor": c.predictor},
+                            config={"pairs": c.eval_pairs, "world": c.eval_world,
+                                    "predictor": c.predictor if self.predictor(a)[0] == c.predictor
+                                    else self.predictor_arg(a)},
                             needs=[f"translator-{a}"]))
         st.append(Stage("edit", self.stage_edit,
                         config={"photos": c.photos, "examples": c.example_photos,
@@ -203,10 +225,19 @@ class Plan:
         c = self.cfg
         shard = self.shard
         call("sample", ["--gan", self.gan_ckpt, "--out", shard, "--no-images", *self.cfg_args(), *self.dev()])
-        pred = ["--predictor", c.predictor] + (["--predictor-path", c.predictor_path] if c.predictor_path else [])
-        call("score", ["--samples", shard, *pred, *self.dev()])
+        for name, path in self.scoring_predictors():
+            pred = ["--predictor", name] + (["--predictor-path", path] if path else [])
+            call("score", ["--samples", shard, *pred, *self.dev()])
         scores = np.load(shard / f"scores_{c.predictor}.npz", allow_pickle=False)
         return {"n": self.configs["sample"].n, "score_means": {k: float(scores[k].mean()) for k in scores.files}}
+
+    def scoring_predictors(self) -> list[tuple[str, str | None]]:
+        """Every predictor the run's boundaries need, run:'s own first (its scores are the stage's summary)."""
+        out = [(self.cfg.predictor, self.cfg.predictor_path)]
+        for a in self.cfg.attributes:
+            if self.predictor(a) not in out:
+                out.append(self.predictor(a))
+        return out
 
     # 4. boundary + layer-wise re-scoring ---------------------------------------------
     def stage_boundary(self, out: Path, attr: str) -> dict:
@@ -215,11 +246,10 @@ class Plan:
         for b in c.conditions.get(attr, []):
             conds += ["--condition", self.boundary_file(b)]
         path = self.boundary_file(attr)
-        call("boundary", ["--samples", self.shard, "--predictor", c.predictor,
-                          "--attribute", attr, *conds, "--out", path, *self.cfg_args()])
-        pred = c.predictor + (f":{c.predictor_path}" if c.predictor_path else "")
-        call("rescore", ["--gan", self.gan_ckpt, "--boundary", path, "--predictor", pred,
-                         "--out", out, *self.cfg_args(), *self.dev()])
+        call("boundary", ["--samples", self.shard, "--predictor", self.predictor(attr)[0],
+                          "--attribute", attr, *conds, "--out", path, *self.cfg_args(attr)])
+        call("rescore", ["--gan", self.gan_ckpt, "--boundary", path, "--predictor", self.predictor_arg(attr),
+                         "--out", out, *self.cfg_args(attr), *self.dev()])
         meta = json.loads(path.with_suffix(".json").read_text())
         shutil.copyfile(out / f"rescore_{attr}.png", out / "rescore.png")
         acc = meta["accuracies"]
@@ -236,7 +266,7 @@ class Plan:
         from pipeline.semantics.predictors import predictor_from_args
 
         b = LinearBoundary.load(boundary_file)
-        pred = predictor_from_args(self.cfg.predictor, self.cfg.predictor_path)
+        pred = predictor_from_args(*self.predictor(attr))
         res = attribute_linearity(load_generator(self.gan_ckpt).eval(), lambda img: pred.score(img)[attr],
                                   lambda ws, s: edit_ws(ws, b, s), n=n, seed=777)
         return res["als"]
@@ -249,8 +279,8 @@ class Plan:
         from pipeline.semantics.rescore import RescoreConfig, rescore
 
         b = LinearBoundary.load(boundary_file)
-        pred = predictor_from_args(self.cfg.predictor, self.cfg.predictor_path)
-        res = rescore(load_generator(self.gan_ckpt).eval(), b, {self.cfg.predictor: pred},
+        pred = predictor_from_args(*self.predictor(attr))
+        res = rescore(load_generator(self.gan_ckpt).eval(), b, {self.predictor(attr)[0]: pred},
                       RescoreConfig(n=n, distance=3.0, seed=777), groups=[b.layers], attribute=attr,
                       progress=False)
         return float(res.table[attr][0])
@@ -263,7 +293,7 @@ class Plan:
         resume = ["--resume"] if (run / "state.pt").exists() else []  # a killed run goes on
         call("train-translator", ["--gan", self.gan_ckpt, "--boundary", self.boundary_file(attr),
                                   "--out", bundle, "--run-dir", run, *resume, "--quiet",
-                                  *self.cfg_args(), *self.dev()])
+                                  *self.cfg_args(attr), *self.dev()])
         pair_sheet(self.gan_ckpt, self.boundary_file(attr), out / "pairs.png")
         return {"bundle": str(bundle)}
 
@@ -273,7 +303,7 @@ class Plan:
         bundle = self.bundle(attr)
         call("eval-translator", [bundle, "--gan", self.gan_ckpt, "--boundary", self.boundary_file(attr),
                                  "--n-pairs", c.eval_pairs, "--n-world", c.eval_world,
-                                 "--predictor", c.predictor, "--write", *self.dev()])
+                                 "--predictor", self.predictor_arg(attr), "--write", *self.dev()])
         from pipeline.run.figures import strength_strip, world_sheet
 
         world_sheet(bundle, attr, out / "world.png")

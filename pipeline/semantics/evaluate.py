@@ -40,6 +40,7 @@ class EvalConfig:
     n_world: int = 32  # held-out world scenes (with the attribute below 0.5)
     strengths: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # slider values for the score curve
     predictor: str = "photometric"  # scores the attribute for the monotonicity check
+    predictor_path: str | None = None  # its weights (classifier folder, places365 weights folder)
     batch: int = 16  # images per network call
     world_condition: str = "mixed"  # condition preset the world scenes are drawn under
     n_fit: int = 256  # GAN pairs (training latents, a = a_max) the global matrix (a) is fitted on
@@ -219,12 +220,12 @@ def is_increasing(values: list[float]) -> bool:
 
 def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, boundary=None, device="cpu") -> dict:
     """All figures as one JSON-friendly dict; held-out pairs only when G and boundary are given."""
-    from pipeline.semantics.predictors import get_predictor
+    from pipeline.semantics.predictors import predictor_from_args
 
     attribute = bundle_cfg["attribute"]
     size = tuple(bundle_cfg["resolution"])
     a_max = float(bundle_cfg["strength_range"][1])
-    predictor = get_predictor(cfg.predictor)
+    predictor = predictor_from_args(cfg.predictor, cfg.predictor_path)
     if attribute not in predictor.attributes:
         raise UserError(f"predictor '{cfg.predictor}' does not score '{attribute}'; pick another with --predictor")
     result: dict = {"attribute": attribute, "predictor": cfg.predictor, "strengths": list(cfg.strengths)}
