@@ -95,6 +95,14 @@ def test_stage_keys_and_verbs_follow_the_attribute(tmp_path):
     assert q.predictor_arg("night") == "classifier:/pred" and q.predictor_arg("sunny") == "photometric"
     k = keys(q)
     assert k["boundary-night"] != base["boundary-night"] and k["boundary-sunny"] == base["boundary-sunny"]
+    assert "predictor" not in k  # a classifier with its own weights: nothing to train
+    # a classifier without a path: the run trains one on world renders, before the samples are scored
+    r = plan("per_attribute.night.run.predictor=classifier")
+    names = [st.name for st in r.stages()]
+    assert names.index("predictor") < names.index("samples")
+    assert "predictor" in next(st for st in r.stages() if st.name == "samples").needs
+    assert r.predictor_arg("night") == f"classifier:{r.run_dir / 'predictor' / 'classifier'}"
+    assert keys(r)["boundary-night"] != base["boundary-night"]
 
 
 def test_the_translator_stage_trains_with_the_attribute_settings(tmp_path):
@@ -102,9 +110,15 @@ def test_the_translator_stage_trains_with_the_attribute_settings(tmp_path):
     from pipeline.cli import main
 
     run = tmp_path / "R"
-    sets = ["--set", "per_attribute.sunny.pairs.strength_range=[0.25,1.5]", "--set", "run.eval_world=1"]
-    assert main(["run", str(TINY), "--out", str(run), *sets]) == 0
+    sets = ["per_attribute.sunny.pairs.strength_range=[0.25,1.5]", "run.eval_world=1",
+            "per_attribute.night.run.predictor=classifier", "predictor.n_world=24", "predictor.epochs=1",
+            "predictor.input_size=[16,16]", "predictor.width=4"]
+    assert main(["run", str(TINY), "--out", str(run), *[a for s in sets for a in ("--set", s)]]) == 0
     sunny = json.loads((run / "translator-sunny" / "sunny" / "config.json").read_text())
     night = json.loads((run / "translator-night" / "night" / "config.json").read_text())
     assert sunny["strength_range"] == [0.25, 1.5]
     assert night["strength_range"] == list(PairsConfig().strength_range)
+    # night's boundary was drawn from the run's own world-trained classifier, sunny's from photometric
+    assert (run / "predictor" / "classifier" / "model.safetensors").is_file()
+    assert json.loads((run / "boundary-night" / "night.json").read_text())["predictor"] == "classifier"
+    assert json.loads((run / "boundary-sunny" / "sunny.json").read_text())["predictor"] == "photometric"

@@ -25,6 +25,9 @@ from pipeline.errors import UserError
 from pipeline.run.runner import Stage
 
 
+LOG_ONLY = {"tensorboard"}  # settings that change what a training logs, not what it makes
+
+
 @dataclass
 class RunConfig:
     """Section `run:`: what the whole pipeline does, end to end."""
@@ -88,7 +91,28 @@ class Plan:
     def predictor(self, attr: str) -> tuple[str, str | None]:
         """(name, path) of the predictor that scores `attr` (run: or its per-attribute entry)."""
         run = self.attr_configs[attr]["run"]
-        return run.predictor, run.predictor_path
+        return self._resolve(run.predictor, run.predictor_path)
+
+    @property
+    def run_classifier(self) -> Path:
+        """The classifier the run trains on world renders (`predictor` stage) when one is
+        asked for without a predictor_path."""
+        return self.run_dir / "predictor" / "classifier"
+
+    def _resolve(self, name: str, path: str | None) -> tuple[str, str | None]:
+        if name == "classifier" and not path:
+            if self.cfg.data != "world":
+                raise UserError("a classifier predictor without predictor_path is trained on world renders: "
+                                "give run.predictor_path (or per_attribute.<a>.run.predictor_path) for a photo folder")
+            return name, str(self.run_classifier)
+        return name, path
+
+    def _key(self, pred: tuple[str, str | None]) -> list:
+        """A predictor as it enters a stage key (the run's own classifier by role, not by its path)."""
+        return [pred[0], "run" if pred[1] == str(self.run_classifier) else pred[1]]
+
+    def trains_classifier(self) -> bool:
+        return any(p[1] == str(self.run_classifier) for p in self.scoring_predictors())
 
     def predictor_arg(self, attr: str) -> str:
         """`NAME` or `NAME:PATH`, as rescore and eval-translator take it."""
@@ -99,8 +123,10 @@ class Plan:
         return ["--device", self.device] if self.device else []
 
     def sec(self, *names: str, attr: str | None = None) -> dict:
+        """The named sections' settings as stage keys hash them: without LOG_ONLY keys, so turning
+        TensorBoard on neither redoes nor restarts a stage."""
         sections = self.attr_sections[attr] if attr else self.sections
-        return {n: sections.get(n, {}) for n in names}
+        return {n: {k: v for k, v in sections.get(n, {}).items() if k not in LOG_ONLY} for n in names}
 
     @property
     def gan_ckpt(self) -> Path:
@@ -126,12 +152,15 @@ class Plan:
             Stage("gan", self.stage_gan, config=gan_config, inputs=[Path(c.gan)] if c.gan else []),
             Stage("samples", self.stage_samples,
                   config={"predictor": c.predictor, "predictor_path": c.predictor_path, **self.sec("sample"),
-                          **({"predictors": self.scoring_predictors()} if len(self.scoring_predictors()) > 1 else {})},
-                  needs=["gan"]),
+                          **({"predictors": [self._key(p) for p in self.scoring_predictors()]}
+                             if len(self.scoring_predictors()) > 1 else {})},
+                  needs=["gan"] + (["predictor"] if self.trains_classifier() else [])),
         ]
+        if self.trains_classifier():
+            st.insert(1, Stage("predictor", self.stage_predictor, config=self.sec("predictor")))
         for a in self.boundary_order():
             conds = c.conditions.get(a, [])
-            pred = {} if self.predictor(a) == (c.predictor, c.predictor_path) else {"predictor": self.predictor(a)}
+            pred = {} if self.predictor(a) == (c.predictor, c.predictor_path) else {"predictor": self._key(self.predictor(a))}
             st.append(Stage(f"boundary-{a}", lambda out, a=a: self.stage_boundary(out, a),
                             config={"attribute": a, "conditions": conds, **pred,
                                     **self.sec("boundary", "rescore", attr=a)},
@@ -143,7 +172,7 @@ class Plan:
             st.append(Stage(f"eval-{a}", lambda out, a=a: self.stage_eval(out, a),
                             config={"pairs": c.eval_pairs, "world": c.eval_world,
                                     "predictor": c.predictor if self.predictor(a)[0] == c.predictor
-                                    else self.predictor_arg(a)},
+                                    else self._key(self.predictor(a))},
                             needs=[f"translator-{a}"]))
         st.append(Stage("edit", self.stage_edit,
                         config={"photos": c.photos, "examples": c.example_photos,
@@ -220,6 +249,12 @@ class Plan:
         save_grid(generate(G, 16, seed=0), out / "samples.png")
         return {"generator": str(self.gan_ckpt), "imported_from": str(src), **self._ppl()}
 
+    # 1b. the world-trained classifier, when a predictor asks for it ----------------------
+    def stage_predictor(self, out: Path) -> dict:
+        call("train-predictor", ["--data", "world", "--out", self.run_classifier, *self.cfg_args()])
+        meta = json.loads((self.run_classifier / "config.json").read_text())
+        return {"predictor": str(self.run_classifier), "metrics": meta.get("metrics")}
+
     # 2-3. samples + scores ------------------------------------------------------------
     def stage_samples(self, out: Path) -> dict:
         c = self.cfg
@@ -233,7 +268,7 @@ class Plan:
 
     def scoring_predictors(self) -> list[tuple[str, str | None]]:
         """Every predictor the run's boundaries need, run:'s own first (its scores are the stage's summary)."""
-        out = [(self.cfg.predictor, self.cfg.predictor_path)]
+        out = [self._resolve(self.cfg.predictor, self.cfg.predictor_path)]
         for a in self.cfg.attributes:
             if self.predictor(a) not in out:
                 out.append(self.predictor(a))
