@@ -100,3 +100,32 @@ class Server:
                 self.proc.wait()
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
+
+
+def tiny_semantics(run: Path) -> Path:
+    """The paint tab's files for tiny_run's generator: an LSE (RUN/lse.safetensors) and a dissection
+    (RUN/dissect/dissection.json), both against a brightness labeller (dark / mid / bright thirds)."""
+    import json
+
+    import torch
+
+    from gan.checkpoint import load_generator
+    from pipeline.semantics import dissect as D
+    from pipeline.semantics import lse as L
+
+    G = load_generator(run / "gan" / "generator.safetensors")
+    names = ["dark", "mid", "bright"]
+    images, feats = L.sample_with_features(G, range(32))
+    cuts = torch.quantile(images.mean(1).flatten(), torch.tensor([1 / 3, 2 / 3]))
+
+    def label(img: torch.Tensor) -> torch.Tensor:
+        return torch.bucketize(img.mean(1), cuts)
+
+    ext = L.fit_extractor(feats, label(images), 3, steps=150)
+    L.save_extractor(ext, run / "lse.safetensors", dict(enumerate(names)), {"test": "brightness"})
+    tables = D.unit_class_iou(G, label, 3, range(32), quantile=0.9)
+    (run / "dissect").mkdir(exist_ok=True)
+    (run / "dissect" / "dissection.json").write_text(json.dumps(
+        {"classes": names, "levels": [{"level": lv, "units": int(t.shape[0]), "iou": t.round(4).tolist()}
+                                      for lv, t in enumerate(tables)]}))
+    return run

@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 import browser  # noqa: E402
-from serve_helpers import REALPHOTOS, REPO, Server, tiny_run  # noqa: E402
+from serve_helpers import REALPHOTOS, REPO, Server, tiny_run, tiny_semantics  # noqa: E402
 
 PHOTO = REALPHOTOS / "hybridnets_bdd_1.jpg"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -115,6 +115,85 @@ def test_edit_a_photo_in_the_browser(tmp_path):
         server.stop()
 
 
+@pytest.mark.skipif(browser.chromium() is None and not os.environ.get("CI"),
+                    reason="chromium not installed (CI installs it)")
+def test_paint_and_dissect_in_the_browser(tmp_path):
+    """Toggle a class's units off and on and see the sample change; paint a class, apply, see the edit."""
+    pytest.importorskip("fastapi")
+    playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[serve]' for the browser test")
+    run = tiny_semantics(tiny_run(tmp_path / "run"))
+    server = Server("--run", str(run), env={"XDG_DATA_HOME": str(tmp_path / "xdg"), "PHOTOEDIT_MODELS": ""})
+    try:
+        with playwright.sync_playwright() as p:
+            chrome = launch(p)
+            page = chrome.new_page(viewport={"width": 1280, "height": 800})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url)
+            page.wait_for_selector("body[data-ready='1']")
+            page.click("#tabs [data-tab=dissect]")
+            wait_attr(page, "#paint-img", "off", "")
+            on = pixels(page, "#paint-img")
+            assert on.shape == (16, 32, 3)
+
+            # 1. a class's units off: the sample changes; on again: it is back
+            toggle = page.locator("#unit-toggles input").first
+            name = toggle.get_attribute("value")
+            toggle.uncheck()
+            wait_attr(page, "#paint-img", "off", name)
+            assert np.abs(pixels(page, "#paint-img") - on).mean() > 1
+            toggle.check()
+            wait_attr(page, "#paint-img", "off", "")
+            assert np.array_equal(pixels(page, "#paint-img"), on)
+
+            # 2. paint "bright" with the mouse over the left of the sample and apply
+            page.select_option("#paint-class", label="bright")
+            page.fill("#paint-brush", "8")
+            page.dispatch_event("#paint-brush", "input")
+            box = page.locator("#paint-canvas").bounding_box()
+            page.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.2 * box["height"])
+            page.mouse.down()
+            for f in (0.4, 0.6, 0.8):
+                page.mouse.move(box["x"] + 0.15 * box["width"], box["y"] + f * box["height"], steps=4)
+            page.mouse.up()
+            painted = int(page.get_attribute("#paint-canvas", "data-painted"))
+            assert painted > 20
+            page.fill("#paint-steps", "40")
+            page.dispatch_event("#paint-steps", "input")
+            page.click("#paint-apply")
+            wait_attr(page, "#paint-result", "done", "1")
+            after = pixels(page, "#paint-result")
+            assert after.shape == on.shape and np.abs(after - on).mean() > 0.5
+            status = page.inner_text("#paint-status")
+            assert f"painted {painted} px" in status and "PSNR outside the paint" in status
+            assert errors == []
+            chrome.close()
+    finally:
+        server.stop()
+
+
+def paint_screenshot(page, png: Path) -> None:
+    """The paint tab: a sample with the first class's units off, and a painted, applied edit."""
+    page.click("#tabs [data-tab=dissect]")
+    page.fill("#paint-seed", "7")
+    page.dispatch_event("#paint-seed", "change")
+    wait_attr(page, "#paint-img", "seed", "7")
+    names = [o.strip() for o in page.eval_on_selector_all("#paint-class option", "os => os.map(o => o.textContent)")]
+    page.select_option("#paint-class", label="vegetation" if "vegetation" in names else names[0])
+    page.fill("#paint-brush", "12")
+    page.dispatch_event("#paint-brush", "input")
+    box = page.locator("#paint-canvas").bounding_box()
+    page.mouse.move(box["x"] + 0.15 * box["width"], box["y"] + 0.35 * box["height"])
+    page.mouse.down()
+    for f in (0.45, 0.55, 0.65):
+        page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + f * box["height"], steps=4)
+    page.mouse.up()
+    page.click("#paint-apply")
+    wait_attr(page, "#paint-result", "done", "1", timeout=300_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(png), full_page=True)
+
+
 def world_photos(folder: Path, n: int) -> Path:
     """n held-out world scenes at a dashcam's 720x1280, as JPEGs: pictures the docs may show."""
     from pipeline import world
@@ -163,6 +242,8 @@ def screenshots(run: Path | None, out: Path, photos: Path | None, photo: Path = 
                     page.wait_for_selector("#pair-y[src^='data:image/png']", state="attached")
                 page.wait_for_timeout(1500)
                 page.screenshot(path=str(out / "serve_explorer.png"), full_page=True)
+                if page.locator("#tabs [data-tab=dissect]").is_visible():
+                    paint_screenshot(page, out / "serve_paint.png")
             chrome.close()
     finally:
         server.stop()

@@ -29,6 +29,7 @@ from pipeline import __version__
 from pipeline.serve.editor import PhotoEditor, find_attributes, parse_edits, preview_media_type
 from pipeline.serve.explorer import GanExplorer, dissect_files, generator_path
 from pipeline.serve.folders import FolderEditor
+from pipeline.serve.painter import PaintDissect
 from pipeline.serve.settings import RequestError, ServeConfig
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -85,6 +86,9 @@ class ServeState:
             self.folders = FolderEditor(cfg, self.editor)
             self.explorer = GanExplorer(cfg.run_dir, self.editor) if generator_path(cfg.run_dir) else None
             self.dissect = dissect_files(cfg.run_dir)
+            # the paint tab draws on the explorer's samples: it needs the run's GAN too
+            self.painter = PaintDissect(cfg.run_dir, self.dissect, self.explorer.G, self.explorer.lock) \
+                if self.explorer is not None and self.dissect else None
             self.gate = Gate(cfg.max_pending, cfg.busy_workers)
         except BaseException:  # a bad run folder, or Ctrl-C while torch loads: no temp folder left
             self.close()
@@ -108,7 +112,8 @@ class ServeState:
                 "limits": {"max_upload_bytes": cfg.max_upload_bytes, "max_pixels": cfg.max_pixels,
                            "preview_max_side": cfg.preview_max_side, "max_photos": cfg.max_photos},
                 "folders": self.folders.enabled, "explorer": self.explorer is not None,
-                "run": str(cfg.run_dir) if cfg.run_dir else None, "dissect": self.dissect}
+                "run": str(cfg.run_dir) if cfg.run_dir else None, "dissect": self.dissect,
+                "paint": self.painter is not None}
 
 
 def create_app(cfg: ServeConfig, warm_up: bool = True) -> FastAPI:
@@ -238,13 +243,51 @@ def create_app(cfg: ServeConfig, warm_up: bool = True) -> FastAPI:
         async with state.gate.admit():
             return await state.gate.run(gan.pair, body)
 
+    # -- paint and dissect ----------------------------------------------------------------------
+
+    def painter() -> PaintDissect:
+        if state.painter is None:
+            raise RequestError("no paint tab here: start the server with --run RUN_DIR holding a GAN and the files "
+                               "of `photoedit lse` / `photoedit dissect` (RUN/lse*.safetensors, RUN/dissect*/)", 404)
+        return state.painter
+
+    @app.get("/api/paint/info")
+    async def paint_info():
+        return painter().info()
+
+    @app.post("/api/paint/render")
+    async def paint_render(request: Request):
+        body = await read_json(request)
+        p = painter()
+        async with state.gate.admit():
+            data = await state.gate.run(p.render, body)
+        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    @app.post("/api/paint/labels")
+    async def paint_labels(request: Request):
+        body = await read_json(request)
+        p = painter()
+        async with state.gate.admit():
+            data = await state.gate.run(p.labels, body)
+        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    @app.post("/api/paint/sie")
+    async def paint_sie(request: Request, seed: str = "0", psi: str = "0.8", steps: str = "60"):
+        # The body is the painted layout itself: H x W bytes, nothing else (bounded by the GAN's size).
+        p = painter()
+        h, w = p.G.resolution
+        async with state.gate.admit():
+            layout = await read_body(request, h * w, "painted layout",
+                                     f"{h} x {w} = {h * w} bytes (one class id per pixel of the GAN's image)")
+            return await state.gate.run(p.paint, {"seed": seed, "psi": psi, "steps": steps}, layout)
+
     return app
 
 
-async def read_body(request: Request, limit: int, name: str) -> bytes:
+async def read_body(request: Request, limit: int, name: str, limit_text: str | None = None) -> bytes:
     """The request body, refused (413) past `limit` bytes, from its header or while reading."""
-    too_big = RequestError(f"{name[:80]}: larger than the upload limit of {limit / 2**20:g} MB "
-                           "(photoedit serve --max-upload-mb)", 413)
+    limit_text = limit_text or f"the upload limit of {limit / 2**20:g} MB (photoedit serve --max-upload-mb)"
+    too_big = RequestError(f"{name[:80]}: larger than {limit_text}", 413)
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise too_big

@@ -61,7 +61,7 @@ class GanExplorer:
             if (folder / f"{name}.npz").is_file():
                 self.boundaries[name] = LinearBoundary.load(folder / f"{name}.npz")
         self._sefa: dict[tuple[int, ...], list] = {}
-        self._lock = threading.Lock()  # one synthesis at a time (the generator is shared)
+        self.lock = threading.Lock()  # one synthesis at a time (the generator is shared, also with the paint tab)
 
     def info(self) -> dict:
         cfg = self.G.cfg
@@ -87,7 +87,7 @@ class GanExplorer:
 
         seed, psi = _seed(request.get("seed", 0)), _float(request.get("psi", 0.8), "psi", 0.0, 1.5)
         rows = self._rows(request.get("groups", list(GROUPS)))
-        with self._lock, self.torch.no_grad():
+        with self.lock, self.torch.no_grad():
             ws = self._ws(seed, psi)
             for item in request.get("edits", []) or []:
                 direction = str(item.get("direction", ""))
@@ -110,7 +110,7 @@ class GanExplorer:
         if name not in self.boundaries:
             raise RequestError(f"no boundary '{name[:80]}' in {self.run_dir} (have: {', '.join(self.boundaries)})")
         a = _float(request.get("strength", 1.0), "strength", -20.0, 20.0)
-        with self._lock, self.torch.no_grad():
+        with self.lock, self.torch.no_grad():
             x, y = render_pairs(self.G, self.boundaries[name], [seed], self.torch.tensor([a]),
                                 truncation_psi=psi, noise_mode="const")
         out = {"x": _data_url(_png(x)), "y": _data_url(_png(y)), "a": a, "layers": self.boundaries[name].layers,

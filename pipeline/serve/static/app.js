@@ -38,6 +38,7 @@ function showTab(name) {
   document.querySelectorAll('.tab').forEach((t) => t.classList.toggle('active', t.id === `tab-${name}`));
   if (name === 'folder') { renderFolderEdits(); listFolder(state.folder); pollFolder(); }
   if (name === 'explorer' && state.gan) ganRender();
+  if (name === 'dissect' && paint.info) paintRender();
 }
 
 // ------------------------------------------------------------------ photo editor
@@ -369,6 +370,176 @@ async function setupExplorer() {
   });
 }
 
+// ------------------------------------------------------------------ paint and dissect
+
+const paint = {
+  info: null,
+  layout: null,       // Uint8Array H*W: class id per painted pixel, 255 = keep
+  drawing: false,
+  busy: false, again: false,
+};
+
+function paintSeed() { return Number($('#paint-seed').value) || 0; }
+
+function paintOff() {
+  return [...document.querySelectorAll('#unit-toggles input')].filter((c) => !c.checked).map((c) => c.value);
+}
+
+async function paintRender() {
+  if (paint.busy) { paint.again = true; return; }
+  paint.busy = true;
+  paint.again = false;
+  const body = { seed: paintSeed(), psi: 0.8, off: paintOff() };
+  const t0 = performance.now();
+  try {
+    const r = await api('/api/paint/render', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body) });
+    const img = $('#paint-img');
+    const old = img.src;
+    await loadImage(img, URL.createObjectURL(await r.blob()));
+    if (old.startsWith('blob:')) URL.revokeObjectURL(old);
+    img.dataset.off = body.off.join(',');  // what is shown: for tests and tools
+    img.dataset.seed = String(body.seed);
+    say($('#paint-status'), `seed ${body.seed}` + (body.off.length ? `, units off: ${body.off.join(', ')}` : '') +
+      `: ${(performance.now() - t0).toFixed(0)} ms`);
+    if ($('#paint-show-labels').checked) paintLabels();
+  } catch (e) {
+    say($('#paint-status'), e.message, true);
+  } finally {
+    paint.busy = false;
+    if (paint.again) paintRender();
+  }
+}
+
+async function paintLabels() {
+  const el = $('#paint-labels');
+  el.hidden = !$('#paint-show-labels').checked;
+  if (el.hidden || !paint.info.sie) return;
+  try {
+    const r = await api('/api/paint/labels', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ seed: paintSeed(), psi: 0.8 }) });
+    const old = el.src;
+    await loadImage(el, URL.createObjectURL(await r.blob()));
+    if (old.startsWith('blob:')) URL.revokeObjectURL(old);
+  } catch (e) {
+    say($('#paint-status'), e.message, true);
+  }
+}
+
+function paintClear() {
+  const [h, w] = paint.info.resolution;
+  paint.layout = new Uint8Array(h * w).fill(255);
+  const c = $('#paint-canvas');
+  c.getContext('2d').clearRect(0, 0, c.width, c.height);
+  c.dataset.painted = '0';
+}
+
+function paintAt(ev) {
+  const c = $('#paint-canvas');
+  const rect = c.getBoundingClientRect();
+  const [h, w] = paint.info.resolution;
+  const x = Math.floor((ev.clientX - rect.left) / rect.width * w);
+  const y = Math.floor((ev.clientY - rect.top) / rect.height * h);
+  const r = Number($('#paint-brush').value) / 2;
+  const cls = Number($('#paint-class').value);
+  const ctx = c.getContext('2d');
+  const rgb = paint.info.classes.find((k) => k.id === cls).color;
+  ctx.fillStyle = `rgba(${rgb[0]},${rgb[1]},${rgb[2]},0.6)`;
+  let n = 0;
+  for (let yy = Math.floor(y - r); yy <= y + r; yy++) {
+    for (let xx = Math.floor(x - r); xx <= x + r; xx++) {
+      if (yy < 0 || xx < 0 || yy >= h || xx >= w || (xx - x) ** 2 + (yy - y) ** 2 > r * r + 0.5) continue;
+      if (paint.layout[yy * w + xx] !== cls) {
+        paint.layout[yy * w + xx] = cls;
+        ctx.clearRect(xx, yy, 1, 1);
+        ctx.fillRect(xx, yy, 1, 1);
+      }
+      n++;
+    }
+  }
+  if (n) c.dataset.painted = String(paint.layout.filter((v) => v !== 255).length);
+}
+
+function blobUrl(dataUrl) {
+  const [head, b64] = dataUrl.split(',', 2);
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return URL.createObjectURL(new Blob([bytes], { type: head.slice(5).split(';')[0] }));
+}
+
+async function paintApply() {
+  if (!paint.layout.some((v) => v !== 255)) { say($('#paint-status'), 'paint a class on the picture first', true); return; }
+  const steps = Number($('#paint-steps').value);
+  const seed = paintSeed();
+  say($('#paint-status'), `semantic image editing: ${steps} steps...`);
+  $('#paint-apply').disabled = true;
+  const res = $('#paint-result');
+  res.dataset.done = '0';
+  try {
+    const d = await (await api(`/api/paint/sie?seed=${seed}&psi=0.8&steps=${steps}`, {
+      method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: paint.layout })).json();
+    const old = res.src;
+    await loadImage(res, blobUrl(d.image));  // a blob: URL, which the page's own fetch may read back
+    if (old.startsWith('blob:')) URL.revokeObjectURL(old);
+    res.dataset.done = '1';
+    const pct = (v) => `${(100 * v).toFixed(0)}%`;
+    say($('#paint-status'), `painted ${d.region_pixels} px: the extractor labels ${pct(d.region_fraction)} of them ` +
+      `with the painted class (before: ${pct(d.region_fraction_before)}); PSNR outside the paint ` +
+      `${d.psnr_outside === null ? 'inf' : d.psnr_outside.toFixed(1)} dB; ${d.steps} steps in ${d.seconds.toFixed(1)} s`);
+  } catch (e) {
+    say($('#paint-status'), e.message, true);
+  } finally {
+    $('#paint-apply').disabled = false;
+  }
+}
+
+async function setupPaint() {
+  const info = paint.info = await (await api('/api/paint/info')).json();
+  const [h, w] = info.resolution;
+  const c = $('#paint-canvas');
+  c.width = w;
+  c.height = h;
+  document.querySelectorAll('.paint-box').forEach((b) => { b.style.height = `${Math.round(384 * h / w)}px`; });
+  const select = $('#paint-class');
+  info.classes.forEach((k) => select.append(new Option(k.name, String(k.id))));
+  const swatch = () => {
+    const k = info.classes.find((x) => x.id === Number(select.value));
+    if (k) $('#paint-swatch').style.background = `rgb(${k.color.join(',')})`;
+  };
+  select.addEventListener('change', swatch);
+  swatch();
+  const toggles = $('#unit-toggles');
+  const names = Object.keys(info.units);
+  if (!names.length) toggles.innerHTML = '<p class="hint">No dissection.json for this generator in the run (photoedit dissect).</p>';
+  names.forEach((name) => {
+    const u = info.units[name];
+    const label = document.createElement('label');
+    const box = document.createElement('input');
+    Object.assign(box, { type: 'checkbox', value: name, checked: true });
+    box.addEventListener('change', paintRender);
+    label.append(box, ` ${name}: ${u.units.length} units of level ${u.level} (mean IoU ${u.iou.toFixed(3)})`);
+    toggles.append(label);
+  });
+  if (!info.sie) {
+    $('#paint-apply').disabled = true;
+    say($('#paint-sie-note'), 'Painting needs the extractor of `photoedit lse` for this generator in the run folder.');
+  }
+  info.notes.forEach((n) => { const li = document.createElement('li'); li.textContent = n; li.className = 'error'; $('#dissect-files').append(li); });
+  paintClear();
+  c.addEventListener('pointerdown', (ev) => { paint.drawing = true; c.setPointerCapture(ev.pointerId); paintAt(ev); });
+  c.addEventListener('pointermove', (ev) => { if (paint.drawing) paintAt(ev); });
+  c.addEventListener('pointerup', () => { paint.drawing = false; });
+  $('#paint-clear').addEventListener('click', paintClear);
+  $('#paint-apply').addEventListener('click', paintApply);
+  $('#paint-show-labels').addEventListener('change', paintLabels);
+  $('#paint-seed').addEventListener('change', () => { paintClear(); paintRender(); });
+  $('#paint-reseed').addEventListener('click', () => { $('#paint-seed').value = Math.floor(Math.random() * 100000); paintClear(); paintRender(); });
+  $('#paint-brush').addEventListener('input', () => { $('#paint-brush-value').textContent = $('#paint-brush').value; });
+  $('#paint-steps').addEventListener('input', () => { $('#paint-steps-value').textContent = $('#paint-steps').value; });
+  $('#paint-steps').max = String(info.max_steps);
+}
+
 // ------------------------------------------------------------------ start
 
 async function start() {
@@ -393,6 +564,9 @@ async function start() {
   if (info.dissect.length) {
     $('#tabs [data-tab=dissect]').hidden = false;
     info.dissect.forEach((f) => { const li = document.createElement('li'); li.textContent = f; $('#dissect-files').append(li); });
+    if (info.paint) await setupPaint();
+    else say($('#paint-status'), 'Painting and unit toggles draw on the run\'s GAN: start the server with --run RUN_DIR ' +
+      'holding gan/generator.safetensors.', true);
   }
   document.body.dataset.ready = '1';
 }
