@@ -17,6 +17,7 @@ Writes a contact sheet (input | each attribute) with --sheet. Skips cleanly when
 photo folders are absent. Run from the repo root:
 
     python bench/bench_real_photos.py --models /tmp/run/models --sheet /tmp/real_photos_sheet.jpg  # not in the repo
+    python bench/bench_real_photos.py --models /tmp/run/models --eps 0.01   # the carry's smoothing vs structure
 """
 from __future__ import annotations
 
@@ -109,11 +110,19 @@ def main() -> None:
     p.add_argument("--attributes", default="night,sunny,foggy,snowy,golden_hour,overcast")
     p.add_argument("--sheet", help="write a contact sheet (input | each attribute) here")
     p.add_argument("--json", help="write the figures here")
+    p.add_argument("--config", default="quickstart", help="preset whose edit: section carries the edit, as "
+                   "`photoedit --attribute` does (default: %(default)s)")
+    p.add_argument("--radius", type=int, help="override the carry's guided-filter radius")
+    p.add_argument("--eps", type=float, help="override the carry's guided-filter eps")
     args = p.parse_args()
     if not PHOTOS.is_dir():
         print(f"skipped: {PHOTOS} not found (run from the repo root with the shared photos beside it)")
         return
-    from translators.inference import EditPipeline
+    from pipeline.config import load_section
+    from translators.inference import EditConfig, EditPipeline
+
+    sets = {f"edit.{k}": v for k, v in (("radius", args.radius), ("eps", args.eps)) if v is not None}
+    edit = load_section(EditConfig, "edit", args.config, sets)
 
     rows = list(csv.DictReader(open(PHOTOS / "MANIFEST.tsv", encoding="utf-8"), delimiter="\t"))
     day = [r["filename"] for r in rows if "NIGHT" not in r["description"]]
@@ -122,10 +131,10 @@ def main() -> None:
     results, edited_all = {}, {}
     attrs = [a for a in args.attributes.split(",") if (Path(args.models) / a / "config.json").is_file()]
     for attr in attrs:
-        pipe = EditPipeline.from_pretrained(Path(args.models) / attr)
+        pipe = EditPipeline.from_pretrained(Path(args.models) / attr, config=edit)
         edited = [pipe(img, 1.0).image for img in inputs]
         edited_all[attr] = edited
-        r = {"n_photos": len(inputs), "structure": round(float(np.mean([structure_term(i, o) for i, o in
+        r = {"n_photos": len(inputs), "radius": edit.radius, "eps": edit.eps, "structure": round(float(np.mean([structure_term(i, o) for i, o in
                                                                         zip(inputs, edited)])), 4)}
         cond = CONDITION_OF.get(attr)
         if cond:
