@@ -5,10 +5,12 @@ w0, w1; a point t on the segment (t ~ U[0,1] for "full" sampling, t = 0 for "end
 a point epsilon = 1e-4 further are both synthesised (same stored noise), and
 d(G(lerp(w0,w1,t)), G(lerp(w0,w1,t+eps))) / eps^2 is averaged over the pairs after
 dropping those below the 1st and above the 99th percentile, as published. The distance
-is the caller's: `feature_distance` below is the LPIPS form without LPIPS's learned
-per-channel weights (unit-normalised features of a local encoder, squared difference,
-spatial mean, summed over stages), because LPIPS's weights cannot be downloaded here.
-Lower is smoother. Figures are comparable only under the same encoder, resolution and n.
+is the caller's: LPIPS itself (`gan.lpips.load_lpips`, StyleGAN's choice) when the user
+has LPIPS's linear-layer file and a torchvision VGG16/AlexNet state dict on disk;
+otherwise `feature_distance` below, the LPIPS form without LPIPS's learned per-channel
+weights (unit-normalised features of a local encoder, squared difference, spatial mean,
+summed over stages), or `pixel_distance`. Nothing is downloaded. Lower is smoother.
+Figures are comparable only under the same distance, resolution and n.
 
 ALS (attribute linearity). Karmali et al. (ECCV 2022) introduce an Attribute Linearity
 Score; its exact formula was not available to us, so this is the closest well-defined

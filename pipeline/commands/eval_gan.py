@@ -16,11 +16,17 @@ random projections x 4 repeats, reported x1e3; lower is better. The world's refe
 images are held-out scenes (seeds >= 1e9) the GAN never saw. --floor also measures two
 disjoint real sets against each other: the best a generator can hope for at this n.
 
-PPL (StyleGAN's, in W, epsilon 1e-4, end-point sampling unless --ppl-sampling full): the
-distance is LPIPS's form on a local encoder's features (--encoder: the folder of
-`photoedit train-predictor`, or a torchvision VGG/ResNet state dict with --encoder-arch),
-without LPIPS's learned weights; with no --encoder, mean squared pixel difference. Lower is
-smoother; compare figures only under the same encoder, resolution and --ppl-n.
+PPL (StyleGAN's, in W, epsilon 1e-4, end-point sampling unless --ppl-sampling full), with
+one of three distances, all from local files (nothing is downloaded):
+  --lpips-weights LIN.pth --lpips-backbone NET.pth   LPIPS v0.1, as StyleGAN measures PPL:
+      LIN.pth = LPIPS's linear layers (the lpips package's weights/v0.1/vgg.pth or
+      alex.pth), NET.pth = the matching torchvision state dict (vgg16-397923af.pth or
+      alexnet-owt-7be5be79.pth); images at the generator's size, no face crop;
+  --encoder PATH   LPIPS's form on a local encoder's features without LPIPS's learned
+      weights (the folder of `photoedit train-predictor`, or a torchvision VGG/ResNet
+      state dict with --encoder-arch);
+  neither          mean squared pixel difference.
+Lower is smoother; compare figures only under the same distance, resolution and --ppl-n.
 ALS (per --boundary): samples moved along the boundary on its layers at strengths -3..3,
 scored by --predictor; the mean R^2 of a straight-line fit of score vs strength (1 =
 perfectly linear; an edit that does not move the score counts 0). Our definition: the
@@ -30,6 +36,8 @@ examples:
   photoedit eval-gan --gan runs/gan --data world --n 256
   photoedit eval-gan --gan G.safetensors --data photos/ --n 500 --floor --out swd.json
   photoedit eval-gan --gan runs/gan --ppl --encoder predictor/ --boundary sunny.npz --boundary night.npz
+  photoedit eval-gan --gan runs/gan --no-swd --ppl --lpips-weights weights/v0.1/vgg.pth \
+      --lpips-backbone ~/models/vgg16-397923af.pth
 """
 
 
@@ -52,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--encoder", metavar="PATH", help="local encoder for PPL's distance (predictor folder or state dict)")
     m.add_argument("--encoder-arch", default="classifier", metavar="ARCH",
                    help="classifier | vgg11..vgg19 | resnet18/34/50 (default: classifier)")
+    m.add_argument("--lpips-weights", metavar="LIN.pth",
+                   help="LPIPS v0.1 linear layers (vgg.pth / alex.pth) for PPL's distance (with --lpips-backbone)")
+    m.add_argument("--lpips-backbone", metavar="NET.pth",
+                   help="torchvision VGG16 / AlexNet state dict matching --lpips-weights")
     m.add_argument("--boundary", action="append", default=[], metavar="FILE.npz",
                    help="ALS of this boundary's attribute (repeatable)")
     m.add_argument("--predictor", default="photometric", help="scores ALS edits (default: photometric)")
@@ -61,21 +73,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def latent_metrics(G, args, device) -> dict:
-    """PPL and per-boundary ALS as asked for on the command line."""
+def ppl_distance(args, device):
+    """PPL's distance and its provenance: LPIPS, a local encoder's features, or pixel MSE."""
+    from gan.metrics import feature_distance, pixel_distance
+
+    if bool(args.lpips_weights) != bool(args.lpips_backbone):
+        raise UserError("--lpips-weights and --lpips-backbone go together: LPIPS needs its linear layers "
+                        "and the VGG16/AlexNet they were trained on")
+    if args.lpips_weights:
+        if args.encoder:
+            raise UserError("--lpips-weights and --encoder both choose PPL's distance: give one of them")
+        from gan.checkpoint import file_sha256
+        from gan.lpips import LPIPSError, load_lpips
+
+        try:
+            model = load_lpips(args.lpips_weights, args.lpips_backbone, device)
+        except LPIPSError as e:
+            raise UserError(str(e)) from None
+        paths = {k: Path(v).expanduser() for k, v in (("weights", args.lpips_weights),
+                                                         ("backbone", args.lpips_backbone))}
+        return model, {"arch": f"lpips-{model.arch}", **{k: str(v) for k, v in paths.items()},
+                       **{f"{k}_sha256": file_sha256(v) for k, v in paths.items()}}
+    if args.encoder:
+        from pipeline.semantics.encoders import encoder_provenance, load_encoder
+
+        return (feature_distance(load_encoder(args.encoder, args.encoder_arch, device)),
+                encoder_provenance(args.encoder, args.encoder_arch))
+    return pixel_distance, "pixel_mse"
+
+
+def latent_metrics(G, args, device, ppl_dist=None) -> dict:
+    """PPL (ppl_dist: ppl_distance(args, device), made here if None) and per-boundary ALS as asked for."""
     import numpy as np
 
-    from gan.metrics import attribute_linearity, feature_distance, perceptual_path_length, pixel_distance
+    from gan.metrics import attribute_linearity, perceptual_path_length
 
     out: dict = {}
     if args.ppl:
-        if args.encoder:
-            from pipeline.semantics.encoders import encoder_provenance, load_encoder
-
-            distance = feature_distance(load_encoder(args.encoder, args.encoder_arch, device))
-            out["ppl_distance"] = encoder_provenance(args.encoder, args.encoder_arch)
-        else:
-            distance, out["ppl_distance"] = pixel_distance, "pixel_mse"
+        distance, out["ppl_distance"] = ppl_dist or ppl_distance(args, device)
         out |= {f"ppl_{k}" if k != "ppl" else "ppl": v for k, v in perceptual_path_length(
             G, distance, n=args.ppl_n, sampling=args.ppl_sampling, seed=args.seed, device=device).items()}
     if args.boundary:
@@ -112,10 +147,13 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.n < 8:
         raise UserError("--n must be at least 8")
+    if (args.lpips_weights or args.lpips_backbone) and not args.ppl:
+        raise UserError("--lpips-weights/--lpips-backbone choose PPL's distance: add --ppl")
     if args.no_swd and not (args.ppl or args.boundary):
         raise UserError("--no-swd leaves nothing to measure: add --ppl or --boundary")
     wcfg = load_section(WorldConfig, "world", args.config, parse_overrides(args.set))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ppl_dist = ppl_distance(args, device) if args.ppl else None  # a bad weights file fails before any work
     try:
         path = resolve_generator_path(args.gan)
         G = load_generator(path, device)
@@ -138,9 +176,11 @@ def main(argv: list[str]) -> int:
         if args.floor:
             line += f"; real-vs-real floor = {result['floor_swd']:.2f}"
         print(line)
-    result |= latent_metrics(G, args, device)
+    result |= latent_metrics(G, args, device, ppl_dist)
     if "ppl" in result:
-        dist = "pixel MSE" if result["ppl_distance"] == "pixel_mse" else f"{result['ppl_distance']['arch']} features"
+        d = result["ppl_distance"]
+        dist = "pixel MSE" if d == "pixel_mse" else \
+            f"LPIPS ({d['arch'][6:]})" if d["arch"].startswith("lpips-") else f"{d['arch']} features"
         print(f"PPL (W, {result['ppl_sampling']}, eps 1e-4, {dist}) = {result['ppl']:.4g} over {result['ppl_n']} pairs")
     for attr, r in result.get("als", {}).items():
         print(f"ALS {attr} = {r['als']:.3f} (median {r['als_median']:.3f}; mean score change per unit {r['slope']:+.4f}; "
