@@ -15,6 +15,17 @@ other photometric attributes when the edit moves +3 on its chosen layers.
 
     python bench/bench_hsr_ab.py --encoder /tmp/h6/predictor --out /tmp/h6_ab
     python bench/bench_hsr_ab.py --encoder /tmp/h6/predictor --step-cost 20   # HSR's cost per step
+
+--downstream adds what the GANs are for: per arm and attribute, the quickstart's
+translator stages through the user's commands: `rescore` with the quickstart config
+(edit_layers=all, as `photoedit run quickstart` edits) on a copy of the arm's boundary,
+`train-translator --gan --boundary` (pairs streamed as the quickstart's translator stage
+does; --translator-steps shortens the quickstart's 800 steps) and `eval-translator`
+(held-out GAN pairs and world re-renders, the quickstart's 64 and 32). The GANs and
+boundaries come from a finished A/B (--source, default --out); results go to --out:
+
+    nice -n 10 env OMP_NUM_THREADS=1 python bench/bench_hsr_ab.py --encoder /tmp/h6/predictor \
+        --source /tmp/h6_ab --out /tmp/hsr_ds --seeds 0 1 --downstream
 """
 from __future__ import annotations
 
@@ -87,6 +98,91 @@ def evaluate(arm: Path, gan: Path, encoder: Path, args, log: Path) -> dict:
     return res
 
 
+def downstream(folder: Path, gan: Path, boundary_src: Path, attr: str, args, log: Path) -> dict:
+    """The quickstart's translator stages for one arm and attribute: rescore, train-translator, eval-translator."""
+    t0 = time.time()
+    folder.mkdir(parents=True, exist_ok=True)
+    bfile = folder / f"{attr}.npz"
+    if not bfile.exists():  # the A/B's boundary, re-scored with the quickstart's edit_layers (a copy: source untouched)
+        shutil.copyfile(boundary_src, folder / f"{attr}.tmp.npz")
+        shutil.copyfile(boundary_src.with_suffix(".json"), folder / f"{attr}.tmp.json")
+        photoedit("rescore", "--gan", gan, "--boundary", folder / f"{attr}.tmp.npz", "--out", folder / "rescore",
+                  "--n", args.rescore_n, log=log)
+        os.replace(folder / f"{attr}.tmp.json", bfile.with_suffix(".json"))
+        os.replace(folder / f"{attr}.tmp.npz", bfile)
+    bundle, run = folder / "bundle", folder / "bundle.run"
+    if not (bundle / "model.safetensors").exists():
+        photoedit("train-translator", "--gan", gan, "--boundary", bfile, "--out", bundle, "--run-dir", run,
+                  *(["--resume"] if (run / "state.pt").exists() else []), "--quiet",
+                  "--set", f"train_translator.steps={args.translator_steps}", log=log)
+    train_s = time.time() - t0
+    out = folder / "eval_translator.json"
+    with open(log, "a") as f:
+        f.write(f"$ photoedit eval-translator {bundle} --gan {gan} --boundary {bfile} --json\n")
+    res = subprocess.run([sys.executable, "-m", "pipeline", "eval-translator", str(bundle), "--gan", str(gan),
+                          "--boundary", str(bfile), "--n-pairs", str(args.eval_pairs), "--n-world",
+                          str(args.eval_world), "--json"], capture_output=True, text=True, check=True,
+                         env=os.environ | {"TQDM_DISABLE": "1"})
+    metrics = json.loads(res.stdout.strip().splitlines()[-1])
+    out.write_text(json.dumps(metrics, indent=1))
+    layers = json.loads(bfile.with_suffix(".json").read_text())["layers"]
+    return {"metrics": metrics, "layers": layers, "train_seconds": train_s, "seconds": time.time() - t0,
+            "loadavg_after": os.getloadavg()}
+
+
+def downstream_row(r: dict) -> dict:
+    m = r["metrics"]
+    w, base = m["world"], m.get("baselines", {})
+    row = {"heldout_psnr_gain": m["heldout_pairs"]["psnr_gain_db"], "world_psnr_gain": w["psnr_gain_db"],
+           "world_psnr_gain_best": w.get("psnr_gain_db_at_best"), "world_ssim_gain": w["ssim_gain"]}
+    if "gan_matrix" in base:
+        row["gan_matrix_world_gain"] = base["gan_matrix"]["psnr_gain_db"]
+    return row
+
+
+def run_downstream(args) -> int:
+    source = args.source or args.out
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "log.txt"
+    results_file = args.out / "downstream.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    results.setdefault("loadavg_start", os.getloadavg())
+    for seed in args.seeds:
+        for attr in ATTRS:  # both arms of an attribute before the next: a cut-short run still compares them
+            for arm in args.arms:
+                src = source / f"seed{seed}" / arm
+                gan = src / "run" / "checkpoints" / "latest" / "generator_ema.safetensors"
+                if not gan.exists():
+                    raise SystemExit(f"{gan}: missing (run the A/B first, or give --source)")
+                key = f"seed{seed}/{arm}/{attr}"
+                if key in results:
+                    continue
+                r = downstream(args.out / f"seed{seed}" / arm / "downstream" / attr, gan, src / f"{attr}.npz",
+                               attr, args, log)
+                results[key] = r
+                results_file.write_text(json.dumps(results, indent=1))
+                print(key, json.dumps(downstream_row(r)), f"{r['seconds']:.0f} s", flush=True)
+    results["loadavg_end"] = os.getloadavg()
+    results_file.write_text(json.dumps(results, indent=1))
+    upstream = json.loads((source / "results.json").read_text()) if (source / "results.json").exists() else {}
+    print("\nper arm (GAN metrics from the A/B, translator gains in dB over do-nothing):")
+    for seed in args.seeds:
+        for arm in args.arms:
+            row = summary_row(upstream[f"seed{seed}/{arm}"]) if f"seed{seed}/{arm}" in upstream else {}
+            for attr in ATTRS:
+                row |= {f"{k}_{attr}": v for k, v in downstream_row(results[f"seed{seed}/{arm}/{attr}"]).items()}
+            print(f"seed{seed}/{arm}", json.dumps(row))
+    for attr in ATTRS:
+        for metric in ("heldout_psnr_gain", "world_psnr_gain"):
+            diffs = [downstream_row(results[f"seed{s}/hsr/{attr}"])[metric]
+                     - downstream_row(results[f"seed{s}/none/{attr}"])[metric]
+                     for s in args.seeds if all(f"seed{s}/{a}/{attr}" in results for a in ("hsr", "none"))]
+            if diffs:
+                print(f"{attr} {metric}: HSR - none per seed " + ", ".join(f"{d:+.2f}" for d in diffs)
+                      + f" dB (mean {statistics.mean(diffs):+.2f})")
+    return 0
+
+
 def summary_row(r: dict) -> dict:
     e = r["eval_gan"]
     row = {"swd": e["swd_swd"], "ppl": e["ppl"], "train_seconds": r["train_seconds"]}
@@ -143,7 +239,16 @@ def main(argv=None) -> int:
                    help="arms to run (e.g. only hsr at another weight, beside a finished A/B's base runs)")
     p.add_argument("--step-cost", type=int, default=0, metavar="STEPS",
                    help="only time STEPS quickstart training steps with and without HSR (interleaved) and exit")
+    d = p.add_argument_group("downstream translators (--downstream)")
+    d.add_argument("--downstream", action="store_true",
+                   help="train and evaluate sunny/night translators on every arm's GAN (see the docstring)")
+    d.add_argument("--source", type=Path, default=None, help="finished A/B folder with the GANs (default: --out)")
+    d.add_argument("--translator-steps", type=int, default=800, help="train_translator.steps (quickstart: 800)")
+    d.add_argument("--eval-pairs", type=int, default=64, help="held-out GAN pairs (quickstart: 64)")
+    d.add_argument("--eval-world", type=int, default=32, help="held-out world scenes (quickstart: 32)")
     args = p.parse_args(argv)
+    if args.downstream:
+        return run_downstream(args)
     if args.step_cost:
         r = step_cost(args.encoder, args.step_cost)
         print(json.dumps(r, indent=1))
