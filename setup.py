@@ -40,6 +40,7 @@ setup(
                  "fastapi>=0.110,<1", "uvicorn>=0.29,<1", "playwright>=1.40,<2"],
         "onnx": ["onnx>=1.16,<2", "onnxruntime>=1.18,<2"],  # photoedit export, --backend onnxruntime
         "ray": ["ray[data]>=2.40,<3"],  # photoedit ray-edit
+        "tensorboard": ["tensorboard>=2.14,<3"],  # train_gan.tensorboard / train_translator.tensorboard: true
         "serve": ["fastapi>=0.110,<1", "uvicorn>=0.29,<1", "playwright>=1.40,<2"],  # playwright: browser test only
     },
     entry_points={"console_scripts": ["photoedit=pipeline.cli:main"]},

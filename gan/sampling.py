@@ -19,6 +19,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -117,7 +118,7 @@ def sample_shard(
     z: np.ndarray | None = None,
     z_file: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
-    progress: bool | None = None,
+    progress: bool | None | Callable = None,
 ) -> dict:
     """Write (or finish) a shard; returns the manifest. `z` (from `z_file`) replaces seeds."""
     out = Path(out_dir)
@@ -130,7 +131,9 @@ def sample_shard(
         (out / "images").mkdir(exist_ok=True)
     G = G.to(device).eval()
     num_chunks = (n + cfg.chunk - 1) // cfg.chunk
-    bar = tqdm(total=n, unit="img", desc="sample", disable=None if progress is None else not progress)
+    bar_kw = dict(total=n, unit="img", desc="sample")  # `progress`: as in gan.training.train
+    bar = (progress(**bar_kw) if callable(progress) else
+           tqdm(disable=None if progress is None else not progress, **bar_kw))
     for c in range(num_chunks):
         start, stop = c * cfg.chunk, min(n, (c + 1) * cfg.chunk)
         path = out / "chunks" / f"{c:06d}.npz"

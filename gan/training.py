@@ -91,6 +91,7 @@ class TrainConfig:
     hsr_encoder_arch: str = "classifier"  # classifier | vgg11/13/16/19 | resnet18/34/50 (for a state dict)
     hsr_levels: tuple[int, ...] | None = None  # generator levels HSR may align (None = all, paired by size)
     hsr_start_kimg: float = 0.0  # HSR starts after this many kimg (the paper fine-tunes a trained baseline)
+    tensorboard: bool = False  # train-gan writes TensorBoard scalars to RUN/tb (extra [tensorboard])
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)
@@ -614,14 +615,19 @@ def train(
     device: str | torch.device = "cpu",
     swd_reference: torch.Tensor | None = None,
     run_config: dict | None = None,
-    progress: bool | None = None,
+    progress: bool | None | Callable = None,
     hsr_encoder: torch.nn.Module | None = None,
+    scalars=None,
 ) -> Trainer:
     """Train until cfg.kimg / cfg.minutes; returns the trainer (final checkpoint written).
 
     `swd_reference`: held-out real images [M,3,H,W]; SWD of M EMA samples against them is
     logged at each snapshot (and before training starts, as the untrained baseline).
     `hsr_encoder`: the frozen feature encoder HSR aligns to (needed when cfg.hsr_weight > 0).
+    `progress`: None = a tqdm bar on a terminal, False = none, or a callable with tqdm's
+    keywords that makes the bar (the CLI passes one that writes log lines off a terminal).
+    `scalars`: e.g. a torch.utils.tensorboard SummaryWriter (rank 0); each stats line goes to
+    its add_scalar as train_gan/<key> over images seen. The caller closes it.
     """
     out = Path(out_dir)
     rank, world = _rank_world()
@@ -641,9 +647,12 @@ def train(
     swd_ref = None
     if swd_reference is not None and cfg.swd_images > 0:
         swd_ref = swd_reference[: cfg.swd_images]
+    scalars = scalars if rank == 0 else None
     if rank == 0 and trainer.state.step == 0 and swd_ref is not None:
-        _log_swd(trainer, swd_ref, out)
-    _loop(trainer, data, out, swd_ref, progress)
+        swd0 = _log_swd(trainer, swd_ref, out)
+        if scalars is not None:
+            scalars.add_scalar("train_gan/swd", swd0, 0)
+    _loop(trainer, data, out, swd_ref, progress, scalars)
     return trainer
 
 
@@ -662,13 +671,17 @@ def _log_swd(trainer: Trainer, ref: torch.Tensor, out: Path) -> float:
     return value
 
 
-def _loop(trainer: Trainer, data: DataFn, out: Path, swd_ref: torch.Tensor | None, progress: bool | None) -> None:
+def _loop(trainer: Trainer, data: DataFn, out: Path, swd_ref: torch.Tensor | None, progress, scalars=None) -> None:
     cfg, st = trainer.cfg, trainer.state
     rank = trainer.rank
     batches = data(st.step)
     limit = int(cfg.kimg * 1000) if cfg.kimg > 0 else None
-    bar = tqdm(total=limit, initial=st.nimg, unit="img", desc="train-gan", disable=(rank != 0) or
-               (None if progress is None else not progress), dynamic_ncols=True)
+    by_time = limit is None and cfg.minutes > 0  # the bar counts the seconds that bound the run
+    bar_kw = (dict(total=int(cfg.minutes * 60), initial=int(st.seconds), unit="s") if by_time
+              else dict(total=limit, initial=st.nimg, unit="img"))
+    bar = (progress(desc="train-gan", disable=rank != 0, **bar_kw) if callable(progress) else
+           tqdm(desc="train-gan", disable=(rank != 0) or (None if progress is None else not progress),
+                dynamic_ncols=True, **bar_kw))
     session_start, tick_start, tick_nimg = time.time(), time.time(), st.nimg
     base_seconds = st.seconds
     sums: dict[str, list[float]] = {}
@@ -685,7 +698,7 @@ def _loop(trainer: Trainer, data: DataFn, out: Path, swd_ref: torch.Tensor | Non
                 f"{(out / 'checkpoints' / 'latest').resolve() if (out / 'checkpoints' / 'latest').exists() else 'none'}"
                 "; try a lower learning rate or a larger r1_gamma")
         st.seconds = base_seconds + time.time() - session_start
-        bar.update(cfg.batch)
+        bar.update(int(st.seconds) - bar.n if by_time else cfg.batch)
         done = (limit is not None and st.nimg >= limit) or (cfg.minutes > 0 and st.seconds >= cfg.minutes * 60)
         done = _any_true_from_rank0(done, trainer.device)
         if st.nimg - tick_nimg >= cfg.tick_kimg * 1000 or done:
@@ -699,7 +712,12 @@ def _loop(trainer: Trainer, data: DataFn, out: Path, swd_ref: torch.Tensor | Non
             if rank == 0:
                 with open(out / "stats.jsonl", "a", encoding="utf-8") as f:
                     f.write(json.dumps(line) + "\n")
-                bar.set_postfix(img_s=f"{line['img_per_s']:.1f}", loss_g=f"{line.get('loss_g', 0):.3f}",
+                if scalars is not None:  # x axis: images seen, as in stats.jsonl's kimg
+                    for k, v in {**line, "g_lr": cfg.g_lr, "d_lr": cfg.d_lr}.items():
+                        if k not in ("tick", "kimg", "step"):
+                            scalars.add_scalar(f"train_gan/{k}", v, st.nimg)
+                bar.set_postfix(kimg=f"{line['kimg']:.1f}", img_s=f"{line['img_per_s']:.1f}",
+                                loss_g=f"{line.get('loss_g', 0):.3f}",
                                 **({"swd": f"{line['swd']:.1f}"} if "swd" in line else {}))
             sums.clear()
             if st.tick % cfg.snapshot_ticks == 0 or done:

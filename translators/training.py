@@ -71,6 +71,7 @@ class TrainTranslatorConfig:
     grid_every: int = 500  # steps between sample grids (input | GAN target | output)
     snapshot_every: int = 500  # steps between resumable snapshots
     workers: int = 0  # DataLoader worker processes
+    tensorboard: bool = False  # train-translator writes TensorBoard scalars to RUN/tb (extra [tensorboard])
 
     def __post_init__(self) -> None:
         if self.batch < 1 or self.steps < 1:
@@ -84,7 +85,7 @@ class TrainingDiverged(ValueError):
     """A loss became NaN/inf; the run stopped and its last snapshot (state.pt) is kept."""
 
 
-_RESUMABLE_CHANGES = {"steps", "log_every", "grid_every", "snapshot_every", "workers"}
+_RESUMABLE_CHANGES = {"steps", "log_every", "grid_every", "snapshot_every", "workers", "tensorboard"}
 
 
 def lr_at(cfg: TrainTranslatorConfig, step: int) -> float:
@@ -300,14 +301,18 @@ class TranslatorTrainer:
 
     # 3. the loop
 
-    def run(self, progress: bool = True, until: int | None = None) -> dict:
+    def run(self, progress: bool | Callable = True, until: int | None = None, scalars=None) -> dict:
         """Train from the current step to cfg.steps (or `until`, snapshotting there);
-        returns the last stats row."""
+        returns the last stats row. `progress`: True = a tqdm bar on a terminal, False = none,
+        or a callable with tqdm's keywords that makes the bar (the CLI's writes log lines).
+        `scalars`: e.g. a torch.utils.tensorboard SummaryWriter; each stats row (losses, lr,
+        speed) goes to its add_scalar as train_translator/<key> over steps (rank 0)."""
         from tqdm import tqdm
 
         loader = make_loader(self.dataset, self.cfg, self.step, self.rank, self.world)
-        bar = tqdm(total=self.cfg.steps, initial=self.step, desc="train-translator", unit="step",
-                   disable=None if (progress and self.rank == 0) else True)
+        bar_kw = dict(total=self.cfg.steps, initial=self.step, desc="train-translator", unit="step")
+        bar = (progress(disable=self.rank != 0, **bar_kw) if callable(progress) else
+               tqdm(disable=None if (progress and self.rank == 0) else True, **bar_kw))
         tick_start, tick_images, tick_steps, sums, last = time.perf_counter(), 0, 0, {}, {}
         batches = iter(loader)
         stop = self.cfg.steps if until is None else min(until, self.cfg.steps)
@@ -334,6 +339,10 @@ class TranslatorTrainer:
                 last = {"step": self.step, **{k: v / tick_steps for k, v in sums.items()},
                         "images_per_s": tick_images / max(elapsed, 1e-9)}
                 self._append_stats(last)
+                if scalars is not None and self.rank == 0:
+                    for k, v in last.items():
+                        if k != "step":
+                            scalars.add_scalar(f"train_translator/{k}", v, self.step)
                 bar.set_postfix(l1=f"{last.get('l1', 0):.3f}")
                 tick_start, tick_images, tick_steps, sums = time.perf_counter(), 0, 0, {}
             if self.step % self.cfg.grid_every == 0 or done:

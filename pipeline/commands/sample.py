@@ -57,6 +57,7 @@ def main(argv: list[str]) -> int:
 
     from gan.checkpoint import CheckpointError, load_generator, resolve_generator_path
     from gan.sampling import SampleConfig, SampleError, load_z_file, sample_shard
+    from pipeline.progress import progress_bar
 
     args = build_parser().parse_args(argv)
     cfg = load_section(SampleConfig, "sample", args.config, {**parse_overrides(args.set), **flag_overrides(args)})
@@ -68,7 +69,7 @@ def main(argv: list[str]) -> int:
         path = resolve_generator_path(args.gan)
         G = load_generator(path, device)
         z = load_z_file(args.z, G.z_dim) if args.z else None
-        manifest = sample_shard(G, path, args.out, cfg, z=z, z_file=args.z, device=device)
+        manifest = sample_shard(G, path, args.out, cfg, z=z, z_file=args.z, device=device, progress=progress_bar)
     except (CheckpointError, SampleError) as e:
         raise UserError(str(e)) from None
     what = "latents" if not cfg.images else "latents + images"

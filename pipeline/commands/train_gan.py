@@ -75,6 +75,7 @@ def main(argv: list[str]) -> int:
     from pipeline.distributed import init_distributed
     from pipeline.fileio import atomic_write_text
     from pipeline.photos.folder import training_images
+    from pipeline.progress import progress_bar, tensorboard_writer
 
     def load_images():
         return training_images(args.data, tuple(gcfg.resolution), tcfg.data_images, tcfg.swd_images, wcfg)
@@ -94,6 +95,8 @@ def main(argv: list[str]) -> int:
     device = init_distributed(args.device)
     rank = dist.get_rank() if dist.is_initialized() else 0
     world = dist.get_world_size() if dist.is_initialized() else 1
+    # before the images load: a missing tensorboard package fails at once
+    scalars = tensorboard_writer(out / "tb", "train_gan.tensorboard") if tcfg.tensorboard and rank == 0 else None
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.yaml", dump_yaml(sections | {"data": {"source": args.data}}))
@@ -111,12 +114,14 @@ def main(argv: list[str]) -> int:
         run_config["hsr_encoder"] = hsr_info
     try:
         trainer = train(gcfg, tcfg, data, out, resume=args.resume, device=device, swd_reference=ref,
-                        run_config=run_config, hsr_encoder=hsr_encoder)
+                        run_config=run_config, hsr_encoder=hsr_encoder, progress=progress_bar, scalars=scalars)
     except (TrainingDiverged, ValueError) as e:  # ValueError: e.g. hsr_levels outside the generator
         raise UserError(str(e)) from None
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
     finally:
+        if scalars is not None:
+            scalars.close()
         if dist.is_initialized():
             dist.destroy_process_group()
     if rank == 0:

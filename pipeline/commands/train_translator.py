@@ -92,6 +92,7 @@ def main(argv: list[str]) -> int:
         print(dump_yaml(cfgs), end="")
         return 0
     from pipeline.distributed import init_distributed
+    from pipeline.progress import progress_bar, tensorboard_writer
     from translators.bundle import save_bundle
     from translators.training import TranslatorTrainer
 
@@ -106,10 +107,15 @@ def main(argv: list[str]) -> int:
                                     vgg_weights=args.vgg_weights, device=device)
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
+    scalars = (tensorboard_writer(run_dir / "tb", "train_translator.tensorboard")
+               if cfgs["train_translator"].tensorboard and rank == 0 else None)
     try:
-        last = trainer.run(progress=not args.quiet)
+        last = trainer.run(progress=False if args.quiet else progress_bar, scalars=scalars)
     except ValueError as e:  # TrainingDiverged (NaN/inf: names the last good snapshot), a stream cut short
         raise UserError(str(e)) from None
+    finally:
+        if scalars is not None:
+            scalars.close()
     if rank == 0:
         bundle = {
             "attribute": attribute,

@@ -61,7 +61,7 @@ class BatchOptions:
     overwrite: bool = False  # redo outputs that already exist (default: skip them, i.e. resume)
     workers: int = 2  # threads for decode/carry/encode while the network runs
     strength: float | list[float] = 1.0  # edit strength per attribute
-    progress: bool | None = None  # tqdm bar; None = only on a terminal
+    progress: bool | None = None  # False = none; else pipeline/progress.py (a bar on a terminal, lines elsewhere)
     max_live_pixels: int = 100_000_000  # photos in memory at once, in pixels (~6 bytes each in flight)
     # Called in the main thread after each photo edited or failed, with the summary so far
     # (e.g. a GUI's progress). An exception it raises stops the batch like Ctrl-C does.
@@ -234,6 +234,8 @@ def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False,
     """Edit every job with `pipe` (an EditPipeline); never raises for a bad file."""
     from tqdm import tqdm
 
+    from pipeline.progress import progress_bar
+
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     summary = Summary()
     t0 = time.perf_counter()
@@ -261,8 +263,7 @@ def run_batch(pipe, jobs: list[Job], opts: BatchOptions, in_place: bool = False,
             summary.skipped.append(str(job.src))
         else:
             todo.append(job)
-    bar = tqdm(total=len(todo), unit="file", desc="editing", disable=None if opts.progress is None
-               else not opts.progress, file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(total=len(todo), unit="file", desc="editing", disable=opts.progress is False)
     pool = ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="photoedit-io")
     try:
         _run(pipe, todo, opts, pool, _Recorder(summary, bar, log, opts.on_result), in_place)

@@ -169,7 +169,7 @@ def folder_images(folder: str | os.PathLike, size, limit: int | None = None) -> 
     """uint8 [n, H, W, 3]: the first `limit` photos of `folder` as PhotoFolder reads them
     (upright, any mode, unreadable files skipped with one warning), centre-cropped to the
     aspect of `size` and resized; decoded on every core with a progress bar."""
-    from tqdm import tqdm
+    from pipeline.progress import progress_bar
 
     if not Path(folder).is_dir():
         raise UserError(f"--data {folder}: not a folder (use 'world' or a folder of photos)")
@@ -178,7 +178,7 @@ def folder_images(folder: str | os.PathLike, size, limit: int | None = None) -> 
     out = np.empty((n, *photos.size, 3), np.uint8)
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # PIL decodes without the GIL
         loaded = pool.map(photos.load, range(n))
-        for i, arr in enumerate(tqdm(loaded, total=n, desc=f"reading {folder}", unit="photo", disable=None)):
+        for i, arr in enumerate(progress_bar(loaded, total=n, desc=f"reading {folder}", unit="photo")):
             out[i] = arr
     return out
 

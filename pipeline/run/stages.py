@@ -327,7 +327,7 @@ class Plan:
         bundle, run = self.bundle(attr), out / "run"
         resume = ["--resume"] if (run / "state.pt").exists() else []  # a killed run goes on
         call("train-translator", ["--gan", self.gan_ckpt, "--boundary", self.boundary_file(attr),
-                                  "--out", bundle, "--run-dir", run, *resume, "--quiet",
+                                  "--out", bundle, "--run-dir", run, *resume,
                                   *self.cfg_args(attr), *self.dev()])
         pair_sheet(self.gan_ckpt, self.boundary_file(attr), out / "pairs.png")
         return {"bundle": str(bundle)}

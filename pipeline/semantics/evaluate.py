@@ -220,6 +220,7 @@ def is_increasing(values: list[float]) -> bool:
 
 def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, boundary=None, device="cpu") -> dict:
     """All figures as one JSON-friendly dict; held-out pairs only when G and boundary are given."""
+    from pipeline.progress import progress_bar
     from pipeline.semantics.predictors import predictor_from_args
 
     attribute = bundle_cfg["attribute"]
@@ -230,6 +231,7 @@ def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, bounda
         raise UserError(f"predictor '{cfg.predictor}' does not score '{attribute}'; pick another with --predictor")
     result: dict = {"attribute": attribute, "predictor": cfg.predictor, "strengths": list(cfg.strengths)}
     curves = {}
+    bar = progress_bar(total=4, desc=f"eval {attribute}", unit="part")  # pairs, world, baselines, curve
     # 1. held-out GAN pairs
     if G is not None:
         x, y, a = heldout_gan_pairs(G, boundary, bundle_cfg, cfg.n_pairs, cfg.batch)
@@ -238,6 +240,7 @@ def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, bounda
         curves["heldout_pairs"] = score_curve(model, predictor, attribute, x, cfg.strengths, cfg.batch, device)
     else:
         result["heldout_pairs"] = None
+    bar.update()
     # 2. held-out world scenes against the true re-render
     wx, wy, seeds = heldout_world(attribute, size, cfg.n_world, cfg.world_condition)
     world = gains(translate(model, wx, 1.0, cfg.batch, device), wy, wx)
@@ -246,8 +249,12 @@ def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, bounda
     world.update(strength=1.0, seeds=[seeds[0], seeds[-1]], psnr_gain_db_by_strength=per_s,
                  best_strength=best, psnr_gain_db_at_best=per_s[best])
     result["world"] = world
+    bar.update()
     result["baselines"] = evaluate_baselines(model, bundle_cfg, cfg, wx, wy, world["psnr_gain_db"], G, boundary, device)
+    bar.update()
     curves["world"] = score_curve(model, predictor, attribute, wx, cfg.strengths, cfg.batch, device)
+    bar.update()
+    bar.close()
     # 3. the slider moves the attribute monotonically
     result["score_vs_strength"] = curves
     result["strength_monotonic"] = all(is_increasing(c) for c in curves.values())

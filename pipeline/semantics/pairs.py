@@ -222,7 +222,7 @@ def write_pairs(
     region: RegionMask | None = None,  # keep the edit to a region (LSE masks): `photoedit pairs --region`
 ) -> dict:
     """Generate cfg.n pairs into `out_dir` (shards + manifest.json); returns the manifest."""
-    from tqdm import tqdm
+    from pipeline.progress import progress_bar
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +234,7 @@ def write_pairs(
     limit = int(cfg.n * cfg.max_attempts) if pair_filter else cfg.n
     start = time.perf_counter()
     shards, pending, written = [], [], 0
-    bar = tqdm(total=cfg.n, desc="pairs", unit="pair", disable=None)
+    bar = progress_bar(total=cfg.n, desc="pairs", unit="pair")
     for batch in iter_pair_batches(G, boundary, cfg, iter(range(limit)), pair_filter, region):
         take = min(len(batch["a"]), cfg.n - written)
         pending.append({k: v[:take] for k, v in batch.items()})

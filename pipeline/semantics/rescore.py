@@ -94,7 +94,7 @@ def rescore(G, boundary: LinearBoundary, predictors: dict, cfg: RescoreConfig | 
             groups: Sequence[Sequence[int]] | None = None, attribute: str | None = None,
             device: str = "cpu", progress: bool = True) -> RescoreResult:
     """Run the table for one boundary; see the module docstring."""
-    from tqdm import tqdm
+    from pipeline.progress import progress_bar
 
     cfg = cfg or RescoreConfig()
     attribute = attribute or boundary.meta.get("attribute")
@@ -105,8 +105,8 @@ def rescore(G, boundary: LinearBoundary, predictors: dict, cfg: RescoreConfig | 
             raise UserError(f"per-layer boundary covers layers {boundary.layers} only; no group fits")
     sums: dict[str, np.ndarray] = {}
     gen = torch.Generator().manual_seed(cfg.seed)
-    bar = tqdm(total=cfg.n * (len(groups) + 1), desc=f"rescore {attribute}", unit="img",
-               disable=None if progress else True)
+    bar = progress_bar(total=cfg.n * (len(groups) + 1), desc=f"rescore {attribute}", unit="img",
+                       disable=not progress)
     for lo in range(0, cfg.n, cfg.batch):
         m = min(cfg.batch, cfg.n - lo)
         z = torch.randn(m, G.z_dim, generator=gen).to(device)

@@ -90,14 +90,14 @@ class Segmenter(nn.Module):
 def world_data(n: int, size: tuple[int, int], first_seed: int = 0, condition: str = "mixed"
                ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """n world renders: images uint8 [n, H, W, 3], label maps uint8 [n, H, W], class names."""
-    from tqdm import tqdm
+    from pipeline.progress import progress_bar
 
     from pipeline import world
 
     h, w = size
     images = np.empty((n, h, w, 3), np.uint8)
     masks = np.empty((n, h, w), np.uint8)
-    for i in tqdm(range(n), desc="render world + labels", unit="img", disable=None):
+    for i in progress_bar(range(n), desc="render world + labels", unit="img"):
         r = world.render(world.sample_scene(first_seed + i, condition), (h, w))
         images[i], masks[i] = r.image, r.masks
     return images, masks, dict(world.LABELS)

@@ -28,7 +28,7 @@ def render_folder(out: Path, n: int, cfg, held_out: bool = False, contact_sheet:
     workers: processes rendering and writing chunks of scenes in parallel (default: one
     per core when there is more than one chunk). The files and the table do not depend on it.
     """
-    from tqdm import tqdm
+    from pipeline.progress import progress_bar
 
     first = cfg.seed + (world.HELD_OUT_SEED_START if held_out else 0)
     if not held_out and first + n > world.HELD_OUT_SEED_START:
@@ -46,7 +46,7 @@ def render_folder(out: Path, n: int, cfg, held_out: bool = False, contact_sheet:
             if workers > 1 else None)
     try:
         results = pool.map(_render_chunk, chunks) if pool else map(_render_chunk, chunks)
-        with tqdm(total=n, desc="world", unit="img", disable=None) as bar:
+        with progress_bar(total=n, desc="world", unit="img") as bar:
             for rows, images, seconds in results:
                 for k, v in rows.items():
                     table[k] += v
@@ -149,7 +149,7 @@ def _world_code_hash() -> str:
 
 def world_images(size, first_seed: int, n: int, condition: str = "mixed", cache: bool = True):
     """uint8 [n, H, W, 3] renders of seeds first_seed.. (cached on disk: rendering is the slow part)."""
-    from tqdm import tqdm
+    from pipeline.progress import progress_bar
 
     h, w = size
     path = _cache_dir() / f"{h}x{w}_{condition}_{first_seed}_{n}_{_world_code_hash()}.npy"
@@ -159,7 +159,7 @@ def world_images(size, first_seed: int, n: int, condition: str = "mixed", cache:
             return arr
     arr = np.empty((n, h, w, 3), np.uint8)
     step = 64
-    for i in tqdm(range(0, n, step), desc="render world", unit="batch", disable=None):
+    for i in progress_bar(range(0, n, step), desc="render world", unit="batch"):
         seeds = range(first_seed + i, first_seed + min(n, i + step))
         arr[i:i + len(seeds)] = world.render_batch(list(seeds), (h, w), condition)[0]
     if cache:

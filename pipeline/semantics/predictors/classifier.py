@@ -150,7 +150,7 @@ def train_classifier(images: np.ndarray, targets: Targets, cfg: PredictorConfig,
                      log=print) -> dict:
     """Fit, report validation metrics, save model.safetensors + config.json; return the config dict."""
     from safetensors.torch import save_file
-    from tqdm import tqdm
+    from pipeline.progress import progress_bar
 
     torch.manual_seed(cfg.seed)
     n = len(images)
@@ -167,7 +167,7 @@ def train_classifier(images: np.ndarray, targets: Targets, cfg: PredictorConfig,
     steps = cfg.epochs * math.ceil(len(train) / cfg.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
     reg_t = torch.from_numpy(reg)
-    bar = tqdm(total=steps, desc="train-predictor", disable=None)
+    bar = progress_bar(total=steps, desc="train-predictor", unit="step")
     for epoch in range(cfg.epochs):
         net.train()
         order = torch.from_numpy(np.random.default_rng(cfg.seed + epoch).permutation(train))

@@ -106,7 +106,7 @@ def read_scores(folder: str | Path, name: str) -> dict[str, np.ndarray]:
 
 def score_shard(folder: str | Path, predictor, name: str | None = None, batch: int = 64,
                 force: bool = False, log=print, gan: str | Path | None = None, device: str = "cpu") -> Path:
-    from tqdm import tqdm
+    from pipeline.progress import progress_bar
 
     folder = Path(folder)
     name = name or predictor.name
@@ -126,7 +126,7 @@ def score_shard(folder: str | Path, predictor, name: str | None = None, batch: i
                 scores = {a: [z[a]] for a in scores}
                 start = len(z[predictor.attributes[0]])
                 log(f"resuming from {partial}: {start} of {len(images)} images already scored")
-    bar = tqdm(total=len(images), initial=start, desc=f"score {name}", unit="img", disable=None)
+    bar = progress_bar(total=len(images), initial=start, desc=f"score {name}", unit="img")
     for i, lo in enumerate(range(start, len(images), batch)):
         result = predictor.score(source.batch(lo, lo + batch))
         for a in scores:
