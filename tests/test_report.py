@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.run.report import SECTIONS, build_report
+from pipeline.run.report import OPTIONAL, SECTIONS, build_report
 from pipeline.run.runner import Runner, Stage
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -43,7 +43,7 @@ def test_report_sections_and_tables(tmp_path):
     fake_run(tmp_path)
     text = build_report(tmp_path).read_text()
     for sid, title in SECTIONS:
-        assert f"id='{sid}'" in text and title in text
+        assert (f"id='{sid}'" in text and title in text) == (sid not in OPTIONAL)  # no semantics files here
     assert "4.200" in text and "0.950" in text and "has not run" not in text
     assert "src=\"data:image/png;base64," in text and "file://" not in text
 
@@ -61,9 +61,56 @@ def test_report_loads_in_headless_chromium(tmp_path):
     fake_run(tmp_path)
     page = build_report(tmp_path)
     seen = browser.probe(page)
-    assert [s["id"] for s in seen["sections"]] == [sid for sid, _ in SECTIONS]
+    assert [s["id"] for s in seen["sections"]] == [sid for sid, _ in SECTIONS if sid not in OPTIONAL]
     assert all(s["images"] > 0 for s in seen["sections"] if s["id"] not in ("boundaries", "timings"))
     assert seen["images"] >= 12 and seen["broken"] == []
     shot = tmp_path / "shot.png"
     browser.screenshot(page, shot, size="800,600")
     assert Image.open(shot).size == (800, 600)
+
+
+def test_semantics_sections_show_the_files_of_lse_scs_sie_and_dissect(tmp_path):
+    """A run folder with a GAN, an LSE, a dissection (the real commands) and scs/sie outputs (files as
+    `photoedit scs` / `sie` write them): each section appears with its figures and numbers."""
+    import json
+
+    import torch
+
+    from pipeline.cli import main as cli
+    from pipeline.semantics.segmenter import Segmenter, SegmenterConfig, save_segmenter
+    from serve_helpers import tiny_run, tiny_semantics
+
+    run = tiny_semantics(tiny_run(tmp_path / "run"))
+    (run / "dissect" / "dissection.json").unlink()  # the command's own, below
+    torch.manual_seed(0)
+    save_segmenter(Segmenter(SegmenterConfig(num_classes=3, width=4)), {0: "dark", 1: "mid", 2: "bright"},
+                   tmp_path / "seg.safetensors")
+    assert cli(["dissect", "--gan", str(run / "gan" / "generator.safetensors"), "--segmenter",
+                str(tmp_path / "seg.safetensors"), "--n", "8", "--out", str(run / "dissect"), "--units", "4",
+                "--ablate", "mid", "--ablate-n", "4", "--insert", "bright", "--region", "0,0,8,8"]) == 0
+    for kind, files, report in (
+            ("scs", ("layout.png", "start.png", "image.png", "labels.png"),
+             {"layout_miou_by_lse": 0.61, "layout_miou_by_segmenter": {"result": 0.52, "unconditioned_mean": 0.17}}),
+            ("sie", ("before.png", "paint.png", "after.png", "labels_after.png"),
+             {"classes": {"2": "bright"}, "scores_by_lse": {"region_fraction_before": 0.1, "region_fraction": 0.83,
+                                                             "psnr_outside": 31.4}})):
+        (run / f"{kind}7").mkdir()
+        for i, n in enumerate(files):
+            png(run / f"{kind}7" / n, i)
+        (run / f"{kind}7" / f"{kind}.json").write_text(json.dumps(report))
+    text = build_report(run).read_text()
+    for sid in OPTIONAL:
+        assert f"id='{sid}'" in text
+    section = lambda sid: text.split(f"id='{sid}'")[1].split("<section")[0]  # noqa: E731
+    assert section("lse").count("<img") == 1 and (run / "lse_masks.png").is_file()
+    assert "dark" in section("lse") and "bright" in section("lse")
+    assert "0.610" in section("scs") and "0.170" in section("scs") and section("scs").count("<img") == 4
+    assert "0.830" in section("sie") and "31.400" in section("sie") and "bright" in section("sie")
+    d = section("dissection")
+    assert d.count("<img") == 3  # chart, ablation and insertion sheets
+    assert "random units ablated" in d and "bright inserted in box [0, 0, 8, 8]" in d
+    assert "missing figure" not in text.split("id='lse'")[1]
+    # the mask sheet is made once and reused while the LSE and GAN are unchanged
+    stamp = (run / "lse_masks.png").stat().st_mtime_ns
+    build_report(run)
+    assert (run / "lse_masks.png").stat().st_mtime_ns == stamp

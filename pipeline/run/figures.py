@@ -163,3 +163,36 @@ def dissection_chart(matched: list[np.ndarray], names: list[str], widths: list[i
     png.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(png, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
+
+
+# class id -> colour (cycled past 16), shared by the report's class maps and the serve paint tab
+CLASS_PALETTE = np.array([[70, 130, 180], [150, 100, 90], [128, 64, 128], [244, 35, 232], [107, 142, 35],
+                          [0, 0, 142], [250, 170, 30], [153, 153, 153], [152, 251, 152], [255, 0, 0],
+                          [220, 220, 0], [119, 11, 32], [0, 80, 100], [0, 0, 230], [102, 102, 156],
+                          [190, 153, 153]], np.uint8)
+
+
+def class_colours(labels: np.ndarray) -> np.ndarray:
+    """int [..., H, W] class ids -> uint8 [..., H, W, 3]."""
+    return CLASS_PALETTE[np.asarray(labels, dtype=np.int64) % len(CLASS_PALETTE)]
+
+
+@torch.no_grad()
+def lse_mask_sheet(gan_ckpt: Path, lse_file: Path, png: Path, n: int = 8, truncation_psi: float = 0.8) -> list[str]:
+    """Rows: GAN samples | the LSE's class map | the map over the sample. Returns the class names
+    in colour order (for the caption)."""
+    from gan.checkpoint import load_generator
+    from pipeline.semantics.lse import load_extractor, seed_latents
+
+    G = load_generator(gan_ckpt).eval()
+    ext, labels, _ = load_extractor(lse_file)
+    ws = G.broadcast(G.mapping(seed_latents(G, range(10_000, 10_000 + n)), truncation_psi))
+    img, feats = G.synthesis(ws, noise_mode="const", return_features=True)
+    lab = ext(feats).argmax(1).numpy()
+    x = to_uint8(img.float().clamp(-1, 1))
+    col = class_colours(lab)
+    if col.shape[1:3] != x.shape[1:3]:  # an extractor fitted at another size: nearest resize
+        col = np.stack([np.asarray(Image.fromarray(c).resize((x.shape[2], x.shape[1]), Image.NEAREST)) for c in col])
+    over = (0.5 * x + 0.5 * col).astype(np.uint8)
+    save(grid([x, col, over]), png, scale=2)
+    return [labels.get(c, str(c)) for c in range(ext.cfg.num_classes)]

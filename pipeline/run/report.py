@@ -23,8 +23,14 @@ SECTIONS = [
     ("translators", "Translators on held-out world scenes vs the true re-render"),
     ("strength", "Strength slider (0 to 1)"),
     ("photos", "Edits of photos"),
+    ("lse", "Semantics inside the GAN: linear semantic extractor (LSE) masks over samples"),
+    ("scs", "Semantic-conditional sampling (SCS): images that follow a layout"),
+    ("sie", "Semantic image editing (SIE): a region repainted with another class"),
+    ("dissection", "GAN Dissection: which units draw which classes"),
     ("timings", "Time spent in each stage"),
 ]
+# Sections of the semantics commands (issue #15): shown only when their files are in the run folder.
+OPTIONAL = ("lse", "scs", "sie", "dissection")
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
@@ -164,6 +170,131 @@ def section_photos(run: Path) -> str:
     return "".join(img(f, f.stem.replace("sheet-", "") + ": original | edited") for f in figs)
 
 
+def lse_files(run: Path) -> list[Path]:
+    """Extractors from `photoedit lse` in the run folder (RUN/lse*.safetensors, RUN/lse*/*.safetensors)."""
+    return sorted({*run.glob("lse*.safetensors"), *run.glob("lse*/*.safetensors")})
+
+
+def section_lse(run: Path) -> str | None:
+    found = lse_files(run)
+    gan = run / "gan" / "generator.safetensors"
+    if not found or not gan.is_file():
+        return None
+    from pipeline.run.figures import lse_mask_sheet
+
+    parts = []
+    for f in found:
+        png = f.with_name(f.stem + "_masks.png")
+        rel = f.relative_to(run).as_posix()
+        try:
+            if not png.is_file() or png.stat().st_mtime < max(f.stat().st_mtime, gan.stat().st_mtime):
+                names = lse_mask_sheet(gan, f, png)
+            else:
+                from pipeline.semantics.lse import load_extractor
+
+                names = [v for _, v in sorted(load_extractor(f)[1].items())]
+        except (UserError, ValueError, RuntimeError, OSError) as e:  # e.g. an extractor of another generator
+            parts.append(f'<p class="missing">{html.escape(rel)}: {html.escape(str(e))}</p>')
+            continue
+        from pipeline.run.figures import class_colours
+
+        legend = ", ".join(f'<span style="color:rgb{tuple(int(v) for v in class_colours(i))}">&#9632;</span> '
+                           f"{html.escape(n)}" for i, n in enumerate(names))
+        parts.append(img(png, f"{rel}: samples | the extractor's class map | both") + f"<p class='caption'>{legend}</p>")
+    return "".join(parts)
+
+
+def _json(path: Path) -> dict:
+    import json
+
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def section_scs(run: Path) -> str | None:
+    found = sorted(run.glob("scs*/scs.json"))
+    if not found:
+        return None
+    parts, rows = [], []
+    nan = float("nan")
+    for f in found:
+        d, folder = _json(f), f.parent
+        seg = d.get("layout_miou_by_segmenter") or {}
+        rows.append([folder.name, d.get("layout_miou_by_lse", nan), seg.get("result", nan),
+                     seg.get("unconditioned_mean", nan)])
+        parts.append("".join(img(folder / n, f"{folder.name}: {c}") for n, c in (
+            ("layout.png", "target layout"), ("start.png", "start"), ("image.png", "result"),
+            ("labels.png", "result's labels (LSE)"))))
+    return (table(["run", "layout mIoU by the LSE", "layout mIoU by the segmenter", "unconditioned samples"], rows)
+            + "".join(parts))
+
+
+def section_sie(run: Path) -> str | None:
+    found = sorted(run.glob("sie*/sie.json"))
+    if not found:
+        return None
+    parts, rows = [], []
+    nan = float("nan")
+    for f in found:
+        d, folder = _json(f), f.parent
+        lse, seg = d.get("scores_by_lse") or {}, d.get("scores_by_segmenter") or {}
+        rows.append([folder.name, ", ".join(map(str, (d.get("classes") or {}).values())),
+                     lse.get("region_fraction_before", nan), lse.get("region_fraction", nan),
+                     seg.get("painted_miou", nan), lse.get("psnr_outside", nan)])
+        parts.append("".join(img(folder / n, f"{folder.name}: {c}") for n, c in (
+            ("before.png", "before"), ("paint.png", "painted layout"), ("after.png", "after"),
+            ("labels_after.png", "labels after (LSE)"))))
+    return (table(["run", "painted class", "region showing it before (LSE)", "after (LSE)",
+                   "painted mIoU (segmenter)", "PSNR outside the region (dB)"], rows) + "".join(parts))
+
+
+def section_dissection(run: Path) -> str | None:
+    found = sorted(run.glob("dissect*/dissection.json"))
+    if not found:
+        return None
+    parts = []
+    for f in found:
+        d, folder = _json(f), f.parent
+        names, levels = d.get("classes") or [], d.get("levels") or []
+        if not names or not levels:
+            parts.append(f'<p class="missing">{html.escape(f.name)}: not a dissection.json</p>')
+            continue
+        parts.append(f"<h3>{html.escape(folder.name)}</h3>" + img(folder / "dissection.png",
+                     f"units whose best class has IoU >= {d.get('min_iou', 0.04)}, per level ({d.get('n')} samples)"))
+        parts.append(table(["level", "units"] + names, [[lv["level"], lv["units"]] + list(lv["matched"])
+                                                       for lv in levels if "matched" in lv]))
+        best = sorted(((lv["level"], u, c, i) for lv in levels
+                       for u, (c, i) in enumerate(zip(lv.get("best_class", []), lv.get("best_iou", [])))),
+                      key=lambda r: -r[3])[:10]
+        parts.append("<p class='caption'>the ten units of highest IoU (unit-class table: units.csv)</p>"
+                     + table(["level", "unit", "class", "IoU"], [list(r) for r in best]))
+        for key, what in (("ablation", "ablated"), ("insertion", "inserted")):
+            a = d.get(key)
+            if not a:
+                continue
+            if key == "ablation":
+                before = a.get("before", [])
+                rows = []
+                for c, name in enumerate(names):
+                    if c < len(before) and before[c]:
+                        top = (a["after_top"][c] - before[c]) / before[c]
+                        rnd = (a["after_random"][c] - before[c]) / before[c]
+                        rows.append([name, int(before[c]), f"{top:+.1%}", f"{rnd:+.1%}"])
+                parts.append(f"<p class='caption'>{a['class']}: {len(a['units'])} units of level {a['level']} "
+                             f"{what} (selected by {a.get('select', 'iou')}, set to {a.get('value', 'zero')}); goal "
+                             f"{'met' if a.get('goal_met') else 'not met'}</p>"
+                             + table(["class", "pixels before", "top units ablated", "random units ablated"], rows)
+                             + img(folder / "ablation.png", "samples | top units ablated | random units ablated"))
+            else:
+                parts.append(f"<p class='caption'>{a['class']} inserted in box {a['region']}: inside "
+                             f"{a['inside_before']:.1%} -> {a['inside_after']:.1%} of pixels; mean change outside "
+                             f"{a['outside_change']:.4f}</p>" + img(folder / "insertion.png", "samples | inserted"))
+    return "".join(parts)
+
+
 def section_timings(run: Path) -> str:
     rows, total = [], 0.0
     for d in sorted(p for p in run.iterdir() if p.is_dir()):
@@ -179,7 +310,8 @@ def section_timings(run: Path) -> str:
 BUILDERS = {
     "gan": section_gan, "boundaries": section_boundaries, "hierarchy": section_hierarchy,
     "pairs": section_pairs, "translators": section_translators, "strength": section_strength,
-    "photos": section_photos, "timings": section_timings,
+    "photos": section_photos, "lse": section_lse, "scs": section_scs, "sie": section_sie,
+    "dissection": section_dissection, "timings": section_timings,
 }
 
 
@@ -192,7 +324,10 @@ def build_report(run_dir: str | Path) -> Path:
              f"<style>{CSS}</style></head><body><h1>photoedit run report</h1>"
              f"<p class='caption'>{html.escape(str(run.resolve()))}</p>"]
     for sid, title in SECTIONS:
-        parts.append(f"<section id='{sid}'><h2>{html.escape(title)}</h2>{BUILDERS[sid](run)}</section>")
+        body = BUILDERS[sid](run)
+        if body is None:  # an optional section (OPTIONAL) whose files are not here
+            continue
+        parts.append(f"<section id='{sid}'><h2>{html.escape(title)}</h2>{body}</section>")
     parts.append("</body></html>")
     out = run / "report.html"
     atomic_write_text(out, "".join(parts))

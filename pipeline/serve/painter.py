@@ -31,14 +31,16 @@ MAX_UNITS = 20  # units toggled per class (GAN Dissection's top-20), fewer in na
 MAX_STEPS = 300  # SIE optimisation steps a request may ask for
 DEFAULT_STEPS = 60
 KEEP_BYTE = 255  # a painted layout's "leave this pixel" value
-PALETTE = np.array([[70, 130, 180], [150, 100, 90], [128, 64, 128], [244, 35, 232], [107, 142, 35],
-                    [0, 0, 142], [250, 170, 30], [153, 153, 153], [152, 251, 152], [255, 0, 0],
-                    [220, 220, 0], [119, 11, 32], [0, 80, 100], [0, 0, 230], [102, 102, 156],
-                    [190, 153, 153]], np.uint8)  # class id -> colour (cycled past 16)
+
+
+def class_colours(labels: np.ndarray) -> np.ndarray:
+    from pipeline.run.figures import class_colours as colours  # the report's colours (imports torch)
+
+    return colours(labels)
 
 
 def colour(c: int) -> list[int]:
-    return [int(v) for v in PALETTE[c % len(PALETTE)]]
+    return [int(v) for v in class_colours(np.array(c))]
 
 
 class PaintDissect:
@@ -153,7 +155,7 @@ class PaintDissect:
         with self._lock, self.torch.no_grad():
             _, feats = self.G.synthesis(self._ws(request), noise_mode="const", return_features=True)
             lab = ext(feats).argmax(1)[0].numpy()
-        return _png(PALETTE[lab % len(PALETTE)])
+        return _png(class_colours(lab))
 
     def paint(self, query: dict, layout: bytes) -> dict:
         """Semantic image editing of the sample: `layout` is H x W bytes, a class id per painted pixel."""
@@ -179,7 +181,7 @@ class PaintDissect:
         region = self.torch.from_numpy(target != sie.KEEP)
         t = self.torch.from_numpy(target)
         return {"image": _data_url(_png(_uint8(res.image))), "before": _data_url(_png(_uint8(res.before_image))),
-                "labels": _data_url(_png(PALETTE[res.labels.numpy() % len(PALETTE)])),
+                "labels": _data_url(_png(class_colours(res.labels.numpy()))),
                 "region_pixels": int(region.sum()),
                 "region_fraction_before": float((res.before_labels[region] == t[region]).float().mean()),
                 "region_fraction": float((res.labels[region] == t[region]).float().mean()),
