@@ -16,13 +16,14 @@ best class), DIR/units.csv (the unit-class table: one row per unit) and DIR/diss
 and prints the counts.
 
 --ablate CLASS sets the class's --units top units in --level (default: the level where
-those units' mean IoU is highest; with --select causal, the level whose units remove most
-of the class) to zero or to their mean (--ablate-value) and prints the change of every
+those units' mean IoU is highest; with --select causal, the level whose units score best)
+to zero or to their mean (--ablate-value) and prints the change of every
 class's segmented pixels on --ablate-n other samples (seeds from 1,000,000), beside
 ablating as many random units of the same level (the control). Units are chosen by IoU
 (--select iou, the paper's dissection) or by their own effect: each unit of the level
-ablated alone on --select-n samples (seeds from 2,000,000), the units that remove most of
-the class first (--select causal, the paper's causal ranking; slower: one pass per unit).
+ablated alone on --select-n samples (seeds from 2,000,000), scored by its change of the
+class's pixels plus the mean |change| of the other classes weighted by their pixel share, the
+lowest first (--select causal: the paper's causal ranking, made specific; one pass per unit).
 Writes DIR/ablation.png: samples, with the top units ablated, with random units ablated.
 
 --insert CLASS --region X0,Y0,X1,Y1 (pixels of the generator's image) sets the class's top
@@ -174,8 +175,8 @@ def main(argv: list[str]) -> int:
                 effects = D.unit_causal_effect(G, seg.predict, C, seeds, lv, mean, args.truncation,
                                                progress=bar.update)
                 picks[lv] = (D.causal_units(effects, c, args.units, share), effects)
-        # the level whose chosen units, each alone, remove most of the class
-        level = min(levels, key=lambda lv: picks[lv][1][picks[lv][0], c].sum())
+        # the level whose chosen units score best: each alone removes most of the class, least of the rest
+        level = min(levels, key=lambda lv: D.causal_scores(picks[lv][1], c, share)[picks[lv][0]].sum())
         units, effects = picks[level]
         return level, units, {"effect_alone": effects[units].round(4).tolist()}
 

@@ -149,15 +149,19 @@ def unit_causal_effect(G, label_fn: Callable[[torch.Tensor], torch.Tensor], num_
     return out
 
 
-def causal_units(effects: np.ndarray, cls: int, n: int, weights: np.ndarray) -> list[int]:
-    """The n units whose lone ablation removes most of class cls while moving the other classes
-    least: score = effect on cls + the mean |effect| on the others, weighted by `weights` [C]
-    (e.g. their pixel share; 0 leaves a class out). Lowest score first."""
+def causal_scores(effects: np.ndarray, cls: int, weights: np.ndarray) -> np.ndarray:
+    """Per unit: its effect on class cls + the mean |effect| on the other classes, weighted by
+    `weights` [C] (e.g. their pixel share; 0 leaves a class out). Lower = removes cls more, and
+    more specifically."""
     w = np.asarray(weights, dtype=np.float64).copy()
     w[cls] = 0
-    side = (np.abs(effects) * w).sum(1) / max(w.sum(), 1e-12)
-    score = effects[:, cls] + side
-    return [int(u) for u in np.argsort(score, kind="stable")[:n]]
+    return effects[:, cls] + (np.abs(effects) * w).sum(1) / max(w.sum(), 1e-12)
+
+
+def causal_units(effects: np.ndarray, cls: int, n: int, weights: np.ndarray) -> list[int]:
+    """The n units of lowest `causal_scores`: each alone removes most of class cls while moving
+    the other classes least."""
+    return [int(u) for u in np.argsort(causal_scores(effects, cls, weights), kind="stable")[:n]]
 
 
 @torch.no_grad()
