@@ -134,7 +134,11 @@ def main(argv: list[str]) -> int:
     if ins is not None and args.level is not None and widths[args.level] < args.units:
         raise UserError(f"--level {args.level} has {widths[args.level]} units: fewer than --units {args.units}")
 
-    tables = D.unit_class_iou(G, seg.predict, C, range(args.n), args.quantile, args.truncation)
+    from tqdm import tqdm
+
+    with tqdm(total=args.n, desc="dissection", unit="sample", disable=None) as bar:
+        tables = D.unit_class_iou(G, seg.predict, C, range(args.n), args.quantile, args.truncation,
+                                  progress=bar.update)
     matched = D.matched_units(tables, args.min_iou)
     print(f"units matching each class (best IoU >= {args.min_iou}) on {args.n} samples")
     print(f"{'level':<7}{'units':>6}  " + " ".join(f"{n[:8]:>8}" for n in names))
@@ -161,8 +165,6 @@ def main(argv: list[str]) -> int:
             level = args.level if args.level is not None else \
                 max(allowed, key=lambda lv: np.sort(tables[lv][:, c])[::-1][:args.units].mean())
             return level, D.top_units(tables[level], c, args.units), {}
-        from tqdm import tqdm
-
         levels = [args.level] if args.level is not None else allowed
         seeds = range(D.SELECT_SEED_START, D.SELECT_SEED_START + args.select_n)
         share = D.class_pixels(G, seg.predict, C, seeds, args.truncation)

@@ -27,7 +27,8 @@ SELECT_SEED_START = 2_000_000  # samples that rank units by their causal effect 
 @torch.no_grad()
 def unit_class_iou(G, label_fn: Callable[[torch.Tensor], torch.Tensor], num_classes: int, seeds: Sequence[int],
                    quantile: float = 0.99, truncation: float = 1.0, batch: int = 32,
-                   threshold_samples: int = 200) -> list[np.ndarray]:
+                   threshold_samples: int = 200, progress: Callable[[int], object] | None = None
+                   ) -> list[np.ndarray]:
     """Per level, IoU [units, classes] of each unit's thresholded, upsampled activation with each class.
 
     Thresholds come from the first `threshold_samples` samples; the IoU counts are then
@@ -54,6 +55,8 @@ def unit_class_iou(G, label_fn: Callable[[torch.Tensor], torch.Tensor], num_clas
             on = (up > t.view(1, -1, 1, 1)).float()  # [b, units, H, W]
             inter[lv] += torch.einsum("buhw,bhwc->uc", on, onehot)
             area[lv] += on.sum((0, 2, 3))
+        if progress is not None:
+            progress(len(labels))
     return [(x / (a[:, None] + class_area[None, :] - x).clamp(min=1)).numpy() for x, a in zip(inter, area)]
 
 
