@@ -1,16 +1,22 @@
 """SCS on a trained GAN (issue #15): layout mIoU of conditioned samples vs unconditioned ones.
 
-    python bench/bench_scs.py --gan /tmp/h3_qs/gan/generator.safetensors --segmenter seg.safetensors --targets 10
+    python bench/bench_scs.py --gan /tmp/h3_qs_new/gan/generator.safetensors --segmenter seg.safetensors \
+        --lse lse.safetensors --targets 10 --pool 32 --starts 4 --steps 100 --lr 0.02 --space w
 
-1. Fit the LSE on --k labelled GAN samples (seeds 0..k-1, labels from the segmenter).
-2. Targets: label maps of held-out world renders (seeds from 1e9) at the GAN's size.
-3. For each target, start from the sample of seed 2,000,000 + i (the unconditioned baseline, the
-   same start in the same run) and optimise w for --steps; score both images by the segmenter's
-   mIoU against the target layout.
+1. The LSE: --lse FILE (`photoedit lse`), or fitted here on --k labelled GAN samples.
+2. Targets: label maps of held-out world renders (seeds from 1e9) at the GAN's size, classes
+   matched by name to the extractor's (unknown ones free).
+3. For each target i, the pool is seeds 2,000,000 + 1000 i .. + pool - 1 (the same in every
+   configuration). Scored by the segmenter's layout mIoU against the target:
+   - unconditioned: the mean over the pool's samples (the baseline, same run);
+   - selection only: the pool sample with the lowest LSE cross-entropy (--starts 0);
+   - SCS: the best of the --starts optimised starts (semantic_sample).
+   The extractor's own view of the result (its labels vs the target) is printed too.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 
@@ -18,10 +24,10 @@ import numpy as np
 import torch
 
 from gan.checkpoint import load_generator
-from pipeline import world
 from pipeline.config import HELD_OUT_SEED_START
 from pipeline.semantics import lse as L
-from pipeline.semantics.scs import conditional_sample
+from pipeline.semantics.layouts import world_layout
+from pipeline.semantics.scs import semantic_sample
 from pipeline.semantics.segmenter import load_segmenter, mean_iou
 
 
@@ -29,31 +35,59 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--gan", required=True)
     p.add_argument("--segmenter", required=True)
+    p.add_argument("--lse", help="extractor file; default: fit one on --k samples")
     p.add_argument("--k", type=int, default=256)
     p.add_argument("--targets", type=int, default=10)
+    p.add_argument("--pool", type=int, default=32)
+    p.add_argument("--starts", type=int, default=4)
     p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--space", choices=["w", "wplus"], default="w")
+    p.add_argument("--reg-weight", type=float, default=0.0)
+    p.add_argument("--json", help="write the per-target rows and means here")
     args = p.parse_args()
     torch.set_num_threads(1)
-    G = load_generator(args.gan)
-    seg, labels = load_segmenter(args.segmenter)
+    G = load_generator(args.gan).eval().requires_grad_(False)
+    seg, seg_labels = load_segmenter(args.segmenter)
     C = seg.cfg.num_classes
-    ext, _ = L.train_lse(G, seg.predict, C, k=args.k)
+    if args.lse:
+        ext, labels, _ = L.load_extractor(args.lse)
+    else:
+        ext, _ = L.train_lse(G, seg.predict, C, k=args.k)
+        labels = seg_labels
     size = tuple(G.resolution)
-    base, cond = [], []
+    rows = []
     t = time.time()
     for i in range(args.targets):
-        target = torch.from_numpy(world.render(world.sample_scene(HELD_OUT_SEED_START + i), size).masks.astype(np.int64))
-        seed = 2_000_000 + i
+        layout, _ = world_layout(HELD_OUT_SEED_START + i, size, labels)
+        target = torch.from_numpy(layout)
+        first = 2_000_000 + 1000 * i
         with torch.no_grad():
-            start = G.synthesis(G.broadcast(G.mapping(L.seed_latents(G, [seed]))), noise_mode="const")
-        image, _ = conditional_sample(G, ext, target, seed=seed, steps=args.steps, lr=args.lr)
-        base.append(mean_iou(seg.predict(start)[0].numpy(), target.numpy(), C))
-        cond.append(mean_iou(seg.predict(image)[0].numpy(), target.numpy(), C))
-        print(f"target {i}: unconditioned {base[-1]:.3f}  SCS {cond[-1]:.3f}", flush=True)
-    print(f"\nlayout mIoU vs target (segmenter), {args.targets} world layouts, LSE from K={args.k}, "
-          f"{args.steps} steps: unconditioned {np.mean(base):.3f}, SCS {np.mean(cond):.3f} "
-          f"({np.mean(cond) / np.mean(base):.2f}x); {time.time() - t:.0f} s; load {os.getloadavg()}")
+            z = L.seed_latents(G, range(first, first + args.pool))
+            pool = torch.cat([G.synthesis(G.broadcast(G.mapping(z[j:j + 16])), noise_mode="const")
+                              for j in range(0, args.pool, 16)])
+        uncond = float(np.mean([mean_iou(s.numpy(), layout, C) for s in seg.predict(pool)]))
+        sel = semantic_sample(G, ext, target, seed=first, pool=args.pool, starts=0)
+        res = semantic_sample(G, ext, target, seed=first, pool=args.pool, starts=args.starts, steps=args.steps,
+                              lr=args.lr, space=args.space, reg_weight=args.reg_weight)
+        row = {"target": i, "unconditioned": uncond,
+               "selection": mean_iou(seg.predict(sel.image)[0].numpy(), layout, C),
+               "scs": mean_iou(seg.predict(res.image)[0].numpy(), layout, C),
+               "scs_start": mean_iou(seg.predict(res.start_image)[0].numpy(), layout, C),
+               "scs_by_lse": mean_iou(res.labels.numpy(), layout, C),
+               "selection_by_lse": mean_iou(sel.labels.numpy(), layout, C)}
+        rows.append(row)
+        print(" ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
+    means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "target"}
+    load = os.getloadavg()
+    print(f"\nlayout mIoU vs target (segmenter), {args.targets} world layouts, pool {args.pool}, starts {args.starts}, "
+          f"{args.steps} steps, lr {args.lr}, space {args.space}, reg {args.reg_weight}: "
+          f"unconditioned {means['unconditioned']:.3f}, selection only {means['selection']:.3f}, "
+          f"SCS {means['scs']:.3f} ({means['scs'] / means['unconditioned']:.2f}x); by the LSE itself: selection "
+          f"{means['selection_by_lse']:.3f}, SCS {means['scs_by_lse']:.3f}; {time.time() - t:.0f} s; load {load}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "rows": rows, "means": means, "load": load}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ GROUPS = {
     "data": ["world"],
     "GAN": ["train-gan", "sample", "eval-gan", "import-gan"],
     "latent semantics": ["train-predictor", "score", "boundary", "rescore", "directions", "train-segmenter", "lse",
-                         "dissect"],
+                         "dissect", "scs", "sie"],
     "translators": ["pairs", "train-translator", "eval-translator"],
 }
 
