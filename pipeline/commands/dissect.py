@@ -198,7 +198,7 @@ def main(argv: list[str]) -> int:
                 print(f"{names[c]:<14}{int(top['before'][c]):>9}{top['change'][c]:>+9.1%}{rnd['change'][c]:>+9.1%}")
         verdict = D.ablation_verdict(top, cls)
         print(f"goal (>= 50% of {args.ablate} removed, every other class within 10%): "
-              f"{'met' if verdict['met'] else 'not met'} ({verdict['removed']:.1%} removed, largest other change "
+              f"{'met' if verdict['met'] else 'not met'} ({args.ablate} {-verdict['removed']:+.1%}, largest other change "
               f"{verdict['largest_other']:+.1%} on {verdict['largest_other_class'] and names[verdict['largest_other_class']]})")
         result["ablation"] = {"class": args.ablate, "level": level, "units": units, "random_units": control,
                               "select": args.select, "value": args.ablate_value, "n": args.ablate_n,
