@@ -152,6 +152,7 @@ def dissection_chart(matched: list[np.ndarray], names: list[str], widths: list[i
             ax.bar(x, counts[:, c], bottom=bottom, label=name, color=cmap(c % 20))
             bottom += counts[:, c]
     ax.set_xticks(x, [f"level {lv}\n({w} units)" for lv, w in enumerate(widths)], fontsize=8)
+    ax.set_ylim(0, max(1.0, float(bottom.max())) * 1.1)
     ax.set_ylabel("units matching the class")
     ax.set_title(f"units whose best class has IoU >= {min_iou:g}", fontsize=9)
     if counts.any():
