@@ -147,7 +147,7 @@ class Plan:
         c = self.cfg
         gan_config = ({"gan_file": c.gan} if c.gan else
                       {"data": c.data, "photos": folder_listing_hash(c.data),
-                       **self.sec("world", "gan", "train_gan")})
+                       **self.sec("world", "gan", "train_gan"), **world_key(c.data)})
         st = [
             Stage("gan", self.stage_gan, config=gan_config, inputs=[Path(c.gan)] if c.gan else []),
             Stage("samples", self.stage_samples,
@@ -170,7 +170,7 @@ class Plan:
                             config=self.sec("pairs", "translator", "train_translator", attr=a),
                             needs=["gan", f"boundary-{a}"]))
             st.append(Stage(f"eval-{a}", lambda out, a=a: self.stage_eval(out, a),
-                            config={"pairs": c.eval_pairs, "world": c.eval_world,
+                            config={"pairs": c.eval_pairs, "world": c.eval_world, **world_key("world"),
                                     "predictor": c.predictor if self.predictor(a)[0] == c.predictor
                                     else self._key(self.predictor(a))},
                             needs=[f"translator-{a}"]))
@@ -363,6 +363,16 @@ class Plan:
             if jobs:
                 edit_sheet(jobs, out / f"sheet-{attr}.jpg")
         return {"edited": edited, "inputs": [str(p) for p in inputs]}
+
+
+def world_key(data: str) -> dict:
+    """{"world_version": ...} for work on the built-in world's renders (a changed renderer
+    re-runs it: no training on stale streets), nothing for a photo folder."""
+    if data != "world":
+        return {}
+    from pipeline.world.version import world_version
+
+    return {"world_version": world_version()}
 
 
 def folder_listing_hash(data: str) -> str | None:

@@ -53,11 +53,29 @@ class Camera:
     vp: float  # vanishing point column (pixels)
     height: float  # camera height above the road (m)
     cx: float  # camera lateral position (m, road centre = 0)
+    bend: float = 0.0  # 1 / radius of the street's bend (1/m): the world at depth z shifts by bend * z^2 / 2
 
     def project(self, x, y, z):
-        """World points (arrays, m) -> (u, v) pixels; z clamped to NEAR."""
+        """World points (arrays, m) -> (u, v) pixels; z clamped to NEAR.
+
+        A bent street is the straight one with every point moved sideways by bend * z^2 / 2
+        (a parabola: the circle of radius 1 / bend near the camera), so scene records keep
+        straight-street coordinates and only the projection knows the bend."""
         z = np.maximum(z, NEAR)
-        return self.vp + self.f * (np.asarray(x) - self.cx) / z, self.hor + self.f * (self.height - np.asarray(y)) / z
+        x = np.asarray(x) - self.cx
+        if self.bend:
+            x = x + (0.5 * self.bend) * z * z
+        return self.vp + self.f * x / z, self.hor + self.f * (self.height - np.asarray(y)) / z
+
+    def straight_x(self, x_cam, z):
+        """Camera-frame x (m) at depth z -> the street's own x (road centre = 0), undoing the bend."""
+        return x_cam + self.cx - (0.5 * self.bend) * z * z
+
+    def side_plane(self, x, z_mid):
+        """Planes (n, d) [n, 4] of walls x = const of the street, tangent at depth z_mid on a bend."""
+        x, zm = np.broadcast_arrays(np.asarray(x, np.float32), np.asarray(z_mid, np.float32))
+        b = self.bend
+        return np.stack([np.ones_like(x), np.zeros_like(x), -b * zm, x - self.cx - 0.5 * b * zm * zm], -1)
 
     def polys(self, x, y, z) -> np.ndarray:
         """Arrays of shape [..., K] -> int32 polygons [..., K, 2] for fillPoly (shifted)."""
@@ -155,7 +173,7 @@ def light_from(params: SceneParams) -> Light:
     night = 1.0 - _ss(-9.0, 2.0, lt.sun_elevation)
     # 2. Direct sun: gone under clouds, fog and below the horizon; warm when low.
     direct = _ss(-2.0, 3.0, lt.sun_elevation) * (1 - cloud) ** 1.6 * (1 - 0.85 * _ss(0.0, 0.7, fog))
-    sun_rgb = _mix((1.0, 0.93, 0.85), (1.35, 0.78, 0.4), low) * direct
+    sun_rgb = _mix((1.0, 0.93, 0.85), (1.5, 0.78, 0.3), low) * direct
     # 3. Sky light: bluish clear, grey overcast, deep blue at night.
     amb_clear = _mix((0.42, 0.33, 0.34), (0.36, 0.42, 0.52), _ss(2, 20, lt.sun_elevation)) * day
     amb_cloud = np.array((0.62, 0.64, 0.67), np.float32) * day
@@ -184,7 +202,7 @@ def light_from(params: SceneParams) -> Light:
 def camera_from(params: SceneParams, h: int, w: int) -> Camera:
     lay = params.layout
     return Camera(h=h, w=w, f=lay.focal * h, hor=lay.horizon_y * h, vp=lay.vanishing_x * w,
-                  height=lay.camera_height, cx=lay.camera_x)
+                  height=lay.camera_height, cx=lay.camera_x, bend=lay.curve)
 
 
 # ----------------------------------------------------------------------------------
@@ -237,6 +255,17 @@ HILLS = (0.2, 0.25, 0.2)
 HILL_DEPTH = 400.0  # m; the distant skyline of hills and woods
 
 
+def _strips(cam: Camera, x0, x1, z0: float = NEAR, z1: float = ZFAR) -> np.ndarray:
+    """Polygons [P, 4, 2] of ground strips x in [x0, x1] (arrays: one strip each) from z0 to
+    z1: one quad each on a straight street, 28 pieces along a bend (each piece straight)."""
+    x0, x1 = np.atleast_1d(np.asarray(x0, np.float32)), np.atleast_1d(np.asarray(x1, np.float32))
+    if not cam.bend:
+        return cam.polys(*_quad_y(x0, x1, 0.0, z0, z1))
+    zs = np.geomspace(max(z0, NEAR), z1, 29, dtype=np.float32)
+    a, b, za, zb = np.broadcast_arrays(x0[:, None], x1[:, None], zs[None, :-1], zs[None, 1:])
+    return cam.polys(*_quad_y(a, b, 0.0, za, zb)).reshape(-1, 4, 2)
+
+
 def draw_ground(cv: Canvas, p: SceneParams, light: Light) -> None:
     """Distant hills, the ground beside the road (pavement in town, lawns and verges
     elsewhere), kerbs, the road and its markings."""
@@ -264,12 +293,11 @@ def draw_ground(cv: Canvas, p: SceneParams, light: Light) -> None:
     below = (np.array([[-1e5, cam.hor + 0.02], [1e5, cam.hor + 0.02], [1e5, 1e5], [-1e5, 1e5]]) * ONE).astype(np.int32)
     cv.fill(below, base if lay.kind == "street" else base + 4)
     if lay.kind == "suburb":  # a pavement strip between the kerb and the lawns
-        walk = cam.polys(*_quad_y(np.array([-kerb - 2.0, kerb]), np.array([-kerb, kerb + 2.0]), 0.0, NEAR, ZFAR))
-        cv.fill(walk, base)
+        cv.fill(_strips(cam, np.array([-kerb - 2.0, kerb]), np.array([-kerb, kerb + 2.0])), base)
     # 3. Kerbs (not on open roads) and the road on top.
     if lay.kind != "open_road":
-        cv.fill(cam.polys(*_quad_y(-kerb, kerb, 0.0, NEAR, ZFAR)), base + 1)
-    cv.fill(cam.polys(*_quad_y(-rw, rw, 0.0, NEAR, ZFAR)), base + 2)
+        cv.fill(_strips(cam, -kerb, kerb), base + 1)
+    cv.fill(_strips(cam, -rw, rw), base + 2)
     # 4. Markings: a dashed centre line (3 m paint, 6 m gap), lane lines every 3.5 m on
     # wide roads, and solid edge lines.
     z0 = np.arange(1.0, 160.0, 9.0)
@@ -277,8 +305,17 @@ def draw_ground(cv: Canvas, p: SceneParams, light: Light) -> None:
     lx = lanes[:, None] + np.zeros_like(z0)[None]
     lz = np.zeros_like(lanes)[:, None] + z0[None]
     dashes = cam.polys(*_quad_y(lx - 0.08, lx + 0.08, 0.0, lz, lz + 3.0)).reshape(-1, 4, 2)
-    edges = cam.polys(*_quad_y(np.array([-rw + 0.3, rw - 0.42]), np.array([-rw + 0.42, rw - 0.3]), 0.0, NEAR, ZFAR))
+    edges = _strips(cam, np.array([-rw + 0.3, rw - 0.42]), np.array([-rw + 0.42, rw - 0.3]))
     cv.fill(np.concatenate([dashes, edges]), base + 3)
+    # 5. A cross street: asphalt across everything at its depth, a zebra crossing and a
+    # stop line before it.
+    jz, jw = lay.junction_z, lay.junction_width
+    if jz > 0:
+        cv.fill(cam.polys(*_quad_y(-300.0, 300.0, 0.0, jz, jz + jw)), base + 2)
+        xs = np.arange(-rw + 0.5, rw - 0.5, 1.0, dtype=np.float32)
+        zebra = cam.polys(*_quad_y(xs, xs + 0.5, 0.0, jz - 3.5, jz - 0.5))
+        stop = cam.polys(*_quad_y(0.0, rw - 0.3, 0.0, jz - 4.1, jz - 3.8))
+        cv.fill(np.concatenate([zebra, stop[None]]), base + 3)
 
 
 HOOD = (0.06, 0.06, 0.07)  # dark paint or dashboard
@@ -321,7 +358,7 @@ def draw_buildings(cv: Canvas, p: SceneParams, light: Light, rng: np.random.Gene
     side, z0, z1, hgt, col, shop = b[:, 0], b[:, 1], b[:, 2], b[:, 3], b[:, 5:8], b[:, 13:16]
     x = side * (lay.road_half_width + lay.sidewalk_width + b[:, 4])
     ndl = -side * float(light.sun[0])  # left facades face +x
-    facade = np.stack([np.ones(n), np.zeros(n), np.zeros(n), x - cam.cx], 1)
+    facade = cam.side_plane(x, 0.5 * (np.maximum(z0, NEAR) + z1))
     end = np.stack([np.zeros(n), np.zeros(n), np.ones(n), np.maximum(z0, NEAR)], 1)
     sa, sb = z0 + 0.6, z1 - 0.6
     has_shop = sb - sa > 1.5
@@ -429,11 +466,14 @@ def street_light_x(p: SceneParams, side) -> np.ndarray:
 
 
 def draw_objects(cv: Canvas, p: SceneParams, light: Light, rng: np.random.Generator) -> None:
-    """Trees, cars and street lights, far to near so nearer ones cover farther ones."""
+    """Trees, cars, street lights, signs, traffic lights and people, far to near so nearer
+    ones cover farther ones."""
     blobs = rng.uniform(-1, 1, (len(p.trees), 4, 3))  # crown shapes, independent of lighting
-    drawers = [_tree_drawer(cv, p, light, blobs), _car_drawer(cv, p, light), _light_drawer(cv, p, light)]
+    drawers = [_tree_drawer(cv, p, light, blobs), _car_drawer(cv, p, light), _light_drawer(cv, p, light),
+               _sign_drawer(cv, p, light), _signal_drawer(cv, p, light), _person_drawer(cv, p, light)]
     items = [(t.z, 0, i) for i, t in enumerate(p.trees)] + [(c.z, 1, i) for i, c in enumerate(p.cars)] \
-        + [(s.z, 2, i) for i, s in enumerate(p.street_lights)]
+        + [(s.z, 2, i) for i, s in enumerate(p.street_lights)] + [(s.z, 3, i) for i, s in enumerate(p.signs)] \
+        + [(s.z, 4, i) for i, s in enumerate(p.traffic_lights)] + [(s.z, 5, i) for i, s in enumerate(p.pedestrians)]
     for z, kind, i in sorted(items, key=lambda it: (-it[0], it[1])):
         if z + 5.0 > NEAR:
             drawers[kind](i)
@@ -492,7 +532,7 @@ def _car_drawer(cv: Canvas, p: SceneParams, light: Light):
     has_side = np.abs(x - cam.cx) > wd / 2
     side_ndl = np.where(right, s[0], -s[0])
     zeros, ones = np.zeros(n), np.ones(n)
-    side_plane = np.stack([ones, zeros, zeros, side_x - cam.cx], 1)
+    side_plane = cam.side_plane(side_x, 0.5 * (zn + zf))
     face_plane = np.stack([zeros, zeros, ones, zn], 1)
     lamp_col = np.where(facing[:, None] > 0, [[0.55, 0.05, 0.05]], [[0.85, 0.85, 0.8]])
     lamp_emit = np.where(facing[:, None] > 0, [[1.6, 0.12, 0.08]], [[1.8, 1.7, 1.4]])
@@ -571,6 +611,147 @@ def _light_drawer(cv: Canvas, p: SceneParams, light: Light):
     def draw(i):
         cv.fill(polys[i, :2], base[i])
         cv.fill(polys[i, 2], base[i] + 1)
+    return draw
+
+
+def kerb_post_x(p: SceneParams, side) -> np.ndarray:
+    """x of sign posts and signal poles: just behind the kerb (a step further on open roads)."""
+    return np.asarray(side) * (p.layout.road_half_width + (1.2 if p.layout.kind == "open_road" else 0.6))
+
+
+def _ngon(k: int, phase: float = 0.0) -> np.ndarray:
+    a = phase + np.arange(k) * (2 * np.pi / k)
+    return np.stack([np.sin(a), np.cos(a)], 1).astype(np.float32)  # [k, 2] (x, y), unit radius
+
+
+# Plate outlines (x, y) in units of half the plate width, 12 vertices each (repeated
+# vertices for fewer corners), and (rim, face) colours per scene.SIGN_KINDS entry.
+_SQUARE = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float32)
+SIGN_SHAPES = np.stack([
+    _ngon(12), _ngon(12), np.repeat(_ngon(3, np.pi) * [1.0, 1.0] + [0.0, 0.25], 4, 0),
+    np.repeat(_ngon(8, np.pi / 8), [2, 1, 2, 1, 2, 1, 2, 1], 0) * 1.08, np.repeat(_SQUARE, 3, 0),
+    np.repeat(_SQUARE * [1.0, 0.55], 3, 0)])
+SIGN_COLORS = np.array([
+    [[0.75, 0.08, 0.08], [0.9, 0.9, 0.88]], [[0.85, 0.86, 0.88], [0.1, 0.28, 0.65]],
+    [[0.75, 0.08, 0.08], [0.92, 0.9, 0.86]], [[0.9, 0.9, 0.9], [0.72, 0.07, 0.07]],
+    [[0.88, 0.88, 0.9], [0.1, 0.3, 0.68]], [[0.88, 0.88, 0.9], [0.05, 0.42, 0.22]]], np.float32)
+
+
+def _sign_drawer(cv: Canvas, p: SceneParams, light: Light):
+    """A grey post and a plate facing the camera: the rim, and the face inset inside it."""
+    cam, n = cv.cam, len(p.signs)
+    if not n:
+        return lambda i: None
+    t = np.array([[s.side, s.z, s.height, s.size, s.kind] for s in p.signs], np.float32)
+    x, z, hgt, half = kerb_post_x(p, t[:, 0]), np.maximum(t[:, 1], NEAR), t[:, 2], t[:, 3] / 2
+    kind = t[:, 4].astype(int)
+    plane = np.stack([np.zeros(n), np.zeros(n), np.ones(n), z], 1)
+    ndl = float(-light.sun[2]) * 0.7 + 0.3 * max(float(light.sun[1]), 0.0)
+    rows = np.stack([part_rows(n, (0.45, 0.46, 0.47), 0.3, plane, tex="paint"),
+                     part_rows(n, SIGN_COLORS[kind, 0], ndl, plane, snow=0.3),
+                     part_rows(n, SIGN_COLORS[kind, 1], ndl, plane, snow=0.3)], 1)
+    base = cv.add_block(rows, ["pole", "traffic_sign", "traffic_sign"])
+    shape = SIGN_SHAPES[kind]  # [n, 12, 2]
+    rim = cam.polys(x[:, None] + shape[..., 0] * half[:, None], hgt[:, None] + shape[..., 1] * half[:, None],
+                    np.repeat(z[:, None] - 0.01, 12, 1))
+    face = cam.polys(x[:, None] + shape[..., 0] * half[:, None] * 0.78,
+                     hgt[:, None] + shape[..., 1] * half[:, None] * 0.78, np.repeat(z[:, None] - 0.02, 12, 1))
+    post = cam.polys(*_quad_z(x - 0.035, x + 0.035, 0.0, hgt, z))
+    small = cam.f * t[:, 3] / z < 2.5  # plates under 2.5 px: the rim's colour alone
+
+    def draw(i):
+        cv.fill(post[i], base[i])
+        cv.fill(rim[i], base[i] + 1)
+        if not small[i]:
+            cv.fill(face[i], base[i] + 2)
+    return draw
+
+
+SIGNAL_RGB = np.array([[1.0, 0.12, 0.08], [1.0, 0.6, 0.05], [0.15, 1.0, 0.45]], np.float32)  # red, amber, green
+
+
+def _signal_drawer(cv: Canvas, p: SceneParams, light: Light):
+    """A pole (with an arm over the road for overhead ones), a dark head and three lamps,
+    the one that is on bright by day and emitting at night."""
+    cam, n = cv.cam, len(p.traffic_lights)
+    if not n:
+        return lambda i: None
+    t = np.array([[s.side, s.z, s.height, s.state, s.overhead] for s in p.traffic_lights], np.float32)
+    side, z, hgt, state, over = t[:, 0], np.maximum(t[:, 1], NEAR), t[:, 2], t[:, 3].astype(int), t[:, 4] > 0
+    pole_x = kerb_post_x(p, side)
+    head_x = np.where(over, side * 0.45 * p.layout.road_half_width, pole_x)
+    plane = np.stack([np.zeros(n), np.zeros(n), np.ones(n), z], 1)
+    on = np.eye(3, dtype=bool)[state]  # [n, 3]
+    lamp_alb = np.where(on[..., None], SIGNAL_RGB[None], SIGNAL_RGB[None] * 0.12 + 0.03)  # [n, 3, 3]
+    lamp_emit = np.where(on[..., None], SIGNAL_RGB[None] * 1.6, 0.0)
+    rows = np.stack([part_rows(n, (0.2, 0.21, 0.22), 0.3, plane, tex="paint"),
+                     part_rows(n, (0.05, 0.05, 0.05), 0.2, plane, snow=0.5)]
+                    + [part_rows(n, lamp_alb[:, k] * 2.0, 0.0, plane, emit=lamp_emit[:, k]) for k in range(3)], 1)
+    base = cv.add_block(rows, ["pole", "traffic_light", "traffic_light", "traffic_light", "traffic_light"])
+    top = hgt + 0.95
+    pole_top = np.where(over, top + 0.1, top)
+    lamp = _ngon(8, np.pi / 8) * 0.11
+    ys = np.stack([hgt + 0.8, hgt + 0.475, hgt + 0.15], 1)  # red on top
+    polys = cam.polys(*_stack_parts(
+        _quad_z(pole_x - 0.06, pole_x + 0.06, 0.0, pole_top, z + 0.02),
+        _quad_z(np.minimum(pole_x, head_x), np.maximum(pole_x, head_x), top, top + 0.1, z + 0.02),
+        _quad_z(head_x - 0.17, head_x + 0.17, hgt, top, z),
+    ))
+    lamps = cam.polys(head_x[:, None, None] + lamp[None, None, :, 0], ys[..., None] + lamp[None, None, :, 1],
+                      np.broadcast_to(z[:, None, None] - 0.01, (n, 3, 8)))
+    small = cam.f * 0.34 / z < 3.0  # heads under 3 px: the lit lamp alone
+
+    def draw(i):
+        cv.fill(polys[i, 0], base[i])
+        if over[i]:
+            cv.fill(polys[i, 1], base[i])
+        cv.fill(polys[i, 2], base[i] + 1)
+        for k in range(3):
+            if on[i, k] or not small[i]:
+                cv.fill(lamps[i, k], base[i] + 2 + k)
+    return draw
+
+
+SKIN = (0.5, 0.38, 0.3)
+
+
+def _person_drawer(cv: Canvas, p: SceneParams, light: Light):
+    """A silhouette facing the camera: two legs (apart when walking), a torso with arms, a head."""
+    cam, n = cv.cam, len(p.pedestrians)
+    if not n:
+        return lambda i: None
+    t = np.array([[q.x, q.z, q.height, *q.color, *q.legs, q.stride] for q in p.pedestrians], np.float32)
+    x, z, H, top, legs, stride = t[:, 0], np.maximum(t[:, 1], NEAR), t[:, 2], t[:, 3:6], t[:, 6:9], t[:, 9]
+    plane = np.stack([np.zeros(n), np.zeros(n), np.ones(n), z], 1)
+    ndl = float(-light.sun[2]) * 0.6 + 0.2
+    rows = np.stack([part_rows(n, legs, ndl, plane, tex="facade"),
+                     part_rows(n, top, ndl, plane, snow=0.2, tex="facade"),
+                     part_rows(n, SKIN, ndl, plane)], 1)
+    base = cv.add_block(rows, ["person"] * 3)
+    hip, sh = 0.48 * H, 0.82 * H
+    spread = (0.05 + 0.12 * stride) * H
+    zz = np.stack([z] * 4, 1)
+    leg_l = (np.stack([x - 0.09 * H, x - 0.01 * H, x - spread + 0.06 * H, x - spread - 0.01 * H], 1),
+             np.stack([hip, hip, np.zeros(n), np.zeros(n)], 1), zz)
+    leg_r = (np.stack([x + 0.01 * H, x + 0.09 * H, x + spread + 0.01 * H, x + spread - 0.06 * H], 1),
+             np.stack([hip, hip, np.zeros(n), np.zeros(n)], 1), zz)
+    torso = (np.stack([x - 0.1 * H, x + 0.1 * H, x + 0.14 * H, x - 0.14 * H], 1),
+             np.stack([hip - 0.02 * H, hip - 0.02 * H, sh, sh], 1), zz)
+    head = _ngon(8, np.pi / 8)
+    hq = (x[:, None] + head[None, :, 0] * 0.07 * H[:, None],
+          (0.905 * H)[:, None] + head[None, :, 1] * 0.085 * H[:, None], np.repeat(z[:, None] - 0.01, 8, 1))
+    body = cam.polys(*_stack_parts(leg_l, leg_r, torso))
+    heads = cam.polys(*hq)
+    whole = cam.polys(*_quad_z(x - 0.12 * H, x + 0.12 * H, 0.0, H, z))
+    tiny = cam.f * H / z < 5.0  # people under 5 px tall: one dark sliver
+
+    def draw(i):
+        if tiny[i]:
+            cv.fill(whole[i], base[i] + 1)
+            return
+        cv.fill(body[i, :2], base[i])
+        cv.fill(body[i, 2], base[i] + 1)
+        cv.fill(heads[i], base[i] + 2)
     return draw
 
 
@@ -654,6 +835,15 @@ def draw_shadows(p: SceneParams, cam: Camera, light: Light) -> tuple[np.ndarray,
         qx, qz = _sweeps(sl[:, 0] - 0.08, sl[:, 0] + 0.08, sl[:, 1] - 0.08, sl[:, 1] + 0.08, sl[:, 2],
                          np.float32(dx), np.float32(dz))
         polys.append(cam.polys(qx[len(sl):], 0.0, qz[len(sl):]))
+    # 4. Sign posts, signal poles (thin boxes) and people (boxes a shoulder wide).
+    posts = [[float(kerb_post_x(p, q.side)), q.z, q.height, 0.05] for q in p.signs] \
+        + [[float(kerb_post_x(p, q.side)), q.z, q.height + 1.0, 0.08] for q in p.traffic_lights] \
+        + [[q.x, q.z, q.height, 0.2 * q.height] for q in p.pedestrians]
+    if posts:
+        pt = np.array(posts, np.float32)
+        qx, qz = _sweeps(pt[:, 0] - pt[:, 3], pt[:, 0] + pt[:, 3], pt[:, 1] - 0.1, pt[:, 1] + 0.1, pt[:, 2],
+                         np.float32(dx), np.float32(dz))
+        polys.append(cam.polys(qx[len(pt):], 0.0, qz[len(pt):]))
     cv2.fillPoly(ground, [q for arr in polys for q in arr], 255, cv2.LINE_8, SHIFT)
     return ground, facade
 
@@ -706,7 +896,9 @@ def draw_sky(p: SceneParams, cam: Camera, light: Light, rng: np.random.Generator
     v = (np.arange(sh, dtype=np.float32) * (rows / sh))[:, None]
     u = (np.arange(sw, dtype=np.float32) * (w / sw))[None, :]
     # 1. Gradient from the horizon colour to the zenith colour.
-    t = np.clip((cam.hor - v) / max(cam.hor, 1.0), 0.0, 1.0) ** 0.55
+    # (a low sun warms a tall band of sky above the horizon: the gradient turns slowly)
+    golden = _ss(-4.0, 1.0, lt.sun_elevation) * (1.0 - _ss(8.0, 16.0, lt.sun_elevation))
+    t = np.clip((cam.hor - v) / max(cam.hor, 1.0), 0.0, 1.0) ** (0.55 + 1.2 * golden)
     grad = light.horizon_rgb * (1 - t[..., None]) + light.zenith_rgb * t[..., None]  # [sh, 1, 3]
     if light.night > 0:  # city glow near the horizon
         grad = grad + (light.night * 0.12 * (1 - t) ** 3)[..., None] * np.array([1.0, 0.6, 0.3], np.float32)
@@ -836,7 +1028,7 @@ def depth_map(ids: np.ndarray, pal: np.ndarray, cam: Camera) -> np.ndarray:
 def ground_xz(depth: np.ndarray, cam: Camera) -> np.ndarray:
     """World x (m from the road's centre) of each pixel, from its depth."""
     ru = ((np.arange(cam.w, dtype=np.float32) - cam.vp) / cam.f)[None, :]
-    return ru * depth + cam.cx
+    return cam.straight_x(ru * depth, depth)
 
 
 def add_ground_snow(img, ids, pal, ground_ids, lit, depth, cam: Camera, p: SceneParams, light: Light, snow: float,
@@ -878,14 +1070,15 @@ def add_night_lights(img, ids, pal, lab, depth, cam: Camera, p: SceneParams, lig
     d_small = cv2.resize(depth, (sw, sh), interpolation=cv2.INTER_NEAREST)
     ru = ((np.arange(sw, dtype=np.float32) * (w / sw) - cam.vp) / cam.f)[None, :]
     rv = ((cam.hor - np.arange(sh, dtype=np.float32) * (h / sh)) / cam.f)[:, None]
-    X = ru * d_small + cam.cx
+    Xc = ru * d_small  # camera frame: the low beams point straight ahead
+    X = cam.straight_x(Xc, d_small)  # the street's frame: where the lamps stand
     Y = cam.height + rv * d_small
     lamps = lamp_positions(p)
     lamps = lamps[(lamps[:, 2] > 0) & (lamps[:, 2] < 70)]
     pool = np.zeros((sh, sw), np.float32)
     for lx, ly, lz in lamps:
         pool += 6.0 / (6.0 + (X - lx) ** 2 + (Y - ly) ** 2 + (d_small - lz) ** 2)
-    beam = (np.exp(-0.5 * ((X - cam.cx) * (1.0 / (2.0 + 0.12 * d_small))) ** 2) * (Y < 1.2)
+    beam = (np.exp(-0.5 * (Xc * (1.0 / (2.0 + 0.12 * d_small))) ** 2) * (Y < 1.2)
             / (1.0 + (d_small * (1.0 / 14.0)) ** 2) * (d_small > 2.5)).astype(np.float32)
     lamp_rgb = np.array([1.0, 0.82, 0.55], np.float32) * night * 0.6
     light_small = pool[..., None] * lamp_rgb + beam[..., None] * (HEADLIGHTS * night * 0.3)

@@ -40,10 +40,14 @@ LABELS = {
     7: "pole",
     8: "terrain",  # grass verges, fields and distant hills
     9: "ego_vehicle",  # the bonnet or dashboard of the car the camera rides in
+    10: "traffic_sign",  # the sign plates (their posts are "pole")
+    11: "traffic_light",  # the light heads with their lamps (their posts and arms are "pole")
+    12: "person",  # pedestrians on the pavements and crossings
 }
 LABEL_IDS = {name: i for i, name in LABELS.items()}
 # Classes whose pixels never move when only lighting or weather changes.
-STATIC_LABELS = ("building", "road", "sidewalk", "vegetation", "car", "pole", "terrain", "ego_vehicle")
+STATIC_LABELS = ("building", "road", "sidewalk", "vegetation", "car", "pole", "terrain", "ego_vehicle",
+                 "traffic_sign", "traffic_light", "person")
 # Street layouts: a town street between rows of buildings, a suburb of low houses set
 # back behind lawns, an open road (motorway or country road) between verges and fields.
 LAYOUT_KINDS = ("street", "suburb", "open_road")
@@ -91,6 +95,9 @@ class Layout:
     kind: str = "street"  # one of LAYOUT_KINDS
     hills: float = 0.0  # height of the distant skyline of hills, fraction of the image height at 0 (none) .. 0.15
     hood: float = 0.0  # share of the image height the camera car's bonnet covers at the centre (0: none, dashcams)
+    curve: float = 0.0  # 1 / radius (1/m) of the bend ahead, + = bends right; 0 = straight
+    junction_z: float = 0.0  # m to the near edge of a cross street (0 = none)
+    junction_width: float = 0.0  # m, width of that cross street
 
     def camera_yaw(self, size: tuple[int, int]) -> float:
         """Degrees the camera turns off the street axis to put the vanishing point here."""
@@ -143,6 +150,39 @@ class StreetLight:
 
 
 @dataclass
+class Sign:
+    side: int  # -1 left, +1 right kerb
+    z: float  # m along the street
+    height: float  # m, centre of the plate above the pavement
+    size: float  # m, plate width
+    kind: int  # index into SIGN_KINDS
+
+
+# Plate shapes and colours (rim, face): a prohibition disc, a blue mandatory disc, a
+# warning triangle, a stop octagon, a blue and a green rectangle (parking, directions).
+SIGN_KINDS = ("prohibition", "mandatory", "warning", "stop", "info", "direction")
+
+
+@dataclass
+class TrafficLight:
+    side: int  # -1 left, +1 right kerb
+    z: float  # m along the street
+    height: float  # m, bottom of the head
+    state: int  # 0 red, 1 amber, 2 green: the lamp that is on
+    overhead: bool = False  # the head hangs over the road from an arm
+
+
+@dataclass
+class Pedestrian:
+    x: float  # m, lateral centre relative to the road's centre line
+    z: float  # m along the street
+    height: float  # m
+    color: tuple[float, float, float]  # coat / top
+    legs: tuple[float, float, float]  # trousers / skirt
+    stride: float  # 0 standing .. 1 mid-stride (legs apart)
+
+
+@dataclass
 class CameraResponse:
     """How the camera turns the scene's light into pixels (pipeline/world/camera.py);
     fixed under re-rendering. The defaults are an ideal camera: no change."""
@@ -171,6 +211,9 @@ class SceneParams:
     street_lights: list[StreetLight] = field(default_factory=list)
     texture_seed: int = 0  # cloud, snow and grain patterns; fixed under re-rendering
     camera: CameraResponse = field(default_factory=CameraResponse)  # fixed under re-rendering
+    signs: list[Sign] = field(default_factory=list)
+    traffic_lights: list[TrafficLight] = field(default_factory=list)
+    pedestrians: list[Pedestrian] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -192,6 +235,9 @@ class SceneParams:
             street_lights=[StreetLight(**s) for s in d.get("street_lights", [])],
             texture_seed=int(d.get("texture_seed", 0)),
             camera=CameraResponse(**d.get("camera", {})),
+            signs=[Sign(**x) for x in d.get("signs", [])],
+            traffic_lights=[TrafficLight(**x) for x in d.get("traffic_lights", [])],
+            pedestrians=[Pedestrian(**_tuples(x)) for x in d.get("pedestrians", [])],
         )
 
     def attributes(self) -> dict[str, float]:
@@ -204,6 +250,9 @@ class SceneParams:
             "trees": sum(1 for t in self.trees if t.z < 80.0),
             "buildings": len(self.buildings),
             "street_lights": len(self.street_lights),
+            "pedestrians": sum(1 for q in self.pedestrians if q.z < 80.0),
+            "traffic_signs": sum(1 for q in self.signs if q.z < 80.0),
+            "traffic_lights": sum(1 for q in self.traffic_lights if q.z < 80.0),
         }
 
     def with_lighting(self, **changes: float) -> "SceneParams":
@@ -350,7 +399,11 @@ def sample_scene(seed: int, condition: str = "mixed") -> SceneParams:
         label = f"mixed:{condition}"
     lighting = _lighting_preset(condition, rng_light)
     layout = _sample_layout(rng_struct)
-    return SceneParams(
+    # Bends, cross streets and street furniture come from a stream of their own, so adding
+    # them left every earlier draw (buildings, trees, cars, camera) of a seed as it was.
+    rng_furn = np.random.default_rng([seed, 3])
+    _sample_bend_and_junction(rng_furn, layout)
+    p = SceneParams(
         seed=seed,
         condition=label,
         lighting=lighting,
@@ -362,6 +415,17 @@ def sample_scene(seed: int, condition: str = "mixed") -> SceneParams:
         texture_seed=int(rng_struct.integers(0, 2**31 - 1)),
         camera=_sample_camera(np.random.default_rng([seed, 2])),
     )
+    if layout.junction_z > 0:  # the cross street cuts through the rows of buildings, trees and lamps
+        a, b = layout.junction_z - 1.0, layout.junction_z + layout.junction_width + 1.0
+        p.buildings = [x for x in p.buildings if x.z1 < a or x.z0 > b]
+        p.trees = [x for x in p.trees if not a - 1.5 < x.z < b + 1.5]
+        p.street_lights = [x for x in p.street_lights if not a < x.z < b]
+        kerb = layout.road_half_width - 2.0  # parked cars leave the corners free
+        p.cars = [x for x in p.cars if abs(x.x) < kerb or not a - 6.0 < x.z < b + 2.0]
+    p.signs = _sample_signs(rng_furn, layout)
+    p.traffic_lights = _sample_traffic_lights(rng_furn, layout)
+    p.pedestrians = _sample_pedestrians(rng_furn, layout)
+    return p
 
 
 # `mixed` draws conditions about as often as street photos show them (most are taken by
@@ -562,3 +626,85 @@ class WorldConfig:
             raise ValueError(f"condition '{self.condition}' is not one of {', '.join(known)}")
         if not 0 <= self.seed < 2**62:
             raise ValueError(f"seed {self.seed} must be >= 0")
+
+
+# ----------------------------------------------------------------------------------
+# Bends, cross streets and street furniture (their own stream: [seed, 3])
+
+
+def _sample_bend_and_junction(rng: np.random.Generator, layout: Layout) -> None:
+    """A bend in about a third of the streets (gentle on open roads: motorway radii), a cross
+    street ahead in about two in five town streets (fewer elsewhere); set on `layout`."""
+    u = rng.uniform
+    kind = layout.kind
+    if rng.random() < (0.45 if kind == "open_road" else 0.3):
+        radius = u(250, 1500) if kind == "open_road" else u(80, 400)
+        layout.curve = _r((1.0 if rng.random() < 0.5 else -1.0) / radius)
+    p_junction = {"street": 0.45, "suburb": 0.35, "open_road": 0.12}[kind]
+    if rng.random() < p_junction:
+        layout.junction_z = _r(u(10, 45))
+        layout.junction_width = _r(u(7, 14))
+
+
+SIGN_SIZES = (0.65, 0.65, 0.8, 0.7, 0.6, 1.4)  # plate width per SIGN_KINDS entry, m
+
+
+def _sample_signs(rng: np.random.Generator, layout: Layout) -> list[Sign]:
+    """A few road signs on posts at the kerbs, thicker near a cross street."""
+    out = []
+    n = int(rng.integers(0, 5))
+    for _ in range(n):
+        side = int(rng.choice((-1, 1)))
+        kind = int(rng.choice(len(SIGN_KINDS), p=(0.25, 0.15, 0.2, 0.05, 0.2, 0.15)))
+        z = rng.uniform(4, 90)
+        if layout.junction_z > 0 and rng.random() < 0.5:  # just before the corner
+            z = layout.junction_z - rng.uniform(1.5, 4.0)
+            kind = 3 if rng.random() < 0.3 else kind
+        size = SIGN_SIZES[kind] * rng.uniform(0.85, 1.15)
+        out.append(Sign(side, _r(max(z, 2.0)), _r(rng.uniform(2.0, 2.6) + 0.5 * size), _r(size), kind))
+    return out
+
+
+def _sample_traffic_lights(rng: np.random.Generator, layout: Layout) -> list[TrafficLight]:
+    """Signals at the near corners of a cross street, sometimes one over the road; on town
+    streets without one, now and then a signalled pedestrian crossing."""
+    z = 0.0
+    if layout.junction_z > 0 and layout.kind != "open_road" and rng.random() < 0.75:
+        z = layout.junction_z - 1.0
+    elif layout.junction_z > 0 and layout.kind == "open_road":
+        z = layout.junction_z - 1.0 if rng.random() < 0.4 else 0.0
+    elif layout.kind == "street" and rng.random() < 0.2:
+        z = float(rng.uniform(15, 50))
+    if z <= 0:
+        return []
+    state = int(rng.choice(3, p=(0.45, 0.1, 0.45)))
+    out = [TrafficLight(1, _r(z), _r(rng.uniform(2.3, 2.8)), state)]
+    if rng.random() < 0.6:
+        out.append(TrafficLight(-1, _r(z), _r(rng.uniform(2.3, 2.8)), state))
+    if layout.road_half_width > 4.5 and rng.random() < 0.5:
+        out.append(TrafficLight(1, _r(z + 0.5), _r(rng.uniform(5.0, 5.8)), state, overhead=True))
+    return out
+
+
+CLOTHES = np.array([[0.08, 0.08, 0.1], [0.2, 0.2, 0.24], [0.35, 0.3, 0.25], [0.15, 0.2, 0.35],
+                    [0.55, 0.1, 0.1], [0.7, 0.68, 0.62], [0.3, 0.35, 0.2], [0.45, 0.42, 0.4]])
+
+
+def _sample_pedestrians(rng: np.random.Generator, layout: Layout) -> list[Pedestrian]:
+    """People on the pavements (none on open roads but the odd one on the verge), and some
+    crossing at the cross street."""
+    busy = {"street": 6, "suburb": 3, "open_road": 1}[layout.kind]
+    n = int(rng.integers(0, busy + 1))
+    kerb = layout.road_half_width + 0.25
+    walk = layout.sidewalk_width if layout.kind == "street" else 2.0
+    out = []
+    for _ in range(n):
+        side = float(rng.choice((-1, 1)))
+        x = side * (kerb + rng.uniform(0.4, max(walk - 0.4, 0.5)))
+        z = 3.0 + 60.0 * rng.random() ** 1.5  # more of them near: far ones are specks
+        if layout.junction_z > 0 and rng.random() < 0.25:  # on the crossing
+            x = rng.uniform(-layout.road_half_width, layout.road_half_width)
+            z = layout.junction_z - rng.uniform(1.5, 3.5)
+        top, legs = _colors(rng, CLOTHES, 0.2, 2)
+        out.append(Pedestrian(_r(x), _r(z), _r(rng.uniform(1.55, 1.9)), top, legs, _r(rng.random())))
+    return out
