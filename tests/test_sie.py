@@ -59,3 +59,38 @@ def test_sie_refuses_bad_layouts_and_latents(tiny_lse):
         as_w_plus(G, torch.zeros(5))
     w = G.mapping(L.seed_latents(G, [3]))
     assert torch.equal(as_w_plus(G, w[0]), G.broadcast(w))
+
+
+def test_feature_blending_keeps_the_outside_while_the_region_changes(tiny_lse):
+    G, ext = tiny_lse
+    ws = w_plus_for_seed(G, 1)
+    before = true_labels(G, ws)
+    c = int(torch.bincount(before[:8, :8].flatten(), minlength=3).argmin())
+    paint = torch.full((16, 16), KEEP)
+    paint[:8, :8] = c
+    far = torch.ones(16, 16, dtype=torch.bool)
+    far[:12, :12] = False  # pixels at least 4 px from the region
+    plain = semantic_edit(G, ext, ws, paint, steps=40, lr=0.1)
+    blended = semantic_edit(G, ext, ws, paint, steps=40, lr=0.1, blend="features")
+    assert psnr(blended.before_image, blended.image, far) > max(40.0, psnr(plain.before_image, plain.image, far) + 10)
+    inside = blended.labels[:8, :8] == c  # the extractor's view of the blended result
+    assert inside.float().mean() > float((before[:8, :8] == c).float().mean()) + 0.3
+    assert not (blended.image - blended.before_image)[..., :8, :8].abs().lt(1e-6).all()
+    with pytest.raises(ValueError, match="blend"):
+        semantic_edit(G, ext, ws, paint, steps=1, blend="pixels")
+
+
+def test_edit_scores_count_the_region_not_the_class_elsewhere():
+    from pipeline.semantics.sie import edit_scores
+
+    before = torch.zeros(1, 3, 4, 4)
+    after = before.clone()
+    after[..., 0, :] = 0.5  # only the painted row changes
+    labels = {id(before): torch.tensor([[0, 0, 0, 0], [1, 1, 1, 1], [2, 2, 2, 2], [2, 2, 2, 2]]),
+              id(after): torch.tensor([[2, 2, 0, 0], [1, 1, 1, 2], [2, 2, 2, 2], [2, 2, 2, 2]])}
+    paint = torch.full((4, 4), KEEP)
+    paint[0] = 2  # repaint the top row as class 2, which already fills the bottom half
+    sc = edit_scores(lambda img: labels[id(img)][None], before, after, paint)
+    assert sc["region_fraction_before"] == 0 and sc["region_fraction"] == 0.5
+    assert sc["region_iou"] == {2: 2 / 5}  # 2 of the row; union: the row + one pixel newly 2 outside
+    assert sc["psnr_outside"] == float("inf") and sc["region_pixels"] == 4

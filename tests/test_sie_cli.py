@@ -52,7 +52,7 @@ def test_sie_cli_writes_images_code_and_scores(files, tmp_path):
     report = json.loads((out / "sie.json").read_text())
     assert report["classes"] == {"2": "road"} and len(report["loss"]) == 5
     assert report["scores_by_lse"]["region_pixels"] == 64
-    assert set(report["scores_by_segmenter"]["painted_iou"]) == {"road"}
+    assert set(report["scores_by_segmenter"]["region_iou"]) == {"road"}
     w = np.load(out / "w_plus.npy", allow_pickle=False)
     assert w.shape == (6, 16)
     # the written code is a valid start for the next edit, and a paint PNG works in place of mask + class

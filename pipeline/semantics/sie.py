@@ -15,11 +15,12 @@ against the original image, and the pull toward the starting code.
     res = semantic_edit(G, ext, ws, paint, steps=100)    # res.image [1,3,H,W] in [-1,1], res.w_plus, res.history
 
 `edit_scores` measures an edit: the painted classes' IoU in the edited image's labels
-against the painted layout, and the PSNR outside the region against the original image.
+inside the painted region, and the PSNR outside the region against the original image.
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -28,9 +29,9 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.semantics.lse import SemanticExtractor, seed_latents
-from pipeline.semantics.segmenter import confusion, iou_per_class
 
 KEEP = -1  # target_labels value: leave this pixel as it is
+BLENDS = ("none", "features")
 
 
 @dataclass
@@ -85,9 +86,55 @@ def check_target(ext: SemanticExtractor, target_labels: torch.Tensor) -> torch.T
     return t
 
 
+def _blend_points(G) -> list:
+    """The modules whose outputs are blended: each level's conv0 (if any), conv1 and toRGB."""
+    mods = []
+    for level in G.synthesis.levels:
+        mods += [m for m in (getattr(level, "conv0", None), level.conv1, level.torgb) if m is not None]
+    return mods
+
+
+@contextmanager
+def _hooks(modules, fn):
+    handles = [m.register_forward_hook(lambda mod, _i, out, m=m: fn(m, out)) for m in modules]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _original_outputs(G, ws0: torch.Tensor) -> dict:
+    """Every blend point's output for the starting code (no gradient)."""
+    outs = {}
+
+    def keep(m, out):
+        outs[m] = out.detach()
+
+    with torch.no_grad(), _hooks(_blend_points(G), keep):
+        G.synthesis(ws0, noise_mode="const")
+    return outs
+
+
+def _blended(G, originals: dict, region: torch.Tensor):
+    """Within the block, every blend point outputs region * edited + (1 - region) * original, the
+    region area-averaged to that point's resolution (Collins et al.'s spatial feature blending)."""
+    masks = {}
+
+    def mix(m, out):
+        size = tuple(out.shape[-2:])
+        if size not in masks:
+            masks[size] = F.interpolate(region[None, None].float(), size=size, mode="area")
+        a = masks[size]
+        return a * out + (1 - a) * originals[m]
+
+    return _hooks(_blend_points(G), mix)
+
+
 def semantic_edit(G, ext: SemanticExtractor, w_plus: torch.Tensor, target_labels: torch.Tensor,
                   steps: int = 100, lr: float = 0.01, keep_weight: float = 1.0, pixel_weight: float = 10.0,
-                  reg_weight: float = 1e-3, progress: Callable[[int, dict], None] | None = None) -> SIEResult:
+                  reg_weight: float = 1e-3, progress: Callable[[int, dict], None] | None = None,
+                  blend: str = "none") -> SIEResult:
     """Optimise the W+ code so the painted pixels take their class and the rest stays.
 
     target_labels: int64 [H, W] (the extractor's image size); -1 = keep, else a class id.
@@ -96,13 +143,23 @@ def semantic_edit(G, ext: SemanticExtractor, w_plus: torch.Tensor, target_labels
                   + pixel_weight * mean squared error to the original image over the other pixels
                   + reg_weight   * sum of squares of (w_plus - starting w_plus) / num_ws.
     progress(step, row) is called after every step (for bars / a browser).
+    blend="features": the generator's features (and RGB outputs) outside the region are replaced
+    by the original's at every level while optimising and in the result, so the outside stays
+    by construction except near the region's border; "none" (default): LinearGAN's plain edit.
     """
     target = check_target(ext, target_labels)
     if steps < 0 or lr <= 0:
         raise ValueError("steps must be >= 0 and lr > 0")
+    if blend not in BLENDS:
+        raise ValueError(f"blend: expected one of {BLENDS}, got {blend!r}")
     ws0 = as_w_plus(G, w_plus).detach()
     before_image, before_labels = render(G, ext, ws0)
     region = target != KEEP
+    originals = _original_outputs(G, ws0) if blend == "features" else None
+
+    def blending():
+        return _blended(G, originals, region) if originals is not None else _nothing()
+
     keep = ~region
     fused = torch.where(region, target, before_labels)
     ws = ws0.clone().requires_grad_(True)
@@ -111,7 +168,8 @@ def semantic_edit(G, ext: SemanticExtractor, w_plus: torch.Tensor, target_labels
     n_keep = float(keep.sum()) * 3
     history = []
     for step in range(steps):
-        image, feats = G.synthesis(ws, noise_mode="const", return_features=True)
+        with blending():
+            image, feats = G.synthesis(ws, noise_mode="const", return_features=True)
         ce = F.cross_entropy(ext(feats), fused[None], reduction="none")[0]
         ce_region = ce[region].mean()
         ce_keep = ce[keep].mean() if n_keep else ce.new_zeros(())
@@ -127,9 +185,15 @@ def semantic_edit(G, ext: SemanticExtractor, w_plus: torch.Tensor, target_labels
         if progress:
             progress(step + 1, row)
     w_edit = ws.detach()
-    image, labels = render(G, ext, w_edit)
+    with blending():
+        image, labels = render(G, ext, w_edit)
     return SIEResult(w_plus=w_edit, image=image, labels=labels, before_image=before_image,
                      before_labels=before_labels, history=history)
+
+
+@contextmanager
+def _nothing():
+    yield
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, where: torch.Tensor | None = None) -> float:
@@ -142,26 +206,30 @@ def psnr(a: torch.Tensor, b: torch.Tensor, where: torch.Tensor | None = None) ->
 
 
 def edit_scores(label_fn: Callable[[torch.Tensor], torch.Tensor], before_image: torch.Tensor,
-                after_image: torch.Tensor, target_labels: torch.Tensor, num_classes: int) -> dict:
+                after_image: torch.Tensor, target_labels: torch.Tensor, num_classes: int | None = None) -> dict:
     """How well an edit did, judged by an independent labeller (e.g. the segmenter's predict).
 
     region_fraction: share of painted pixels whose label is the painted class, before and after;
-    painted_iou: per painted class, IoU of the edited image's labels vs the painted layout (the
-    labeller's own labels of the original image outside the region); painted_miou its mean;
-    psnr_outside: dB between the original and edited image over the unpainted pixels."""
+    region_iou: per painted class c, |painted as c and labelled c after| / |painted as c, or newly
+    labelled c outside the painting| (pixels labelled c before and outside the painting count
+    neither way, so a class already elsewhere in the image does not inflate it); region_miou: its
+    mean; psnr_outside: dB between the original and edited image over the unpainted pixels."""
     target = torch.as_tensor(target_labels).long()
     region = target != KEEP
     lab_before = label_fn(before_image)[0]
     lab_after = label_fn(after_image)[0]
-    layout = torch.where(region, target, lab_before)
-    ious = iou_per_class(confusion(lab_after.numpy(), layout.numpy(), num_classes))
-    painted = sorted(int(c) for c in target[region].unique())
-    painted_iou = {c: float(ious[c]) for c in painted}
+    ious = {}
+    for c in sorted(int(v) for v in target[region].unique()):
+        painted = target == c
+        now = lab_after == c
+        new_outside = now & ~region & (lab_before != c)
+        inter = (painted & now).sum()
+        ious[c] = float(inter) / float((painted | new_outside).sum())
     return {
         "region_pixels": int(region.sum()),
         "region_fraction_before": float((lab_before[region] == target[region]).float().mean()),
         "region_fraction": float((lab_after[region] == target[region]).float().mean()),
-        "painted_iou": painted_iou,
-        "painted_miou": float(np.mean(list(painted_iou.values()))),
+        "region_iou": ious,
+        "region_miou": float(np.mean(list(ious.values()))),
         "psnr_outside": psnr(before_image, after_image, ~region),
     }
