@@ -26,7 +26,8 @@ import torch
 from gan.checkpoint import load_generator
 from pipeline.config import HELD_OUT_SEED_START
 from pipeline.semantics import lse as L
-from pipeline.semantics.layouts import world_layout
+from gan.images import to_uint8
+from pipeline.semantics.layouts import colorize, sheet, world_layout, write_png
 from pipeline.semantics.scs import semantic_sample
 from pipeline.semantics.segmenter import load_segmenter, mean_iou
 
@@ -45,6 +46,7 @@ def main() -> None:
     p.add_argument("--space", choices=["w", "wplus"], default="w")
     p.add_argument("--reg-weight", type=float, default=0.0)
     p.add_argument("--json", help="write the per-target rows and means here")
+    p.add_argument("--figure", help="PNG: per target (up to 4) layout | unconditioned sample | SCS result | its labels")
     args = p.parse_args()
     torch.set_num_threads(1)
     G = load_generator(args.gan).eval().requires_grad_(False)
@@ -56,7 +58,7 @@ def main() -> None:
         ext, _ = L.train_lse(G, seg.predict, C, k=args.k)
         labels = seg_labels
     size = tuple(G.resolution)
-    rows = []
+    rows, tiles = [], []
     t = time.time()
     for i in range(args.targets):
         layout, _ = world_layout(HELD_OUT_SEED_START + i, size, labels)
@@ -77,6 +79,9 @@ def main() -> None:
                "scs_by_lse": mean_iou(res.labels.numpy(), layout, C),
                "selection_by_lse": mean_iou(sel.labels.numpy(), layout, C)}
         rows.append(row)
+        if len(tiles) < 4:
+            tiles.append([colorize(layout), to_uint8(pool[:1])[0], to_uint8(res.image)[0],
+                          colorize(seg.predict(res.image)[0].numpy())])
         print(" ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
     means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "target"}
     load = os.getloadavg()
@@ -88,6 +93,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows, "means": means, "load": load}, f, indent=2)
+    if args.figure:
+        write_png(args.figure, sheet(tiles))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ import torch
 from gan.checkpoint import load_generator
 from pipeline.semantics import lse as L
 from pipeline.semantics import sie as S
-from pipeline.semantics.layouts import class_id
+from gan.images import to_uint8
+from pipeline.semantics.layouts import class_id, colorize, sheet, write_png
 from pipeline.semantics.segmenter import load_segmenter
 
 
@@ -56,6 +57,8 @@ def main() -> None:
     p.add_argument("--blend", choices=["none", "features"], default="none")
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--json")
+    p.add_argument("--figure", help="PNG: per sample (up to 4) original | painted layout | SIE result | its labels"
+                                    " (segmenter) | unconstrained result")
     args = p.parse_args()
     torch.set_num_threads(1)
     G = load_generator(args.gan).eval().requires_grad_(False)
@@ -63,7 +66,7 @@ def main() -> None:
     ext, labels, _ = L.load_extractor(args.lse)
     C = ext.cfg.num_classes
     src, dst = class_id(args.src, labels, args.lse), class_id(args.to, labels, args.lse)
-    rows = []
+    rows, tiles = [], []
     t = time.time()
     for i in range(args.n):
         ws = S.w_plus_for_seed(G, 3_000_000 + i)
@@ -75,13 +78,20 @@ def main() -> None:
         if not args.no_baseline:
             runs["unconstrained"] = dict(keep_weight=0.0, pixel_weight=0.0, reg_weight=0.0)
         row = {"seed": 3_000_000 + i, "region_share": float(region.float().mean())}
+        seg_before = seg.predict(before)[0]
+        tile = [to_uint8(before)[0], colorize(torch.where(region, dst, seg_before).numpy())]
         for name, kw in runs.items():
             res = S.semantic_edit(G, ext, ws, paint, steps=args.steps, lr=args.lr, **kw)
+            tile.append(to_uint8(res.image)[0])
+            if name == "sie":
+                tile.append(colorize(seg.predict(res.image)[0].numpy()))
             sc = S.edit_scores(seg.predict, res.before_image, res.image, paint)
             row[name] = {"region_iou": sc["region_miou"], "region_fraction_before": sc["region_fraction_before"],
                          "region_fraction": sc["region_fraction"], "psnr_outside": sc["psnr_outside"],
                          "lse_region_fraction": float((res.labels[region] == dst).float().mean())}
         rows.append(row)
+        if len(tiles) < 4:
+            tiles.append(tile)
         print(json.dumps(row), flush=True)
     load = os.getloadavg()
     print(f"\n{args.n} samples, region = segmenter's {args.src} -> {args.to}, {args.steps} steps, lr {args.lr}, "
@@ -98,6 +108,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows, "means": means, "load": load}, f, indent=2)
+    if args.figure:
+        write_png(args.figure, sheet(tiles))
 
 
 if __name__ == "__main__":

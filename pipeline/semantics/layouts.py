@@ -158,3 +158,16 @@ def write_npy(path: str | Path, array: np.ndarray) -> Path:
 
     atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(array), allow_pickle=False))
     return Path(path)
+
+
+def sheet(rows: list[list[np.ndarray]], scale: int = 3, pad: int = 2) -> np.ndarray:
+    """uint8 [H, W, 3] grid of equally sized uint8 [h, w, 3] tiles, each enlarged `scale` times
+    (nearest neighbour), white gaps of `pad` pixels: the docs' example pictures."""
+    tiles = [[np.kron(t, np.ones((scale, scale, 1), np.uint8)) for t in r] for r in rows]
+    h, w = tiles[0][0].shape[:2]
+    n = max(len(r) for r in tiles)
+    out = np.full((len(tiles) * (h + pad) + pad, n * (w + pad) + pad, 3), 255, np.uint8)
+    for i, r in enumerate(tiles):
+        for j, t in enumerate(r):
+            out[pad + i * (h + pad):pad + i * (h + pad) + h, pad + j * (w + pad):pad + j * (w + pad) + w] = t
+    return out
