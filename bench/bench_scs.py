@@ -43,7 +43,7 @@ def main() -> None:
     p.add_argument("--starts", type=int, default=4)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--lr", type=float, default=0.02)
-    p.add_argument("--space", choices=["w", "wplus"], default="w")
+    p.add_argument("--space", choices=["w", "wplus", "z"], default="w")
     p.add_argument("--reg-weight", type=float, default=0.0)
     p.add_argument("--json", help="write the per-target rows and means here")
     p.add_argument("--figure", help="PNG: per target (up to 4) layout | unconditioned sample | SCS result | its labels")

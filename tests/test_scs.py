@@ -56,9 +56,10 @@ def test_semantic_sample_picks_the_best_start_and_improves_on_it():
     assert res.loss < min(r["loss_before"] for r in res.starts)
     start_ws = G.broadcast(G.mapping(L.seed_latents(G, [res.seed])))
     assert layout_miou(res.w_plus) > layout_miou(start_ws) + 0.2
-    wplus = semantic_sample(G, ext, target, seed=100, pool=8, starts=1, steps=5, lr=0.1, space="wplus")
-    assert wplus.w_plus.shape == (1, G.num_ws, 16)
+    for space in ("wplus", "z"):
+        other = semantic_sample(G, ext, target, seed=100, pool=8, starts=1, steps=10, lr=0.1, space=space)
+        assert other.w_plus.shape == (1, G.num_ws, 16) and other.loss < other.starts[0]["loss_before"]
     with pytest.raises(ValueError, match="space"):
-        semantic_sample(G, ext, target, space="z")
+        semantic_sample(G, ext, target, space="s")
     with pytest.raises(ValueError, match="class id 0..2"):
         semantic_sample(G, ext, torch.full((16, 16), 5))

@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="best pool samples optimised; 0 = only pick the best of the pool (default: 4)")
     o.add_argument("--steps", type=int, default=100, help="Adam steps per start (default: 100)")
     o.add_argument("--lr", type=float, default=0.02, help="learning rate (default: 0.02)")
-    o.add_argument("--space", choices=["w", "wplus"], default="w",
-                   help="optimise one w for all layers (default) or the per-layer W+ code")
+    o.add_argument("--space", choices=["w", "wplus", "z"], default="w",
+                   help="optimise one w for all layers (default), the per-layer W+ code, or z through the "
+                        "mapping network")
     o.add_argument("--reg-weight", type=float, default=0.0, help="pull toward the start's code (default: 0)")
     o.add_argument("--truncation", type=float, default=1.0, metavar="PSI", help="truncation psi (default: 1)")
     return p

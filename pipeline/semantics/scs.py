@@ -7,8 +7,9 @@ optimisation runs from several starts and keeps the best:
 
 1. draw `pool` samples (seeds seed..seed+pool-1, as `photoedit sample`) and score each by
    that cross-entropy (one forward pass, no gradient);
-2. optimise the `starts` best with Adam, in W (one w for every layer) or W+ (one w per
-   layer: more freedom, further from the generator's range), with a pull toward the start;
+2. optimise the `starts` best with Adam, in W (one w for every layer), W+ (one w per layer:
+   more freedom, further from the generator's range) or Z (through the mapping network, so w
+   stays where the generator was trained), optionally with a pull toward the start;
 3. return the one with the lowest final loss.
 
 `semantic_sample` returns everything (image, code, scores of every start);
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from pipeline.semantics.lse import SemanticExtractor, seed_latents
 from pipeline.semantics.segmenter import IGNORE
 
-SPACES = ("w", "wplus")
+SPACES = ("w", "wplus", "z")
 
 
 @dataclass
@@ -72,7 +73,7 @@ def semantic_sample(G, ext: SemanticExtractor, target: torch.Tensor, seed: int =
 
     pool: samples scored before optimising (seeds seed..seed+pool-1); starts: how many of the best
     are optimised (0 = pick the best of the pool, no optimisation); steps / lr: Adam on w (space
-    "w") or on the W+ code (space "wplus"); reg_weight pulls the code toward its start.
+    "w"), on the W+ code ("wplus") or on z ("z"); reg_weight pulls the W+ code toward its start.
     progress(done, total) is called after each optimisation step of each start."""
     target = check_layout(ext, target)
     if space not in SPACES:
@@ -81,9 +82,9 @@ def semantic_sample(G, ext: SemanticExtractor, target: torch.Tensor, seed: int =
         raise ValueError("pool must be >= 1, starts and steps >= 0, lr > 0")
     starts = min(starts, pool)
     seeds = list(range(seed, seed + pool))
+    z_pool = seed_latents(G, seeds)
     with torch.no_grad():
-        w_pool = torch.cat([G.mapping(seed_latents(G, seeds[i:i + batch]), truncation)
-                            for i in range(0, pool, batch)])
+        w_pool = torch.cat([G.mapping(z_pool[i:i + batch], truncation) for i in range(0, pool, batch)])
         losses = []
         for i in range(0, pool, batch):
             _, fs = G.synthesis(G.broadcast(w_pool[i:i + batch]), noise_mode="const", return_features=True)
@@ -96,11 +97,17 @@ def semantic_sample(G, ext: SemanticExtractor, target: torch.Tensor, seed: int =
     for n, j in enumerate(chosen):
         w0 = w_pool[j:j + 1]
         ws0 = G.broadcast(w0)
-        var = (w0 if space == "w" else ws0).clone().requires_grad_(True)
+        var = {"w": w0, "wplus": ws0, "z": z_pool[j:j + 1]}[space].clone().requires_grad_(True)
+
+        def to_ws(v):
+            if space == "z":
+                return G.broadcast(G.mapping(v, truncation))
+            return G.broadcast(v) if space == "w" else v
+
         if starts:
             opt = torch.optim.Adam([var], lr=lr)
             for s in range(steps):
-                ws = G.broadcast(var) if space == "w" else var
+                ws = to_ws(var)
                 _, fs = G.synthesis(ws, noise_mode="const", return_features=True)
                 loss = _ce(ext, fs, target)[0]
                 if reg_weight:
@@ -111,7 +118,7 @@ def semantic_sample(G, ext: SemanticExtractor, target: torch.Tensor, seed: int =
                 if progress:
                     progress(n * steps + s + 1, total)
         with torch.no_grad():
-            ws = (G.broadcast(var) if space == "w" else var).detach()
+            ws = to_ws(var).detach()
             image, fs = G.synthesis(ws, noise_mode="const", return_features=True)
             final = float(_ce(ext, fs, target)[0])
         rows.append({"seed": seeds[j], "loss_before": float(losses[j]), "loss": final})
