@@ -141,7 +141,13 @@ def test_causal_ranking_finds_the_planted_units(planted):
     # a unit that also moves the other class a lot loses its place
     effects2 = effects.copy()
     effects2[PLANTED[0], 0] = 5.0
-    assert PLANTED[0] not in D.causal_units(effects2, 1, 2, np.array([1.0, 1.0]))
+    for rule in D.SPECIFICITY:
+        assert PLANTED[0] not in D.causal_units(effects2, 1, 2, np.array([1.0, 1.0]), rule)
+    fake = np.array([[0.5, -0.9, 0.0], [0.05, -0.5, 0.05], [0.0, -0.6, 0.4]])  # unit 0: big side effect
+    assert D.causal_units(fake, 1, 1, np.array([1.0, 1.0, 1.0]), "max") == [1]
+    assert D.causal_scores(fake, 1, np.array([0.9, 0.0, 0.1]), "mean")[2] == pytest.approx(-0.6 + 0.4 * 0.1)
+    with pytest.raises(ValueError, match="specificity"):
+        D.causal_scores(fake, 1, np.ones(3), "median")
 
 
 def test_ablation_to_a_value_and_the_goal_verdict(planted):
