@@ -87,8 +87,9 @@ def check_target(ext: SemanticExtractor, target_labels: torch.Tensor) -> torch.T
 
 
 def _blend_points(G) -> list:
-    """The modules whose outputs are blended: each level's conv0 (if any), conv1 and toRGB."""
-    mods = []
+    """The modules whose outputs are blended: each level's conv0 (if any), conv1 and toRGB, and the
+    upsampling of the RGB skip sum (so the final image is itself a blend at full resolution)."""
+    mods = [G.synthesis.upsample_rgb]
     for level in G.synthesis.levels:
         mods += [m for m in (getattr(level, "conv0", None), level.conv1, level.torgb) if m is not None]
     return mods
@@ -109,7 +110,7 @@ def _original_outputs(G, ws0: torch.Tensor) -> dict:
     outs = {}
 
     def keep(m, out):
-        outs[m] = out.detach()
+        outs[m, tuple(out.shape[-2:])] = out.detach()
 
     with torch.no_grad(), _hooks(_blend_points(G), keep):
         G.synthesis(ws0, noise_mode="const")
@@ -118,7 +119,9 @@ def _original_outputs(G, ws0: torch.Tensor) -> dict:
 
 def _blended(G, originals: dict, region: torch.Tensor):
     """Within the block, every blend point outputs region * edited + (1 - region) * original, the
-    region area-averaged to that point's resolution (Collins et al.'s spatial feature blending)."""
+    region area-averaged to that point's resolution (spatial feature blending, as in Collins et
+    al.'s local editing). At full resolution the mask is the region itself, so pixels outside it
+    are the original's exactly; the coarser levels let the inside fit its surroundings."""
     masks = {}
 
     def mix(m, out):
@@ -126,7 +129,7 @@ def _blended(G, originals: dict, region: torch.Tensor):
         if size not in masks:
             masks[size] = F.interpolate(region[None, None].float(), size=size, mode="area")
         a = masks[size]
-        return a * out + (1 - a) * originals[m]
+        return a * out + (1 - a) * originals[m, size]
 
     return _hooks(_blend_points(G), mix)
 
@@ -143,9 +146,10 @@ def semantic_edit(G, ext: SemanticExtractor, w_plus: torch.Tensor, target_labels
                   + pixel_weight * mean squared error to the original image over the other pixels
                   + reg_weight   * sum of squares of (w_plus - starting w_plus) / num_ws.
     progress(step, row) is called after every step (for bars / a browser).
-    blend="features": the generator's features (and RGB outputs) outside the region are replaced
-    by the original's at every level while optimising and in the result, so the outside stays
-    by construction except near the region's border; "none" (default): LinearGAN's plain edit.
+    blend="features": the generator's features and RGB outputs outside the region are replaced
+    by the original's at every level while optimising and in the result, so the pixels outside
+    stay exactly (the keep and pixel terms then matter little; weights 0 free the region most);
+    "none" (default): LinearGAN's plain edit, where only the loss terms hold the outside.
     """
     target = check_target(ext, target_labels)
     if steps < 0 or lr <= 0:
