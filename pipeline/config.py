@@ -79,7 +79,7 @@ def load_all(preset: str | Path | None, overrides: list[str] | dict[str, Any] | 
     overrides = overrides if isinstance(overrides, dict) else parse_overrides(overrides)
     configs = {name: load_section(section_class(name), name, preset, overrides) for name in SECTIONS}
     per_attr = per_attribute_overrides(preset, overrides)
-    known = set(_world_attributes()) | set(configs["run"].attributes)
+    known = set(configs["world"].attributes) | set(configs["run"].attributes)
     for attr in per_attr:
         if attr not in known:
             raise ConfigError(f"{PER_ATTRIBUTE}.{attr}: unknown attribute (known: {', '.join(sorted(known))})")
@@ -151,12 +151,6 @@ def _check_per_attribute_key(attr: str, section: str, key: str) -> None:
     names = [f.name for f in dataclasses.fields(section_class(section)) if f.init]
     if key not in names:
         raise ConfigError(f"unknown key '{where}.{key}' (known: {', '.join(names)})")
-
-
-def _world_attributes() -> tuple[str, ...]:
-    from pipeline.world.scene import ATTRIBUTES
-
-    return ATTRIBUTES
 
 
 def resolve_preset(name_or_path: str | Path) -> Path:

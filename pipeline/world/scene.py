@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 
@@ -618,6 +618,7 @@ class WorldConfig:
     size: tuple[int, int] = (64, 64)  # (H, W) of rendered images
     seed: int = 0  # first seed; scene i uses seed + i
     condition: str = "mixed"  # day|overcast|golden_hour|night|fog|snow|rain|mixed|random
+    attributes: ClassVar[tuple[str, ...]] = ATTRIBUTES  # what a re-render can set (config checks names here)
 
     def __post_init__(self):
         self.size = parse_size(self.size)
