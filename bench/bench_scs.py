@@ -12,6 +12,10 @@
    - selection only: the pool sample with the lowest LSE cross-entropy (--starts 0);
    - SCS: the best of the --starts optimised starts (semantic_sample).
    The extractor's own view of the result (its labels vs the target) is printed too.
+4. --steer-by-segmenter (diagnostic): the same pool selection and W optimisation with the
+   segmenter's own logits as the loss (LinearGAN's baseline with a pretrained segmenter). The
+   judge is then the steerer, so it is an upper bound of what better semantics would give on
+   this generator, not a fair score.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from gan.checkpoint import load_generator
 from pipeline.config import HELD_OUT_SEED_START
@@ -29,7 +34,27 @@ from pipeline.semantics import lse as L
 from gan.images import to_uint8
 from pipeline.semantics.layouts import colorize, sheet, world_layout, write_png
 from pipeline.semantics.scs import semantic_sample
-from pipeline.semantics.segmenter import load_segmenter, mean_iou
+from pipeline.semantics.segmenter import IGNORE, load_segmenter, mean_iou
+
+
+def steered_by_segmenter(G, seg, target, first, pool, steps, lr):
+    """Best pool sample by the segmenter's cross-entropy, then Adam on w through the segmenter."""
+    seg.eval().requires_grad_(False)
+    with torch.no_grad():
+        w = torch.cat([G.mapping(L.seed_latents(G, range(first + j, min(first + j + 16, first + pool))))
+                       for j in range(0, pool, 16)])
+        ce = torch.cat([F.cross_entropy(seg(G.synthesis(G.broadcast(w[j:j + 16]), noise_mode="const")),
+                                        target.expand(len(w[j:j + 16]), -1, -1), ignore_index=IGNORE,
+                                        reduction="none").mean((1, 2)) for j in range(0, pool, 16)])
+    v = w[int(ce.argmin())][None].clone().requires_grad_(True)
+    opt = torch.optim.Adam([v], lr=lr)
+    for _ in range(steps):
+        loss = F.cross_entropy(seg(G.synthesis(G.broadcast(v), noise_mode="const")), target[None], ignore_index=IGNORE)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return G.synthesis(G.broadcast(v), noise_mode="const")
 
 
 def main() -> None:
@@ -45,6 +70,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--space", choices=["w", "wplus", "z"], default="w")
     p.add_argument("--reg-weight", type=float, default=0.0)
+    p.add_argument("--steer-by-segmenter", action="store_true", help="also the diagnostic row (see 4.)")
     p.add_argument("--json", help="write the per-target rows and means here")
     p.add_argument("--figure", help="PNG: per target (up to 4) layout | unconditioned sample | SCS result | its labels")
     args = p.parse_args()
@@ -78,6 +104,9 @@ def main() -> None:
                "scs_start": mean_iou(seg.predict(res.start_image)[0].numpy(), layout, C),
                "scs_by_lse": mean_iou(res.labels.numpy(), layout, C),
                "selection_by_lse": mean_iou(sel.labels.numpy(), layout, C)}
+        if args.steer_by_segmenter:
+            img = steered_by_segmenter(G, seg, target, first, args.pool, args.steps, args.lr)
+            row["steered_by_segmenter"] = mean_iou(seg.predict(img)[0].numpy(), layout, C)
         rows.append(row)
         if len(tiles) < 4:
             tiles.append([colorize(layout), to_uint8(pool[:1])[0], to_uint8(res.image)[0],
@@ -90,6 +119,8 @@ def main() -> None:
           f"unconditioned {means['unconditioned']:.3f}, selection only {means['selection']:.3f}, "
           f"SCS {means['scs']:.3f} ({means['scs'] / means['unconditioned']:.2f}x); by the LSE itself: selection "
           f"{means['selection_by_lse']:.3f}, SCS {means['scs_by_lse']:.3f}; {time.time() - t:.0f} s; load {load}")
+    if args.steer_by_segmenter:
+        print(f"diagnostic, steered by the segmenter that also judges: {means['steered_by_segmenter']:.3f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows, "means": means, "load": load}, f, indent=2)

@@ -93,4 +93,4 @@ def test_edit_scores_count_the_region_not_the_class_elsewhere():
     sc = edit_scores(lambda img: labels[id(img)][None], before, after, paint)
     assert sc["region_fraction_before"] == 0 and sc["region_fraction"] == 0.5
     assert sc["region_iou"] == {2: 2 / 5}  # 2 of the row; union: the row + one pixel newly 2 outside
-    assert sc["psnr_outside"] == float("inf") and sc["region_pixels"] == 4
+    assert sc["psnr_outside"] == 100.0 and sc["region_pixels"] == 4

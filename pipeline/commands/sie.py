@@ -23,16 +23,18 @@ the PSNR outside the region). With --segmenter the scores are also judged by tha
 independent labeller: the region's IoU with the painted class (pixels newly labelled that
 class outside the region count against it).
 
---blend features replaces the generator's features outside the region by the original's at
-every level (as Collins et al.'s local editing does), so the outside stays by construction
-but for a seam a few pixels wide; the default (none) is LinearGAN's plain edit, where the
-whole image may drift and only the loss terms hold the outside.
+--blend features replaces the generator's features and RGB outputs outside the region by
+the original's at every level (spatial feature blending, as in Collins et al.'s local
+editing): the pixels outside stay exactly the original's, the coarser levels let the inside
+fit its surroundings; the loss terms that hold the outside are then not needed, and
+--keep-weight 0 --pixel-weight 0 --reg-weight 0 leave the region freest. The default (none) is
+LinearGAN's plain edit: the whole image may drift and only those terms hold the outside.
 
 examples:
   photoedit sie --gan runs/gan --lse lse.safetensors --seed 7 --mask sky.png --to vegetation --out sie7/
   photoedit sie --gan G.safetensors --lse lse.safetensors --latent sie7/w_plus.npy --paint layout.png --out again/
-  photoedit sie --gan G.safetensors --lse lse.safetensors --seed 3 --mask m.png --to 4 \\
-      --segmenter seg.safetensors --steps 200 --out sie3/
+  photoedit sie --gan G.safetensors --lse lse.safetensors --seed 3 --mask m.png --to sky --blend features \\
+      --keep-weight 0 --pixel-weight 0 --reg-weight 0 --segmenter seg.safetensors --out sie3/
 """
 
 
@@ -60,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the pixel error outside the region (default: 10)")
     o.add_argument("--reg-weight", type=float, default=1e-3, help="pull toward the starting code (default: 1e-3)")
     o.add_argument("--blend", choices=["none", "features"], default="none",
-                   help="features: keep the generator's features outside the region (default: none)")
+                   help="features: keep the generator's features outside the region, so its pixels stay "
+                        "exactly (default: none)")
     o.add_argument("--truncation", type=float, default=1.0, metavar="PSI", help="truncation psi for --seed (default: 1)")
     return p
 

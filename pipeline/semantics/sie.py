@@ -32,6 +32,7 @@ from pipeline.semantics.lse import SemanticExtractor, seed_latents
 
 KEEP = -1  # target_labels value: leave this pixel as it is
 BLENDS = ("none", "features")
+PSNR_CAP = 100.0  # dB reported for identical pixels
 
 
 @dataclass
@@ -201,12 +202,13 @@ def _nothing():
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, where: torch.Tensor | None = None) -> float:
-    """PSNR in dB of two images in [-1, 1] ([1, 3, H, W]) over the pixels `where` (bool [H, W]), on a 0..1 scale."""
+    """PSNR in dB of two images in [-1, 1] ([1, 3, H, W]) over the pixels `where` (bool [H, W]), on a 0..1 scale;
+    capped at PSNR_CAP (identical pixels), so JSON files stay plain numbers."""
     d = ((a.float() - b.float()) / 2) ** 2
     if where is not None:
         d = d[..., where]
     mse = float(d.mean()) if d.numel() else 0.0
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10 * math.log10(1.0 / mse))
 
 
 def edit_scores(label_fn: Callable[[torch.Tensor], torch.Tensor], before_image: torch.Tensor,
