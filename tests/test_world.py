@@ -508,3 +508,18 @@ def test_world_version_follows_the_renders_and_keys_the_gan_stage(monkeypatch):
         monkeypatch.undo()
         version.world_version.cache_clear()
     assert version.world_version() == v
+
+
+def test_woods_stand_beside_the_open_road_and_leave_it_visible():
+    p = next(q for q in (sample_scene(s, "day") for s in range(100)) if q.layout.kind == "open_road"
+             and q.layout.woods > 0)
+    bare = dataclasses.replace(p, layout=dataclasses.replace(p.layout, woods=0.0), trees=[])
+    woods = dataclasses.replace(p, trees=[])
+    a, b = render(bare, (96, 192)), render(woods, (96, 192))
+    veg = LABEL_IDS["vegetation"]
+    assert (a.masks == veg).sum() == 0 and (b.masks == veg).sum() > 0.02 * a.masks.size
+    # The woods replace sky and far ground only, at their own depth; the road ahead still shows.
+    changed = a.masks != b.masks
+    assert np.isin(a.masks[changed], [LABEL_IDS[k] for k in ("sky", "terrain", "car", "pole", "traffic_sign")]).all()
+    assert np.allclose(b.depth[changed & (b.masks == veg)], p.layout.woods_depth, rtol=0.02)
+    assert (b.masks == LABEL_IDS["road"]).sum() > 0.9 * (a.masks == LABEL_IDS["road"]).sum()

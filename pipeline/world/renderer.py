@@ -278,8 +278,11 @@ def draw_ground(cv: Canvas, p: SceneParams, light: Light) -> None:
                      part_rows(1, ASPHALT, ndl, ground, snow=0.75, tex="asphalt")[0],
                      part_rows(1, PAINT, ndl, ground, snow=0.75, tex="paint")[0],
                      part_rows(1, GRASS, ndl, ground, snow=1.0, tex="grass")[0],
-                     part_rows(1, HILLS, 0.3, (0.0, 0.0, 1.0, HILL_DEPTH), snow=0.8, tex="grass")[0]])
-    base = int(cv.add_block(rows[None], ["sidewalk", "sidewalk", "road", "road", "terrain", "terrain"])[0])
+                     part_rows(1, HILLS, 0.3, (0.0, 0.0, 1.0, HILL_DEPTH), snow=0.8, tex="grass")[0],
+                     part_rows(1, WOODS, 0.3, (0.0, 0.0, 1.0, max(lay.woods_depth, 1.0)), snow=0.5,
+                               tex="foliage")[0]])
+    base = int(cv.add_block(rows[None], ["sidewalk", "sidewalk", "road", "road", "terrain", "terrain",
+                                         "vegetation"])[0])
     # 1. Hills: a wavy skyline above the horizon, behind everything else.
     if lay.hills > 0:
         k = 17
@@ -292,6 +295,8 @@ def draw_ground(cv: Canvas, p: SceneParams, light: Light) -> None:
     # 2. Pavement (town) or grass (suburb, open road) everywhere below the horizon.
     below = (np.array([[-1e5, cam.hor + 0.02], [1e5, cam.hor + 0.02], [1e5, 1e5], [-1e5, 1e5]]) * ONE).astype(np.int32)
     cv.fill(below, base if lay.kind == "street" else base + 4)
+    if lay.woods > 0:  # a belt of woods either side, the road running through a gap in it
+        _draw_woods(cv, p, base + 6)
     if lay.kind == "suburb":  # a pavement strip between the kerb and the lawns
         cv.fill(_strips(cam, np.array([-kerb - 2.0, kerb]), np.array([-kerb, kerb + 2.0])), base)
     # 3. Kerbs (not on open roads) and the road on top.
@@ -316,6 +321,27 @@ def draw_ground(cv: Canvas, p: SceneParams, light: Light) -> None:
         zebra = cam.polys(*_quad_y(xs, xs + 0.5, 0.0, jz - 3.5, jz - 0.5))
         stop = cam.polys(*_quad_y(0.0, rw - 0.3, 0.0, jz - 4.1, jz - 3.8))
         cv.fill(np.concatenate([zebra, stop[None]]), base + 3)
+
+
+WOODS = (0.13, 0.22, 0.1)  # a mass of trees: darker than one lit crown
+
+
+def _draw_woods(cv: Canvas, p: SceneParams, idx: int) -> None:
+    """Two bands of woods standing at woods_depth: from the ground there up to a bumpy line
+    of crowns (woods m tall), left and right of the road's gap."""
+    cam, lay = cv.cam, p.layout
+    d, top = lay.woods_depth, lay.woods
+    k = 48
+    bumps = np.random.default_rng([p.texture_seed, 8]).random((2, k))
+    gap = lay.road_half_width + 4.0
+    for side, bump in zip((-1.0, 1.0), bumps):
+        # the band's edge at the gap, then out to 400 m sideways (far beyond the picture)
+        x = side * (gap + np.geomspace(0.1, 400.0, k))
+        y = top * (0.75 + 0.25 * bump)
+        u, v = cam.project(x, y, np.full(k, d))
+        u0, v0 = cam.project(x, np.zeros(k), np.full(k, d))
+        pts = np.concatenate([np.stack([u, v], 1), np.stack([u0, v0], 1)[::-1]])
+        cv2.fillPoly(cv.ids, [np.clip(pts * ONE, -(2**24), 2**24).astype(np.int32)], idx, cv2.LINE_8, SHIFT)
 
 
 HOOD = (0.06, 0.06, 0.07)  # dark paint or dashboard

@@ -98,6 +98,8 @@ class Layout:
     curve: float = 0.0  # 1 / radius (1/m) of the bend ahead, + = bends right; 0 = straight
     junction_z: float = 0.0  # m to the near edge of a cross street (0 = none)
     junction_width: float = 0.0  # m, width of that cross street
+    woods: float = 0.0  # m, height of a belt of woods beside the road (0 = none)
+    woods_depth: float = 0.0  # m, how far ahead the woods' edge stands
 
     def camera_yaw(self, size: tuple[int, int]) -> float:
         """Degrees the camera turns off the street axis to put the vanishing point here."""
@@ -372,9 +374,11 @@ def _lighting_preset(condition: str, rng: np.random.Generator) -> Lighting:
         "rain": lambda: Lighting(u(10, 50), az, u(0.88, 1.0), u(0.05, 0.35), 0.0, u(0.5, 1.0)),
     }
     if condition == "random":  # every field independent: scores spread over [0, 1]
-        fog = u(0, 1) ** 2 if rng.random() < 0.5 else 0.0
+        fog = u(0, 1) ** 2 if rng.random() < 0.35 else 0.0
         snow = u(0, 1) if rng.random() < 0.3 else 0.0
-        return Lighting(*(round(float(x), 4) for x in (u(-30, 65), az, u(0, 1), fog, snow)))
+        # (the sun no lower than -14 degrees: night scores already reach 1 at -10, and deeper
+        # nights with random cloud, fog and snow made `mixed` darker than street photos)
+        return Lighting(*(round(float(x), 4) for x in (u(-14, 65), az, u(0, 1), fog, snow)))
     lt = presets[condition]()
     if condition in ("overcast", "night") and rng.random() < 0.25:  # a wet street after rain
         lt.rain = u(0.1, 0.45)
@@ -456,8 +460,8 @@ def _r(x: float) -> float:
 
 def _sample_layout(rng: np.random.Generator) -> Layout:
     u = rng.uniform
-    kind = str(rng.choice(LAYOUT_KINDS, p=(0.5, 0.25, 0.25)))
-    half = u(5.5, 10.5) if kind == "open_road" else u(3.2, 7.0)  # open roads: often motorways
+    kind = str(rng.choice(LAYOUT_KINDS, p=(0.55, 0.27, 0.18)))
+    half = u(3.0, 10.5) if kind == "open_road" else u(3.2, 7.0)  # open roads: country roads to motorways
     return Layout(
         horizon_y=_r(u(0.36, 0.56)),
         vanishing_x=_r(u(0.32, 0.68)),
@@ -635,7 +639,8 @@ class WorldConfig:
 
 def _sample_bend_and_junction(rng: np.random.Generator, layout: Layout) -> None:
     """A bend in about a third of the streets (gentle on open roads: motorway radii), a cross
-    street ahead in about two in five town streets (fewer elsewhere); set on `layout`."""
+    street ahead in about two in five town streets (fewer elsewhere), and a belt of woods
+    beside most open roads and some suburbs; set on `layout`."""
     u = rng.uniform
     kind = layout.kind
     if rng.random() < (0.45 if kind == "open_road" else 0.3):
@@ -645,6 +650,9 @@ def _sample_bend_and_junction(rng: np.random.Generator, layout: Layout) -> None:
     if rng.random() < p_junction:
         layout.junction_z = _r(u(10, 45))
         layout.junction_width = _r(u(7, 14))
+    if rng.random() < {"street": 0.0, "suburb": 0.4, "open_road": 0.75}[kind]:
+        layout.woods = _r(u(10, 25))
+        layout.woods_depth = _r(u(40, 160))
 
 
 SIGN_SIZES = (0.65, 0.65, 0.8, 0.7, 0.6, 1.4)  # plate width per SIGN_KINDS entry, m
