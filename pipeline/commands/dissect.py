@@ -223,7 +223,8 @@ def main(argv: list[str]) -> int:
         seeds = range(EVAL_SEED_START, EVAL_SEED_START + args.ablate_n)
         effect = D.insertion_effect(G, seg.predict, seeds, level, units, values, region, ins, args.truncation)
         print(f"\ninserting {args.insert}: {len(units)} units of level {level} set to their "
-              f"top-{1 - args.quantile:.0%} value in x {region[0]}..{region[2]}, y {region[1]}..{region[3]} on {args.ablate_n} samples")
+              f"top-{1 - args.quantile:.0%} value in x {region[0]}..{region[2]}, y {region[1]}..{region[3]} "
+              f"on {args.ablate_n} samples")
         print(f"  {args.insert} inside the region: {effect['inside_before']:.1%} -> {effect['inside_after']:.1%}; "
               f"elsewhere {effect['outside_before']:.1%} -> {effect['outside_after']:.1%}; "
               f"mean pixel change outside {effect['outside_change']:.4f} (inside {effect['inside_change']:.4f}, "
