@@ -55,6 +55,7 @@ def main() -> None:
     p.add_argument("--pixel-weight", type=float, default=10.0)
     p.add_argument("--reg-weight", type=float, default=1e-3)
     p.add_argument("--blend", choices=["none", "features"], default="none")
+    p.add_argument("--space", choices=["wplus", "w"], default="wplus")
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--json")
     p.add_argument("--figure", help="PNG: per sample (up to 4) original | painted layout | SIE result | its labels"
@@ -74,7 +75,7 @@ def main() -> None:
         region = region_for(seg.predict(before)[0], src, args.min_area)
         paint = torch.where(region, torch.tensor(dst), torch.tensor(S.KEEP))
         runs = {"sie": dict(keep_weight=args.keep_weight, pixel_weight=args.pixel_weight, reg_weight=args.reg_weight,
-                           blend=args.blend)}
+                           blend=args.blend, space=args.space)}
         if not args.no_baseline:
             runs["unconstrained"] = dict(keep_weight=0.0, pixel_weight=0.0, reg_weight=0.0)
         row = {"seed": 3_000_000 + i, "region_share": float(region.float().mean())}
@@ -95,7 +96,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     load = os.getloadavg()
     print(f"\n{args.n} samples, region = segmenter's {args.src} -> {args.to}, {args.steps} steps, lr {args.lr}, "
-          f"weights keep {args.keep_weight} pixel {args.pixel_weight} reg {args.reg_weight}, blend {args.blend}; {time.time() - t:.0f} s; "
+          f"weights keep {args.keep_weight} pixel {args.pixel_weight} reg {args.reg_weight}, blend {args.blend}, space {args.space}; {time.time() - t:.0f} s; "
           f"load {load}")
     means = {}
     for name in [k for k in rows[0] if isinstance(rows[0][k], dict)]:

@@ -78,6 +78,11 @@ def test_feature_blending_keeps_the_outside_while_the_region_changes(tiny_lse):
     assert not (blended.image - blended.before_image)[..., :8, :8].abs().lt(1e-6).all()
     with pytest.raises(ValueError, match="blend"):
         semantic_edit(G, ext, ws, paint, steps=1, blend="pixels")
+    shared = semantic_edit(G, ext, ws, paint, steps=3, lr=0.1, space="w")
+    offset = shared.w_plus - ws  # one offset, the same on every layer
+    assert offset.abs().max() > 0 and torch.allclose(offset, offset[:, :1].expand_as(offset), atol=1e-6)
+    with pytest.raises(ValueError, match="space"):
+        semantic_edit(G, ext, ws, paint, steps=1, space="z")
 
 
 def test_edit_scores_count_the_region_not_the_class_elsewhere():

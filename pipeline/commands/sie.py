@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--pixel-weight", type=float, default=10.0,
                    help="weight of the pixel error outside the region (default: 10)")
     o.add_argument("--reg-weight", type=float, default=1e-3, help="pull toward the starting code (default: 1e-3)")
+    o.add_argument("--space", choices=["wplus", "w"], default="wplus",
+                   help="wplus: every layer's code moves freely (default); w: all by one shared offset")
     o.add_argument("--blend", choices=["none", "features"], default="none",
                    help="features: keep the generator's features outside the region, so its pixels stay "
                         "exactly (default: none)")
@@ -147,7 +149,7 @@ def main(argv: list[str]) -> int:
     bar = progress_bar(total=args.steps, desc="sie", unit="step")
     res = S.semantic_edit(G, ext, ws, paint, steps=args.steps, lr=args.lr, keep_weight=args.keep_weight,
                           pixel_weight=args.pixel_weight, reg_weight=args.reg_weight,
-                          blend=args.blend, progress=lambda i, row: bar.update(1))
+                          blend=args.blend, space=args.space, progress=lambda i, row: bar.update(1))
     bar.close()
     region = paint != S.KEEP
     lse_scores = {
@@ -160,7 +162,7 @@ def main(argv: list[str]) -> int:
               "start": {"seed": args.seed} if args.seed is not None else {"latent": args.latent, "row": args.row},
               "classes": {str(c): labels.get(c, str(c)) for c in sorted(int(v) for v in paint[region].unique())},
               "settings": {k: getattr(args, k) for k in ("steps", "lr", "keep_weight", "pixel_weight", "reg_weight",
-                                                             "blend")},
+                                                             "blend", "space")},
               "scores_by_lse": lse_scores,
               "loss": [round(r["loss"], 5) for r in res.history]}
     if seg is not None:

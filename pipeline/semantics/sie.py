@@ -138,7 +138,7 @@ def _blended(G, originals: dict, region: torch.Tensor):
 def semantic_edit(G, ext: SemanticExtractor, w_plus: torch.Tensor, target_labels: torch.Tensor,
                   steps: int = 100, lr: float = 0.01, keep_weight: float = 1.0, pixel_weight: float = 10.0,
                   reg_weight: float = 1e-3, progress: Callable[[int, dict], None] | None = None,
-                  blend: str = "none") -> SIEResult:
+                  blend: str = "none", space: str = "wplus") -> SIEResult:
     """Optimise the W+ code so the painted pixels take their class and the rest stays.
 
     target_labels: int64 [H, W] (the extractor's image size); -1 = keep, else a class id.
@@ -151,10 +151,14 @@ def semantic_edit(G, ext: SemanticExtractor, w_plus: torch.Tensor, target_labels
     by the original's at every level while optimising and in the result, so the pixels outside
     stay exactly (the keep and pixel terms then matter little; weights 0 free the region most);
     "none" (default): LinearGAN's plain edit, where only the loss terms hold the outside.
+    space="wplus" (default) moves every layer's code freely; "w" moves them all by one shared
+    offset (fewer degrees of freedom, the change stays a generator-like one).
     """
     target = check_target(ext, target_labels)
     if steps < 0 or lr <= 0:
         raise ValueError("steps must be >= 0 and lr > 0")
+    if space not in ("wplus", "w"):
+        raise ValueError(f"space: expected 'wplus' or 'w', got {space!r}")
     if blend not in BLENDS:
         raise ValueError(f"blend: expected one of {BLENDS}, got {blend!r}")
     ws0 = as_w_plus(G, w_plus).detach()
@@ -167,12 +171,13 @@ def semantic_edit(G, ext: SemanticExtractor, w_plus: torch.Tensor, target_labels
 
     keep = ~region
     fused = torch.where(region, target, before_labels)
-    ws = ws0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([ws], lr=lr)
+    var = (ws0.clone() if space == "wplus" else torch.zeros(1, 1, ws0.shape[2])).requires_grad_(True)
+    opt = torch.optim.Adam([var], lr=lr)
     keep_px = keep[None, None].float()
     n_keep = float(keep.sum()) * 3
     history = []
     for step in range(steps):
+        ws = var if space == "wplus" else ws0 + var
         with blending():
             image, feats = G.synthesis(ws, noise_mode="const", return_features=True)
         ce = F.cross_entropy(ext(feats), fused[None], reduction="none")[0]
@@ -189,7 +194,7 @@ def semantic_edit(G, ext: SemanticExtractor, w_plus: torch.Tensor, target_labels
         history.append(row)
         if progress:
             progress(step + 1, row)
-    w_edit = ws.detach()
+    w_edit = (var if space == "wplus" else ws0 + var).detach()
     with blending():
         image, labels = render(G, ext, w_edit)
     return SIEResult(w_plus=w_edit, image=image, labels=labels, before_image=before_image,
