@@ -1,7 +1,7 @@
 """SCS on a trained GAN (issue #15): layout mIoU of conditioned samples vs unconditioned ones.
 
     python bench/bench_scs.py --gan /tmp/h3_qs_new/gan/generator.safetensors --segmenter seg.safetensors \
-        --lse lse.safetensors --targets 10 --pool 32 --starts 4 --steps 100 --lr 0.02 --space w
+        --lse lse.safetensors --targets 10 --pool 64 --starts 4 --steps 100 --lr 0.01 --space w
 
 1. The LSE: --lse FILE (`photoedit lse`), or fitted here on --k labelled GAN samples.
 2. Targets: label maps of held-out world renders (seeds from 1e9) at the GAN's size, classes
@@ -67,7 +67,7 @@ def main() -> None:
     p.add_argument("--pool", type=int, default=32)
     p.add_argument("--starts", type=int, default=4)
     p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--space", choices=["w", "wplus", "z"], default="w")
     p.add_argument("--reg-weight", type=float, default=0.0)
     p.add_argument("--steer-by-segmenter", action="store_true", help="also the diagnostic row (see 4.)")

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--starts", type=int, default=4,
                    help="best pool samples optimised; 0 = only pick the best of the pool (default: 4)")
     o.add_argument("--steps", type=int, default=100, help="Adam steps per start (default: 100)")
-    o.add_argument("--lr", type=float, default=0.02, help="learning rate (default: 0.02)")
+    o.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
     o.add_argument("--space", choices=["w", "wplus", "z"], default="w",
                    help="optimise one w for all layers (default), the per-layer W+ code, or z through the "
                         "mapping network")

@@ -66,7 +66,7 @@ def _ce(ext: SemanticExtractor, feats, target: torch.Tensor) -> torch.Tensor:
 
 
 def semantic_sample(G, ext: SemanticExtractor, target: torch.Tensor, seed: int = 0, pool: int = 32, starts: int = 4,
-                    steps: int = 100, lr: float = 0.02, space: str = "w", reg_weight: float = 0.0,
+                    steps: int = 100, lr: float = 0.01, space: str = "w", reg_weight: float = 0.0,
                     truncation: float = 1.0, batch: int = 16,
                     progress: Callable[[int, int], None] | None = None) -> SCSResult:
     """Sample an image following `target` (int64 [H, W], IGNORE = free) from the best of several starts.
