@@ -181,7 +181,8 @@ def main(argv: list[str]) -> int:
     names = ", ".join(report["classes"].values())
     print(f"repainted {lse_scores['region_pixels']} pixels as {names}: the extractor sees the class on "
           f"{lse_scores['region_fraction_before']:.0%} -> {lse_scores['region_fraction']:.0%} of the region; "
-          f"PSNR outside {lse_scores['psnr_outside']:.1f} dB")
+          + ("outside unchanged" if lse_scores["psnr_outside"] >= S.PSNR_CAP
+             else f"PSNR outside {lse_scores['psnr_outside']:.1f} dB"))
     if seg is not None:
         sc = report["scores_by_segmenter"]
         print(f"segmenter: region {sc['region_fraction_before']:.0%} -> {sc['region_fraction']:.0%}, "
