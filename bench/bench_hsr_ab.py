@@ -15,6 +15,9 @@ other photometric attributes when the edit moves +3 on its chosen layers.
 
     python bench/bench_hsr_ab.py --encoder /tmp/h6/predictor --out /tmp/h6_ab
     python bench/bench_hsr_ab.py --encoder /tmp/h6/predictor --step-cost 20   # HSR's cost per step
+    # a variant of the hsr arm beside a finished A/B (its seed*/base copied into the new --out):
+    python bench/bench_hsr_ab.py --encoder /tmp/h6/predictor --out /tmp/hsr_coarse --seeds 0 1 --arms hsr \
+        --tune-kimg 1.0 --hsr-set train_gan.hsr_levels=[0,1]
 
 --downstream adds what the GANs are for: per arm and attribute, the quickstart's
 translator stages through the user's commands: `rescore` with the quickstart config
@@ -137,7 +140,36 @@ def downstream_row(r: dict) -> dict:
            "world_psnr_gain_best": w.get("psnr_gain_db_at_best"), "world_ssim_gain": w["ssim_gain"]}
     if "gan_matrix" in base:
         row["gan_matrix_world_gain"] = base["gan_matrix"]["psnr_gain_db"]
+    curve = m.get("score_vs_strength", {}).get("world")
+    if curve:  # how far the translator moves the attribute's score on world scenes, s = 0 -> 1
+        row["world_score_rise"] = curve[-1] - curve[0]
     return row
+
+
+DOWNSTREAM_ROWS = (("heldout_psnr_gain", "held-out GAN pairs, PSNR gain dB (each arm's own GAN)"),
+                   ("world_psnr_gain", "world re-renders, PSNR gain dB at s = 1"),
+                   ("world_psnr_gain_best", "world re-renders, gain dB at the best s"),
+                   ("gan_matrix_world_gain", "baseline: GAN's global colour matrix on the world, dB"),
+                   ("world_score_rise", "world: score rise s = 0 -> 1"))
+
+
+def markdown_table(results: dict, seeds, attributes) -> str:
+    """Translator gains per seed and arm, and the mean of the per-seed HSR - none differences."""
+    cols = [(s, a) for s in seeds for a in ("none", "hsr")]
+    lines = ["| translator | " + " | ".join(f"seed{s} {'HSR' if a == 'hsr' else a}" for s, a in cols)
+             + " | HSR - none, mean of seeds | seeds where HSR is higher |",
+             "|---|" + "---|" * (len(cols) + 2)]
+    for attr in attributes:
+        for metric, label in DOWNSTREAM_ROWS:
+            vals = {c: downstream_row(results[f"seed{c[0]}/{c[1]}/{attr}"]).get(metric)
+                    if f"seed{c[0]}/{c[1]}/{attr}" in results else None for c in cols}
+            diffs = [vals[(s, "hsr")] - vals[(s, "none")] for s in seeds
+                     if vals[(s, "hsr")] is not None and vals[(s, "none")] is not None]
+            cells = [f"{v:.2f}" if v is not None else "-" for v in vals.values()]
+            lines.append(f"| {attr}: {label} | " + " | ".join(cells) + " | "
+                         + (f"{statistics.mean(diffs):+.2f} | {sum(d > 0 for d in diffs)} of {len(diffs)} |"
+                            if diffs else "- | - |"))
+    return "\n".join(lines)
 
 
 def run_downstream(args) -> int:
@@ -148,7 +180,7 @@ def run_downstream(args) -> int:
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     results.setdefault("loadavg_start", os.getloadavg())
     for seed in args.seeds:
-        for attr in ATTRS:  # both arms of an attribute before the next: a cut-short run still compares them
+        for attr in args.attributes:  # both arms of an attribute before the next: a cut-short run still compares
             for arm in args.arms:
                 src = source / f"seed{seed}" / arm
                 gan = src / "run" / "checkpoints" / "latest" / "generator_ema.safetensors"
@@ -169,10 +201,11 @@ def run_downstream(args) -> int:
     for seed in args.seeds:
         for arm in args.arms:
             row = summary_row(upstream[f"seed{seed}/{arm}"]) if f"seed{seed}/{arm}" in upstream else {}
-            for attr in ATTRS:
+            for attr in args.attributes:
                 row |= {f"{k}_{attr}": v for k, v in downstream_row(results[f"seed{seed}/{arm}/{attr}"]).items()}
             print(f"seed{seed}/{arm}", json.dumps(row))
-    for attr in ATTRS:
+    print("\n" + markdown_table(results, args.seeds, args.attributes))
+    for attr in args.attributes:
         for metric in ("heldout_psnr_gain", "world_psnr_gain"):
             diffs = [downstream_row(results[f"seed{s}/hsr/{attr}"])[metric]
                      - downstream_row(results[f"seed{s}/none/{attr}"])[metric]
@@ -230,6 +263,8 @@ def main(argv=None) -> int:
     p.add_argument("--base-kimg", type=float, default=1.0, help="baseline training before the fork")
     p.add_argument("--tune-kimg", type=float, default=0.75, help="images after the fork, both arms")
     p.add_argument("--hsr-weight", type=float, default=1.0)
+    p.add_argument("--hsr-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="more overrides for the hsr arm only, e.g. train_gan.hsr_levels=[0,1] (a variant)")
     p.add_argument("--samples", type=int, default=1000, help="samples for the boundaries")
     p.add_argument("--rescore-n", type=int, default=100)
     p.add_argument("--swd-n", type=int, default=128)
@@ -243,6 +278,7 @@ def main(argv=None) -> int:
     d.add_argument("--downstream", action="store_true",
                    help="train and evaluate sunny/night translators on every arm's GAN (see the docstring)")
     d.add_argument("--source", type=Path, default=None, help="finished A/B folder with the GANs (default: --out)")
+    d.add_argument("--attributes", nargs="+", default=list(ATTRS), choices=ATTRS, help="translators to train")
     d.add_argument("--translator-steps", type=int, default=800, help="train_translator.steps (quickstart: 800)")
     d.add_argument("--eval-pairs", type=int, default=64, help="held-out GAN pairs (quickstart: 64)")
     d.add_argument("--eval-world", type=int, default=32, help="held-out world scenes (quickstart: 32)")
@@ -263,7 +299,7 @@ def main(argv=None) -> int:
         if not (base / "checkpoints" / "latest").exists():
             results[f"seed{seed}_base_seconds"] = train(base, args.base_kimg, seed, [], log)
         for arm, extra in (("hsr", [f"train_gan.hsr_weight={args.hsr_weight}",
-                                    f"train_gan.hsr_encoder={args.encoder}"]), ("none", [])):
+                                    f"train_gan.hsr_encoder={args.encoder}", *args.hsr_set]), ("none", [])):
             key = f"seed{seed}/{arm}"
             if key in results or arm not in args.arms:
                 continue
