@@ -117,11 +117,36 @@ def label(img: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
+# Label map colours (Cityscapes-like), in world.LABELS order.
+LABEL_COLORS = np.array([[70, 130, 180], [70, 70, 70], [128, 64, 128], [244, 35, 232], [107, 142, 35], [0, 0, 142],
+                         [250, 250, 210], [153, 153, 153], [152, 251, 152], [0, 0, 70], [220, 220, 0],
+                         [250, 170, 30], [220, 20, 60]], np.uint8)
+
+
+def _layout_examples() -> list[tuple[str, "world.SceneParams"]]:
+    """Eight day scenes showing the layouts: bends, cross streets, woods, signals, people."""
+    tests = [("bend", lambda p: p.layout.kind == "street" and abs(p.layout.curve) > 0.004),
+             ("cross street", lambda p: p.layout.junction_z and p.layout.junction_z < 25 and p.traffic_lights),
+             ("open road, woods", lambda p: p.layout.kind == "open_road" and p.layout.woods > 0),
+             ("suburb", lambda p: p.layout.kind == "suburb" and p.pedestrians),
+             ("people", lambda p: sum(q.z < 15 for q in p.pedestrians) >= 2),
+             ("signs", lambda p: sum(q.z < 20 for q in p.signs) >= 2),
+             ("open road, bend", lambda p: p.layout.kind == "open_road" and p.layout.curve != 0),
+             ("overhead signal", lambda p: any(t.overhead and t.z < 30 for t in p.traffic_lights))]
+    out, used = [], set()
+    for name, ok in tests:
+        p = next(q for q in (world.sample_scene(s, "day") for s in range(20_000, 22_000) if s not in used) if ok(q))
+        used.add(p.seed)
+        out.append((name, p))
+    return out
+
+
 def figures(out: Path, size=(128, 256)) -> None:
     from pipeline.world.folder import write_png
 
     out.mkdir(parents=True, exist_ok=True)
-    # 1. Contact sheet: a row per condition, then two rows of the mixed stream.
+    # 1. Contact sheet: a row per condition, two rows of the mixed stream, then layouts
+    # (bend, cross street, woods, furniture) with their label maps below them.
     rows = list(world.CONDITIONS) + ["rain", "mixed", "mixed"]
     cells = []
     for r, cond in enumerate(rows):
@@ -129,6 +154,10 @@ def figures(out: Path, size=(128, 256)) -> None:
             seed = 1000 * r + c
             img = world.render(world.sample_scene(seed, cond), size).image
             cells.append(label(img, cond) if c == 0 else img)
+    picks = _layout_examples()
+    renders = [world.render(p, size) for _, p in picks]
+    cells += [label(r.image, name) for (name, _), r in zip(picks, renders)]
+    cells += [label(LABEL_COLORS[r.masks], "labels" if i == 0 else "") for i, r in enumerate(renders)]
     write_png(out / "world_contact_sheet.png", world.contact_sheet(cells, cols=8))
     # 2. Re-render strip: one street, every attribute set to 1.
     p = world.sample_scene(4, "day")
