@@ -6,7 +6,10 @@ the W+ code is optimised (Adam) until the extractor's labels of G(w+) match the 
 layout: inside the painted region the painted class, outside it the labels the extractor
 gave the original image (LinearGAN's fused-label cross-entropy, with a pull toward the
 starting code). Two terms keep the rest of the image: the pixel error outside the region
-against the original image, and the pull toward the starting code.
+against the original image, and the pull toward the starting code. With blend="features"
+the generator's own features outside the region are kept at every level instead, so the
+pixels outside stay exactly (on the quickstart GAN the only setting that met issue #15's
+SIE goal, for sky; docs/semantics-lse.md section 7).
 
     from pipeline.semantics.sie import semantic_edit, w_plus_for_seed
     ws = w_plus_for_seed(G, 7)                          # [1, num_ws, w_dim]
