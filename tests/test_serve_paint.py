@@ -71,9 +71,14 @@ def test_semantic_image_editing_moves_the_painted_region_toward_the_class(server
     assert d["region_fraction"] > d["region_fraction_before"] + 0.1  # the extractor sees the painted class (+0.19)
     left, right = np.abs(after - before)[:, :12].mean(), np.abs(after - before)[:, 20:].mean()
     assert left > right  # the change is mostly where the paint is
-    # bad layouts: wrong size, nothing painted, unknown class, too many steps
+    # feature blending keeps the unpainted pixels far closer to the original
+    status, b = post(server, "/api/paint/sie?seed=5&steps=40&blend=features", layout.tobytes())
+    assert status == 200 and b["blend"] == "features"
+    assert b["psnr_outside"] is None or b["psnr_outside"] > (d["psnr_outside"] or 0) + 10
+    # bad layouts: wrong size, nothing painted, unknown class, too many steps, unknown blend
     for body, query, words in ((b"\x00" * 10, "", "expected 16 x 32"), (b"\xff" * 512, "", "nothing painted"),
-                               (b"\x07" * 512, "", "class id 7"), (layout.tobytes(), "&steps=100000", "steps")):
+                               (b"\x07" * 512, "", "class id 7"), (layout.tobytes(), "&steps=100000", "steps"),
+                               (layout.tobytes(), "&blend=../x", "blend")):
         status, err = post(server, f"/api/paint/sie?seed=5{query}", body)
         assert status == 400, (words, status, err)
         assert words in err["error"]

@@ -272,14 +272,14 @@ def create_app(cfg: ServeConfig, warm_up: bool = True) -> FastAPI:
         return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.post("/api/paint/sie")
-    async def paint_sie(request: Request, seed: str = "0", psi: str = "0.8", steps: str = "60"):
+    async def paint_sie(request: Request, seed: str = "0", psi: str = "0.8", steps: str = "60", blend: str = "none"):
         # The body is the painted layout itself: H x W bytes, nothing else (bounded by the GAN's size).
         p = painter()
         h, w = p.G.resolution
         async with state.gate.admit():
             layout = await read_body(request, h * w, "painted layout",
                                      f"{h} x {w} = {h * w} bytes (one class id per pixel of the GAN's image)")
-            return await state.gate.run(p.paint, {"seed": seed, "psi": psi, "steps": steps}, layout)
+            return await state.gate.run(p.paint, {"seed": seed, "psi": psi, "steps": steps, "blend": blend}, layout)
 
     return app
 

@@ -167,6 +167,9 @@ class PaintDissect:
             raise RequestError(f"painted layout: {len(layout)} bytes, expected {h} x {w} = {h * w} "
                                f"(one class id per pixel, {KEEP_BYTE} = keep)", 400)
         steps = _int(query.get("steps", DEFAULT_STEPS), "steps", 1, MAX_STEPS)
+        blend = str(query.get("blend", "none"))
+        if blend not in sie.BLENDS:
+            raise RequestError(f"blend: expected one of {', '.join(sie.BLENDS)}")
         grid = np.frombuffer(layout, np.uint8).reshape(h, w).astype(np.int64)
         target = np.where(grid == KEEP_BYTE, sie.KEEP, grid)
         if not (target != sie.KEEP).any():
@@ -177,7 +180,7 @@ class PaintDissect:
         t0 = time.perf_counter()
         with self._lock:
             ws = self._ws(query).detach()
-            res = sie.semantic_edit(self.G, ext, ws, self.torch.from_numpy(target), steps=steps)
+            res = sie.semantic_edit(self.G, ext, ws, self.torch.from_numpy(target), steps=steps, blend=blend)
         region = self.torch.from_numpy(target != sie.KEEP)
         t = self.torch.from_numpy(target)
         return {"image": _data_url(_png(_uint8(res.image))), "before": _data_url(_png(_uint8(res.before_image))),
@@ -186,7 +189,7 @@ class PaintDissect:
                 "region_fraction_before": float((res.before_labels[region] == t[region]).float().mean()),
                 "region_fraction": float((res.labels[region] == t[region]).float().mean()),
                 "psnr_outside": _finite(sie.psnr(res.before_image, res.image, ~region)),
-                "steps": steps, "seconds": round(time.perf_counter() - t0, 3)}
+                "steps": steps, "blend": blend, "seconds": round(time.perf_counter() - t0, 3)}
 
     def _need_lse(self):
         if self.ext is None:

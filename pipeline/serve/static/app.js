@@ -477,7 +477,8 @@ async function paintApply() {
   const res = $('#paint-result');
   res.dataset.done = '0';
   try {
-    const d = await (await api(`/api/paint/sie?seed=${seed}&psi=0.8&steps=${steps}`, {
+    const blend = $('#paint-blend').checked ? 'features' : 'none';
+    const d = await (await api(`/api/paint/sie?seed=${seed}&psi=0.8&steps=${steps}&blend=${blend}`, {
       method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: paint.layout })).json();
     const old = res.src;
     await loadImage(res, blobUrl(d.image));  // a blob: URL, which the page's own fetch may read back
@@ -486,7 +487,8 @@ async function paintApply() {
     const pct = (v) => `${(100 * v).toFixed(0)}%`;
     say($('#paint-status'), `painted ${d.region_pixels} px: the extractor labels ${pct(d.region_fraction)} of them ` +
       `with the painted class (before: ${pct(d.region_fraction_before)}); PSNR outside the paint ` +
-      `${d.psnr_outside === null ? 'inf' : d.psnr_outside.toFixed(1)} dB; ${d.steps} steps in ${d.seconds.toFixed(1)} s`);
+      `${d.psnr_outside === null ? 'inf' : d.psnr_outside.toFixed(1)} dB; ${d.steps} steps in ${d.seconds.toFixed(1)} s` +
+      (d.blend === 'features' ? ' (feature blending)' : ''));
   } catch (e) {
     say($('#paint-status'), e.message, true);
   } finally {
