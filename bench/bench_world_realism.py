@@ -141,13 +141,13 @@ def draws_rain(checkout: Path | None) -> bool:
 # The protocol
 
 
-def swd_pair(a: np.ndarray, b: np.ndarray, seed: int) -> tuple[float, float]:
-    """(mean over levels, finest level) SWD x1e3 between two uint8 sets of one size."""
+def swd_pair(a: np.ndarray, b: np.ndarray, seed: int) -> tuple[float, ...]:
+    """(mean over levels, level 0 (finest), level 1, ...) SWD x1e3 between two uint8 sets of one size."""
     from gan.images import from_uint8
     from gan.swd import SWDConfig, swd
 
     r = swd(from_uint8(a), from_uint8(b), SWDConfig(seed=seed))
-    return r["swd"], r["levels"][0]
+    return (r["swd"], *r["levels"])
 
 
 def measure(real: np.ndarray, worlds: dict[str, np.ndarray], splits: int, seed0: int) -> dict:
@@ -168,7 +168,7 @@ def measure(real: np.ndarray, worlds: dict[str, np.ndarray], splits: int, seed0:
     for name, vals in acc.items():
         v = np.asarray(vals)
         out[name] = {"swd": float(v[:, 0].mean()), "finest": float(v[:, 1].mean()),
-                     "swd_per_split": v[:, 0].round(3).tolist()}
+                     "levels": v[:, 1:].mean(0).round(3).tolist(), "swd_per_split": v[:, 0].round(3).tolist()}
     return out
 
 
@@ -259,6 +259,12 @@ def main() -> int:
             r, rf = ratios(res, c)
             line += f"{res[c]['swd']:>13.1f}{r:>9.2f}{res[c]['finest']:>8.1f}{rf:>9.2f}"
         print(line)
+    # Which scale the gap is at: the overall set's ratio per pyramid level (finest first;
+    # the last is the low-pass residual, i.e. the layout and colour of the whole picture).
+    res = report["overall"]
+    for c in cols:
+        per = [w / f for w, f in zip(res[c]["levels"], res["floor"]["levels"])]
+        print(f"overall x floor per pyramid level ({c}, finest first): " + " ".join(f"{r:.2f}" for r in per))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     if args.sheet:
