@@ -70,6 +70,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--space", choices=["w", "wplus", "z"], default="w")
     p.add_argument("--reg-weight", type=float, default=0.0)
+    p.add_argument("--jitter", type=float, default=0.0)
     p.add_argument("--steer-by-segmenter", action="store_true", help="also the diagnostic row (see 4.)")
     p.add_argument("--json", help="write the per-target rows and means here")
     p.add_argument("--figure", help="PNG: per target (up to 4) layout | unconditioned sample | SCS result | its labels")
@@ -97,7 +98,8 @@ def main() -> None:
         uncond = float(np.mean([mean_iou(s.numpy(), layout, C) for s in seg.predict(pool)]))
         sel = semantic_sample(G, ext, target, seed=first, pool=args.pool, starts=0)
         res = semantic_sample(G, ext, target, seed=first, pool=args.pool, starts=args.starts, steps=args.steps,
-                              lr=args.lr, space=args.space, reg_weight=args.reg_weight)
+                              lr=args.lr, space=args.space, reg_weight=args.reg_weight,
+                              jitter=args.jitter)
         row = {"target": i, "unconditioned": uncond,
                "selection": mean_iou(seg.predict(sel.image)[0].numpy(), layout, C),
                "scs": mean_iou(seg.predict(res.image)[0].numpy(), layout, C),
@@ -115,7 +117,7 @@ def main() -> None:
     means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "target"}
     load = os.getloadavg()
     print(f"\nlayout mIoU vs target (segmenter), {args.targets} world layouts, pool {args.pool}, starts {args.starts}, "
-          f"{args.steps} steps, lr {args.lr}, space {args.space}, reg {args.reg_weight}: "
+          f"{args.steps} steps, lr {args.lr}, space {args.space}, reg {args.reg_weight}, jitter {args.jitter}: "
           f"unconditioned {means['unconditioned']:.3f}, selection only {means['selection']:.3f}, "
           f"SCS {means['scs']:.3f} ({means['scs'] / means['unconditioned']:.2f}x); by the LSE itself: selection "
           f"{means['selection_by_lse']:.3f}, SCS {means['scs_by_lse']:.3f}; {time.time() - t:.0f} s; load {load}")

@@ -59,6 +59,10 @@ def test_semantic_sample_picks_the_best_start_and_improves_on_it():
     for space in ("wplus", "z"):
         other = semantic_sample(G, ext, target, seed=100, pool=8, starts=1, steps=10, lr=0.1, space=space)
         assert other.w_plus.shape == (1, G.num_ws, 16) and other.loss < other.starts[0]["loss_before"]
+    shaken = [semantic_sample(G, ext, target, seed=100, pool=8, starts=1, steps=10, lr=0.1, jitter=0.3) for _ in "ab"]
+    assert torch.equal(shaken[0].w_plus, shaken[1].w_plus)  # jitter draws are seeded: same arguments, same result
+    assert not torch.equal(shaken[0].w_plus, semantic_sample(G, ext, target, seed=100, pool=8, starts=1, steps=10,
+                                                             lr=0.1).w_plus)
     with pytest.raises(ValueError, match="space"):
         semantic_sample(G, ext, target, space="s")
     with pytest.raises(ValueError, match="class id 0..2"):

@@ -50,14 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optimise one w for all layers (default), the per-layer W+ code, or z through the "
                         "mapping network")
     o.add_argument("--reg-weight", type=float, default=0.0, help="pull toward the start's code (default: 0)")
+    o.add_argument("--jitter", type=float, default=0.0, metavar="STD",
+                   help="score each step at the code plus noise of this std, so the result cannot rest on a "
+                        "direction only the extractor sees (default: 0)")
     o.add_argument("--truncation", type=float, default=1.0, metavar="PSI", help="truncation psi (default: 1)")
     return p
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    if args.pool < 1 or args.starts < 0 or args.steps < 0 or args.lr <= 0 or args.reg_weight < 0:
-        raise UserError("--pool must be >= 1, --starts and --steps >= 0, --lr > 0, --reg-weight >= 0")
+    if args.pool < 1 or args.starts < 0 or args.steps < 0 or args.lr <= 0 or min(args.reg_weight, args.jitter) < 0:
+        raise UserError("--pool must be >= 1, --starts and --steps >= 0, --lr > 0, --reg-weight and --jitter >= 0")
 
     from pathlib import Path
 
@@ -103,6 +106,7 @@ def main(argv: list[str]) -> int:
     try:
         res = semantic_sample(G, ext, target, seed=args.seed, pool=args.pool, starts=args.starts, steps=args.steps,
                               lr=args.lr, space=args.space, reg_weight=args.reg_weight, truncation=args.truncation,
+                              jitter=args.jitter,
                               progress=lambda done, n: bar.update(1))
     except ValueError as e:
         raise UserError(f"{args.layout or f'world seed {args.world_seed}'}: {e}") from None
@@ -111,7 +115,7 @@ def main(argv: list[str]) -> int:
     report = {"generator": str(path), "generator_sha256": file_sha256(path), "lse": str(args.lse),
               "layout": args.layout or {"world_seed": args.world_seed, "free_classes": freed},
               "settings": {k: getattr(args, k) for k in ("seed", "pool", "starts", "steps", "lr", "space",
-                                                         "reg_weight", "truncation")},
+                                                         "reg_weight", "jitter", "truncation")},
               "chosen_seed": res.seed, "loss": res.loss, "starts": res.starts,
               "layout_miou_by_lse": mean_iou(res.labels.numpy(), layout, C)}
     if seg is not None:

@@ -67,13 +67,15 @@ def _ce(ext: SemanticExtractor, feats, target: torch.Tensor) -> torch.Tensor:
 
 def semantic_sample(G, ext: SemanticExtractor, target: torch.Tensor, seed: int = 0, pool: int = 32, starts: int = 4,
                     steps: int = 100, lr: float = 0.01, space: str = "w", reg_weight: float = 0.0,
-                    truncation: float = 1.0, batch: int = 16,
+                    truncation: float = 1.0, batch: int = 16, jitter: float = 0.0,
                     progress: Callable[[int, int], None] | None = None) -> SCSResult:
     """Sample an image following `target` (int64 [H, W], IGNORE = free) from the best of several starts.
 
     pool: samples scored before optimising (seeds seed..seed+pool-1); starts: how many of the best
     are optimised (0 = pick the best of the pool, no optimisation); steps / lr: Adam on w (space
-    "w"), on the W+ code ("wplus") or on z ("z"); reg_weight pulls the W+ code toward its start.
+    "w"), on the W+ code ("wplus") or on z ("z"); reg_weight pulls the W+ code toward its start;
+    jitter > 0 scores each step at the code plus Gaussian noise of that std (an expectation over
+    nearby codes, so the optimisation cannot rely on a direction only the extractor sees).
     progress(done, total) is called after each optimisation step of each start."""
     target = check_layout(ext, target)
     if space not in SPACES:
@@ -92,6 +94,7 @@ def semantic_sample(G, ext: SemanticExtractor, target: torch.Tensor, seed: int =
         losses = torch.cat(losses)
     order = [int(j) for j in losses.argsort()]
     chosen = order[:max(starts, 1)]
+    noise = torch.Generator().manual_seed(seed)  # jitter draws: the same result for the same arguments
     rows, best = [], None
     total = len(chosen) * steps if starts else 0
     for n, j in enumerate(chosen):
@@ -108,7 +111,8 @@ def semantic_sample(G, ext: SemanticExtractor, target: torch.Tensor, seed: int =
             opt = torch.optim.Adam([var], lr=lr)
             for s in range(steps):
                 ws = to_ws(var)
-                _, fs = G.synthesis(ws, noise_mode="const", return_features=True)
+                shaken = ws + jitter * torch.randn(ws.shape, generator=noise) if jitter else ws
+                _, fs = G.synthesis(shaken, noise_mode="const", return_features=True)
                 loss = _ce(ext, fs, target)[0]
                 if reg_weight:
                     loss = loss + reg_weight * ((ws - ws0) ** 2).sum() / ws.shape[1]
