@@ -10,16 +10,19 @@ from pipeline.cli import main
 from translators.registry import SHIPPED_MODELS
 
 REAL = Path("../shared/realphotos")
-DEMOS = ("sunny", "night")
+# What ships (docs/BENCHMARKS.md #12, 6): the demo preset's night and golden_hour; sunny stays the
+# quickstart one (the demo's was worse on the same scenes); overcast, foggy, snowy did not beat do-nothing.
+DEMOS = ("sunny", "golden_hour", "night")
 
 
 def test_demo_bundles_ship_small_and_say_what_they_are(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # no user bundles hide the shipped ones
     monkeypatch.delenv("PHOTOEDIT_MODELS", raising=False)
     total = sum(f.stat().st_size for f in SHIPPED_MODELS.rglob("*") if f.is_file())
-    assert total <= 20 * 2**20
+    assert total <= 40 * 2**20  # issue #12: the six together at most 40 MB
     assert main(["list", "--json"]) == 0
     rows = {r["attribute"]: r for r in json.loads(capsys.readouterr().out)}
+    assert sorted(rows) == sorted(DEMOS)  # the registry finds every shipped attribute, nothing else
     for attr in DEMOS:
         assert rows[attr]["source"] == "shipped"
         assert "procedural street world" in rows[attr]["description"]
