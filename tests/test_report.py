@@ -93,7 +93,8 @@ def test_semantics_sections_show_the_files_of_lse_scs_sie_and_dissect(tmp_path):
              {"layout_miou_by_lse": 0.61, "layout_miou_by_segmenter": {"result": 0.52, "unconditioned_mean": 0.17}}),
             ("sie", ("before.png", "paint.png", "after.png", "labels_after.png"),
              {"classes": {"2": "bright"}, "scores_by_lse": {"region_fraction_before": 0.1, "region_fraction": 0.83,
-                                                             "psnr_outside": 31.4}})):
+                                                             "psnr_outside": 31.4},
+              "scores_by_segmenter": {"region_miou": 0.57}})):
         (run / f"{kind}7").mkdir()
         for i, n in enumerate(files):
             png(run / f"{kind}7" / n, i)
@@ -106,6 +107,7 @@ def test_semantics_sections_show_the_files_of_lse_scs_sie_and_dissect(tmp_path):
     assert "dark" in section("lse") and "bright" in section("lse")
     assert "0.610" in section("scs") and "0.170" in section("scs") and section("scs").count("<img") == 4
     assert "0.830" in section("sie") and "31.400" in section("sie") and "bright" in section("sie")
+    assert "0.570" in section("sie")  # the segmenter's region IoU, under the key `photoedit sie` writes
     d = section("dissection")
     assert d.count("<img") == 3  # chart, ablation and insertion sheets
     assert "random units ablated" in d and "bright inserted in box [0, 0, 8, 8]" in d

@@ -243,12 +243,12 @@ def section_sie(run: Path) -> str | None:
         lse, seg = d.get("scores_by_lse") or {}, d.get("scores_by_segmenter") or {}
         rows.append([folder.name, ", ".join(map(str, (d.get("classes") or {}).values())),
                      lse.get("region_fraction_before", nan), lse.get("region_fraction", nan),
-                     seg.get("painted_miou", nan), lse.get("psnr_outside", nan)])
+                     seg.get("region_miou", nan), lse.get("psnr_outside", nan)])
         parts.append("".join(img(folder / n, f"{folder.name}: {c}") for n, c in (
             ("before.png", "before"), ("paint.png", "painted layout"), ("after.png", "after"),
             ("labels_after.png", "labels after (LSE)"))))
     return (table(["run", "painted class", "region showing it before (LSE)", "after (LSE)",
-                   "painted mIoU (segmenter)", "PSNR outside the region (dB)"], rows) + "".join(parts))
+                   "region IoU (segmenter)", "PSNR outside the region (dB)"], rows) + "".join(parts))
 
 
 def section_dissection(run: Path) -> str | None:
