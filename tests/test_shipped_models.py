@@ -10,8 +10,9 @@ from pipeline.cli import main
 from translators.registry import SHIPPED_MODELS
 
 REAL = Path("../shared/realphotos")
-# What ships (docs/BENCHMARKS.md #12, 6): the demo preset's night and golden_hour; sunny stays the
-# quickstart one (the demo's was worse on the same scenes); overcast, foggy, snowy did not beat do-nothing.
+# What ships (docs/BENCHMARKS.md #12, 6): the demo preset's golden_hour; night and sunny stay the quickstart
+# ones (the demo's sunny was worse on world scenes, its night on real photos); overcast, foggy, snowy
+# did not beat do-nothing.
 DEMOS = ("sunny", "golden_hour", "night")
 
 
