@@ -206,7 +206,7 @@ def test_cli_list_json_and_single_file_edit(tmp_path, capsys):
     make_bundle(models, "sunny")
     make_bundle(models, "night", seed=1)
     assert main(["list", "--json", "--models", str(models)]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = [r for r in json.loads(capsys.readouterr().out) if r["source"] == "--models"]  # not the shipped ones
     assert {r["attribute"] for r in rows} == {"sunny", "night"}
     assert all(r["path"] and r["resolution"] == [32, 64] for r in rows)
     assert main(["list", "--models", str(models)]) == 0
