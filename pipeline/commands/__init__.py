@@ -63,3 +63,27 @@ def add_edit_settings_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: none, EditConfig's own defaults; --dry-run prints them)")
     g.add_argument("--set", action="append", default=[], metavar="edit.KEY=VALUE",
                    help="override an edit setting, e.g. edit.radius=4 or edit.eps=1e-3 (repeatable)")
+
+
+def load_gan_and_extractor(gan: str, lse: str, segmenter: str | None):
+    """The GAN, its linear semantic extractor and (optionally) the segmenter that judges, as
+    `photoedit scs` and `photoedit sie` take them: (G, G's file, extractor, class labels,
+    segmenter or None). A file that cannot be read, an extractor made for another image size or
+    a segmenter with other classes is a UserError naming the file."""
+    from gan.checkpoint import CheckpointError, load_generator, resolve_generator_path
+    from pipeline.errors import UserError
+    from pipeline.semantics.lse import load_extractor
+    from pipeline.semantics.segmenter import SegmenterError, load_segmenter
+
+    try:
+        path = resolve_generator_path(gan)
+        G = load_generator(path, "cpu").eval().requires_grad_(False)
+        ext, labels, _ = load_extractor(lse)
+        seg = load_segmenter(segmenter)[0] if segmenter else None
+    except (CheckpointError, SegmenterError, ValueError) as e:
+        raise UserError(str(e)) from None
+    if tuple(ext.cfg.image_size) != tuple(G.resolution):
+        raise UserError(f"{lse}: made for {ext.cfg.image_size} images, but {path} draws {list(G.resolution)}")
+    if seg is not None and seg.cfg.num_classes != ext.cfg.num_classes:
+        raise UserError(f"{segmenter}: {seg.cfg.num_classes} classes, the extractor {ext.cfg.num_classes}")
+    return G, path, ext, labels, seg

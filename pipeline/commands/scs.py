@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.commands import add_gan_argument, command_parser
+from pipeline.commands import add_gan_argument, command_parser, load_gan_and_extractor
 from pipeline.errors import UserError
 
 EPILOG = """\
@@ -67,28 +67,18 @@ def main(argv: list[str]) -> int:
     import numpy as np
     import torch
 
-    from gan.checkpoint import CheckpointError, file_sha256, load_generator, resolve_generator_path
+    from gan.checkpoint import file_sha256
     from gan.images import to_uint8
     from pipeline.fileio import write_json_atomic
     from pipeline.progress import progress_bar
     from pipeline.semantics import layouts as LY
-    from pipeline.semantics.lse import load_extractor, seed_latents
+    from pipeline.semantics.lse import seed_latents
     from pipeline.semantics.scs import semantic_sample
-    from pipeline.semantics.segmenter import SegmenterError, load_segmenter, mean_iou
+    from pipeline.semantics.segmenter import mean_iou
 
-    try:
-        path = resolve_generator_path(args.gan)
-        G = load_generator(path, "cpu").eval().requires_grad_(False)
-        ext, labels, _ = load_extractor(args.lse)
-        seg = load_segmenter(args.segmenter)[0] if args.segmenter else None
-    except (CheckpointError, SegmenterError, ValueError) as e:
-        raise UserError(str(e)) from None
+    G, path, ext, labels, seg = load_gan_and_extractor(args.gan, args.lse, args.segmenter)
     size = tuple(G.resolution)
-    if tuple(ext.cfg.image_size) != size:
-        raise UserError(f"{args.lse}: made for {ext.cfg.image_size} images, but {path} draws {list(size)}")
     C = ext.cfg.num_classes
-    if seg is not None and seg.cfg.num_classes != C:
-        raise UserError(f"{args.segmenter}: {seg.cfg.num_classes} classes, the extractor {C}")
     freed = []
     try:
         if args.layout:

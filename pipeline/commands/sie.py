@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.commands import add_gan_argument, command_parser
+from pipeline.commands import add_gan_argument, command_parser, load_gan_and_extractor
 from pipeline.errors import UserError
 
 EPILOG = """\
@@ -106,25 +106,16 @@ def main(argv: list[str]) -> int:
     import numpy as np
     import torch
 
-    from gan.checkpoint import CheckpointError, file_sha256, load_generator, resolve_generator_path
+    from gan.checkpoint import file_sha256
     from gan.images import to_uint8
     from pipeline.fileio import write_json_atomic
     from pipeline.progress import progress_bar
     from pipeline.semantics import layouts as LY
     from pipeline.semantics import sie as S
-    from pipeline.semantics.lse import load_extractor
-    from pipeline.semantics.segmenter import IGNORE, SegmenterError, load_segmenter
+    from pipeline.semantics.segmenter import IGNORE
 
-    try:
-        path = resolve_generator_path(args.gan)
-        G = load_generator(path, "cpu").eval().requires_grad_(False)
-        ext, labels, _ = load_extractor(args.lse)
-        seg = load_segmenter(args.segmenter)[0] if args.segmenter else None
-    except (CheckpointError, SegmenterError, ValueError) as e:
-        raise UserError(str(e)) from None
+    G, path, ext, labels, seg = load_gan_and_extractor(args.gan, args.lse, args.segmenter)
     size = tuple(G.resolution)
-    if tuple(ext.cfg.image_size) != size:
-        raise UserError(f"{args.lse}: made for {ext.cfg.image_size} images, but {path} draws {list(size)}")
     C = ext.cfg.num_classes
     try:
         if args.mask:
@@ -166,8 +157,6 @@ def main(argv: list[str]) -> int:
               "scores_by_lse": lse_scores,
               "loss": [round(r["loss"], 5) for r in res.history]}
     if seg is not None:
-        if seg.cfg.num_classes != C:
-            raise UserError(f"{args.segmenter}: {seg.cfg.num_classes} classes, the extractor {C}")
         sc = S.edit_scores(seg.predict, res.before_image, res.image, paint)
         sc["region_iou"] = {labels.get(c, str(c)): v for c, v in sc["region_iou"].items()}
         report["scores_by_segmenter"] = sc
