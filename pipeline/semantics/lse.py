@@ -74,6 +74,25 @@ class SemanticExtractor(nn.Module):
 
 # ---------------------------------------------------------------------------------- GAN samples
 
+def check_label_map(ext: SemanticExtractor, labels, free: int, name: str, free_means: str) -> torch.Tensor:
+    """A label map for `ext` as int64 [H, W]: at the extractor's image size, every value a class id
+    or `free` (a pixel the caller leaves open: SCS's free layout pixels, SIE's kept ones), and at
+    least one pixel not free. Anything else is a ValueError naming `name`."""
+    t = torch.as_tensor(labels)
+    if t.dtype.is_floating_point or t.dtype == torch.bool:
+        raise ValueError(f"{name} must be integers (class ids, {free} = {free_means}), got {t.dtype}")
+    t = t.long()
+    if tuple(t.shape) != tuple(ext.cfg.image_size):
+        raise ValueError(f"{name} {list(t.shape)} differs from the extractor's image size {ext.cfg.image_size}")
+    C = ext.cfg.num_classes
+    bad = t[(t != free) & ((t < 0) | (t >= C))]
+    if len(bad):
+        raise ValueError(f"{name}: value {int(bad[0])} is neither a class id 0..{C - 1} nor {free} ({free_means})")
+    if not (t != free).any():
+        raise ValueError(f"{name}: every pixel is {free} ({free_means}): nothing painted")
+    return t
+
+
 def seed_latents(G, seeds: Sequence[int]) -> torch.Tensor:
     """z [N, z_dim] from numpy RandomState(seed), the same rule as `photoedit sample`."""
     return torch.from_numpy(np.stack([np.random.RandomState(int(s)).randn(G.z_dim) for s in seeds])).float()

@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from pipeline.semantics.lse import SemanticExtractor, seed_latents
+from pipeline.semantics.lse import SemanticExtractor, check_label_map, seed_latents
 from pipeline.semantics.segmenter import IGNORE
 
 SPACES = ("w", "wplus", "z")
@@ -42,19 +42,7 @@ class SCSResult:
 
 def check_layout(ext: SemanticExtractor, target: torch.Tensor) -> torch.Tensor:
     """A layout int64 [H, W] at the extractor's size, values class ids or IGNORE (free)."""
-    t = torch.as_tensor(target)
-    if t.dtype.is_floating_point or t.dtype == torch.bool:
-        raise ValueError(f"target layout must be integer class ids, got {t.dtype}")
-    t = t.long()
-    if tuple(t.shape) != tuple(ext.cfg.image_size):
-        raise ValueError(f"target layout {list(t.shape)} differs from the extractor's {ext.cfg.image_size}")
-    C = ext.cfg.num_classes
-    bad = t[(t != IGNORE) & ((t < 0) | (t >= C))]
-    if len(bad):
-        raise ValueError(f"target layout: value {int(bad[0])} is neither a class id 0..{C - 1} nor {IGNORE} (free)")
-    if not (t != IGNORE).any():
-        raise ValueError(f"target layout: every pixel is {IGNORE} (free); nothing to follow")
-    return t
+    return check_label_map(ext, target, IGNORE, "target layout", "free")
 
 
 def _ce(ext: SemanticExtractor, feats, target: torch.Tensor) -> torch.Tensor:

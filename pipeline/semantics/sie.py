@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.semantics.lse import SemanticExtractor, seed_latents
+from pipeline.semantics.lse import SemanticExtractor, check_label_map, seed_latents
 
 KEEP = -1  # target_labels value: leave this pixel as it is
 BLENDS = ("none", "features")
@@ -75,19 +75,7 @@ def render(G, ext: SemanticExtractor, w_plus: torch.Tensor) -> tuple[torch.Tenso
 
 def check_target(ext: SemanticExtractor, target_labels: torch.Tensor) -> torch.Tensor:
     """Validate a painted layout: int [H, W] at the extractor's size, values -1 or a class id."""
-    t = torch.as_tensor(target_labels)
-    if t.dtype.is_floating_point or t.dtype == torch.bool:
-        raise ValueError(f"target labels must be integers (class ids, {KEEP} = keep), got {t.dtype}")
-    t = t.long()
-    if tuple(t.shape) != tuple(ext.cfg.image_size):
-        raise ValueError(f"target labels {list(t.shape)} differ from the extractor's image size {ext.cfg.image_size}")
-    C = ext.cfg.num_classes
-    bad = t[(t != KEEP) & ((t < 0) | (t >= C))]
-    if len(bad):
-        raise ValueError(f"target labels: value {int(bad[0])} is neither {KEEP} (keep) nor a class id 0..{C - 1}")
-    if not (t != KEEP).any():
-        raise ValueError("target labels: nothing painted (every pixel is -1 = keep)")
-    return t
+    return check_label_map(ext, target_labels, KEEP, "target labels", "keep")
 
 
 def _blend_points(G) -> list:
