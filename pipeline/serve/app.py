@@ -228,20 +228,21 @@ def create_app(cfg: ServeConfig, warm_up: bool = True) -> FastAPI:
     async def gan_info():
         return explorer().info()
 
+    async def gated(work, body, png: bool = False):
+        """One renderer call through the request gate; a PNG answer is never cached."""
+        async with state.gate.admit():
+            data = await state.gate.run(work, body)
+        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"}) if png else data
+
     @app.post("/api/gan/render")
     async def gan_render(request: Request):
         body = await read_json(request)
-        gan = explorer()
-        async with state.gate.admit():
-            data = await state.gate.run(gan.render, body)
-        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+        return await gated(explorer().render, body, png=True)
 
     @app.post("/api/gan/pair")
     async def gan_pair(request: Request):
         body = await read_json(request)
-        gan = explorer()
-        async with state.gate.admit():
-            return await state.gate.run(gan.pair, body)
+        return await gated(explorer().pair, body)
 
     # -- paint and dissect ----------------------------------------------------------------------
 
@@ -258,18 +259,12 @@ def create_app(cfg: ServeConfig, warm_up: bool = True) -> FastAPI:
     @app.post("/api/paint/render")
     async def paint_render(request: Request):
         body = await read_json(request)
-        p = painter()
-        async with state.gate.admit():
-            data = await state.gate.run(p.render, body)
-        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+        return await gated(painter().render, body, png=True)
 
     @app.post("/api/paint/labels")
     async def paint_labels(request: Request):
         body = await read_json(request)
-        p = painter()
-        async with state.gate.admit():
-            data = await state.gate.run(p.labels, body)
-        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+        return await gated(painter().labels, body, png=True)
 
     @app.post("/api/paint/sie")
     async def paint_sie(request: Request, seed: str = "0", psi: str = "0.8", steps: str = "60", blend: str = "none"):
