@@ -122,3 +122,17 @@ def test_run_dry_run_checks_every_section_before_work(tmp_path, capsys):
     assert "pairs.nope" in capsys.readouterr().err
     assert not out.exists()  # nothing started
     assert main(["run", "quickstart", "--out", str(out), "--set", "pairs.n=7", "--dry-run"]) == 0
+
+
+def test_run_dry_run_shows_the_per_attribute_settings(tmp_path, capsys):
+    """The plan says what each attribute's stages will use, including a --set override, and which
+    entries no stage will read."""
+    out = tmp_path / "run"
+    assert main(["run", "quickstart", "--out", str(out), "--dry-run",
+                 "--set", "per_attribute.night.pairs.strength_range=[1.0,4.0]"]) == 0
+    text = capsys.readouterr().out
+    lines = text.split("per-attribute settings", 1)[1].splitlines()
+    night = next(line for line in lines if line.strip().startswith("night:"))
+    assert "pairs.strength_range=[1.0, 4.0]" in night and "unused" not in night
+    assert any(line.strip().startswith("overcast:") and "unused" in line for line in lines)
+    assert not out.exists()

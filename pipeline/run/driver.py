@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from pipeline.config import per_attribute_overrides
 from pipeline.run.report import build_report, summary
 from pipeline.run.runner import Runner, StageFailed
 from pipeline.run.stages import Plan
@@ -31,6 +32,12 @@ def execute(config: str, args) -> int:
         for stage, reason in runner.plan(args.from_stage):
             verdict = "skip" if reason == "up to date" else "run "
             print(f"  {verdict}  {stage.name:<24} {reason}")
+        per_attribute = per_attribute_overrides(plan.preset, plan.overrides)
+        if per_attribute:
+            print("per-attribute settings (win over the sections for that attribute's stages):")
+            for attr, flat in per_attribute.items():
+                unused = "" if attr in plan.cfg.attributes else "  (not in run.attributes: unused)"
+                print(f"  {attr}: " + ", ".join(f"{k}={v}" for k, v in flat.items()) + unused)
         return 0
     try:
         runner.run(force_from=args.from_stage)
