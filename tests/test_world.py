@@ -114,7 +114,7 @@ def test_snow_brightens_the_ground_more_than_the_facades():
 
 
 def test_sunny_casts_hard_shadows_overcast_does_not():
-    from pipeline.world.renderer import camera_from, draw_shadows, light_from
+    from pipeline.world.renderer import ambient_occlusion, camera_from, draw_shadows, light_from
 
     ratio = {"sunny": [], "overcast": []}
     for seed in range(8):
@@ -123,8 +123,10 @@ def test_sunny_casts_hard_shadows_overcast_does_not():
         cam = camera_from(sunny, 96, 192)
         # Interior of the shadows only: their 1-px soft edges are neither lit nor shaded.
         shadows = draw_shadows(sunny, cam, light_from(sunny))[0]
-        shade = cv2.erode(shadows, np.ones((3, 3), np.uint8)) > 0
-        lit = cv2.dilate(shadows, np.ones((3, 3), np.uint8)) == 0
+        # ... and away from the contact darkening of ambient occlusion (tested on its own).
+        open_sky = ambient_occlusion(render(p, (96, 192)).masks, 96) > 0.999
+        shade = (cv2.erode(shadows, np.ones((3, 3), np.uint8)) > 0) & open_sky
+        lit = (cv2.dilate(shadows, np.ones((3, 3), np.uint8)) == 0) & open_sky
         for a in ratio:
             r = render(p.with_attribute(a, 1.0), (96, 192))
             road = (r.masks == LABEL_IDS["road"]) & (r.depth < 40)
@@ -523,3 +525,31 @@ def test_woods_stand_beside_the_open_road_and_leave_it_visible():
     assert np.isin(a.masks[changed], [LABEL_IDS[k] for k in ("sky", "terrain", "car", "pole", "traffic_sign")]).all()
     assert np.allclose(b.depth[changed & (b.masks == veg)], p.layout.woods_depth, rtol=0.02)
     assert (b.masks == LABEL_IDS["road"]).sum() > 0.9 * (a.masks == LABEL_IDS["road"]).sum()
+
+
+def test_ambient_occlusion_darkens_ground_at_walls_under_any_sky():
+    """The same road and pavement pixels are darker next to buildings and cars than in the open,
+    under an overcast sky too (sky light is what occlusion removes), and nothing else changes."""
+    from pipeline.world import renderer as R
+
+    seen = 0
+    for seed in range(6):
+        p = sample_scene(seed, "overcast")
+        r = render(p, (96, 192))
+        ao = R.ambient_occlusion(r.masks, 96)
+        ground = np.isin(r.masks, [LABEL_IDS["road"], LABEL_IDS["sidewalk"]])
+        corner, open_ = ground & (ao < 0.95), ground & (ao > 0.999)
+        assert (ao[~ground & (r.masks != LABEL_IDS["terrain"])] == 1).all()
+        if corner.sum() < 20 or open_.sum() < 20:
+            continue
+        saved, R.AO_STRENGTH = R.AO_STRENGTH, 0.0
+        try:
+            flat = render(p, (96, 192))
+        finally:
+            R.AO_STRENGTH = saved
+        lum, lum0 = luminance(r.image), luminance(flat.image)
+        assert np.median(lum[corner] / np.maximum(lum0[corner], 1e-3)) < 0.97
+        assert np.median(np.abs(lum[open_] - lum0[open_])) < 1e-3  # the open ground keeps its light
+        assert (flat.masks == r.masks).all()
+        seen += 1
+    assert seen >= 2

@@ -960,6 +960,20 @@ def draw_sky(p: SceneParams, cam: Camera, light: Light, rng: np.random.Generator
 # The whole picture
 
 
+_OCCLUDERS = np.isin(np.arange(256), [LB[n] for n in ("building", "car", "vegetation", "person", "ego_vehicle")])
+_OCCLUDED = np.isin(np.arange(256), [LB[n] for n in ("road", "sidewalk", "terrain")])
+AO_STRENGTH = 0.1  # sky light lost by a ground pixel with occluders over half its window
+
+
+def ambient_occlusion(labels: np.ndarray, h: int) -> np.ndarray:
+    """float32 [H, W] factor in [1 - AO_STRENGTH, 1]: ground pixels lose sky light in proportion
+    to the share of occluders (walls, cars, trees, people) around them, over a window ~1/24 of
+    the image height; every other pixel keeps 1."""
+    k = max(3, (h // 24) | 1)
+    near = cv2.blur(_OCCLUDERS[labels].astype(np.float32), (k, k))
+    return (1.0 - (2.0 * AO_STRENGTH) * np.minimum(near, 0.5) * _OCCLUDED[labels]).astype(np.float32)
+
+
 def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(image uint8 [H,W,3], labels uint8 [H,W], depth float32 [H,W])."""
     cam = camera_from(p, h, w)
@@ -992,6 +1006,9 @@ def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray
     # 3. Shadows: ground shadows fall on ground and cars, facade shadows on buildings.
     sun_on = float(light.sun_rgb.max()) > 0.01
     img = np.take(ambient_pal, ids, axis=0)
+    # Ambient occlusion (sky light only): the ground darkens where walls, cars and kerb-side
+    # objects stand over it (the corners where a facade meets the pavement, under parked cars).
+    img *= ambient_occlusion(labels, h)[..., None]
     if sun_on:
         g_sh, f_sh = draw_shadows(p, cam, light)
         shadow = np.where(labels == LB["building"], f_sh, g_sh)
