@@ -92,8 +92,11 @@ def test_lpips_matches_the_lpips_package(tmp_path):
     lpips = pytest.importorskip("lpips")  # 0.1.4; constructed so that nothing is downloaded
     for arch, net in (("alexnet", "alex"), ("vgg16", "vgg")):
         ours = load_lpips(lin_file(tmp_path / f"{net}.pth", arch), backbone_file(tmp_path / f"{arch}.pth", arch))
-        ref = lpips.LPIPS(pretrained=True, model_path=str(tmp_path / f"{net}.pth"), net=net, pnet_rand=True,
-                          verbose=False)
+        # Random backbone (pnet_rand) and no packaged lin weights: ours are loaded from the same file.
+        ref = lpips.LPIPS(pretrained=False, net=net, pnet_rand=True, verbose=False)
+        lin_sd = torch.load(tmp_path / f"{net}.pth", weights_only=True)
+        assert not ref.load_state_dict(lin_sd, strict=False).unexpected_keys
+        assert all(torch.equal(ref.state_dict()[k], v) for k, v in lin_sd.items())
         feats = tv_features(arch)
         for i in range(1, 6):
             for name, m in getattr(ref.net, f"slice{i}").named_children():
