@@ -38,6 +38,8 @@ def test_preset_and_overrides_fill_types(tmp_path):
     cfg = load_section(Sample, "train_gan", p, ["train_gan.mode=b", "train_gan.flag=true", "world.size=9"])
     assert cfg == Sample(lr=1.0, size=(32, 64), mode="b", flag=True, inner=Inner(3))
     assert isinstance(cfg.lr, float)
+    # YAML 1.1 reads 5e-5 (no dot) as a string: a float field still takes it
+    assert load_section(Sample, "train_gan", p, ["train_gan.lr=5e-5"]).lr == 5e-5
 
 
 @pytest.mark.parametrize(
@@ -51,6 +53,7 @@ def test_preset_and_overrides_fill_types(tmp_path):
         ("", ["train_gan.size=[1,2,3]"], "train_gan.size"),
         ("", ["nosection.x=1"], "nosection"),
         ("", ["train_gan.flag=maybe"], "train_gan.flag"),
+        ("", ["train_gan.lr=nan"], "train_gan.lr"),
     ],
 )
 def test_bad_keys_and_values_name_the_key(tmp_path, text, overrides, needle):
