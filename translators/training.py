@@ -60,6 +60,7 @@ class TrainTranslatorConfig:
     lambda_l1: float = 10.0  # L1 to the GAN target: the target is paired, so use it directly
     lambda_l2: float = 0.0  # squared error to the target: what PSNR and a least-squares colour matrix weigh
     lambda_vgg: float = 10.0  # VGG19 perceptual weight; used only with local VGG19 weights
+    global_fit_pairs: int = 256  # pairs a global_affine translator's global change is fitted on before step 0
     ndf: int = 32  # first-layer channels of each PatchGAN
     n_layers_d: int = 3  # layers per PatchGAN
     num_d: int = 2  # discriminator scales
@@ -76,6 +77,8 @@ class TrainTranslatorConfig:
     def __post_init__(self) -> None:
         if self.batch < 1 or self.steps < 1:
             raise ValueError("batch and steps must be >= 1")
+        if self.global_fit_pairs < 0:
+            raise ValueError(f"global_fit_pairs must be >= 0, got {self.global_fit_pairs}")
         if not 0 <= self.decay_start <= 1:
             raise ValueError(f"decay_start must be in [0, 1], got {self.decay_start}")
 
@@ -174,7 +177,7 @@ class TranslatorTrainer:
         self.resolution = tuple(int(v) for v in x0.shape[1:])
         need_aug = cfg.hflip or tuple(cfg.crop_scale) != (1.0, 1.0)
         self.augment = PairedAugment(self.resolution, cfg.hflip, tuple(cfg.crop_scale)) if need_aug else None
-        self._build(vgg_weights)
+        self._build(vgg_weights, fit_global=not resume)
         self.step = 0
         if resume:
             self._load_state()
@@ -186,9 +189,11 @@ class TranslatorTrainer:
 
     # 1. construction
 
-    def _build(self, vgg_weights) -> None:
+    def _build(self, vgg_weights, fit_global: bool) -> None:
         torch.manual_seed(self.cfg.seed)  # identical init on every rank (DDP also broadcasts)
         self.G = build_translator(self.arch).to(self.device)
+        if fit_global and self.arch.global_affine and self.cfg.global_fit_pairs > 0:
+            self._fit_global()
         self.use_gan = self.cfg.lambda_gan > 0 or self.cfg.lambda_feat > 0
         self.D = None
         if self.use_gan:
@@ -210,6 +215,23 @@ class TranslatorTrainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.G_train = DDP(self.G, device_ids=ids)
             self.D_train = DDP(self.D, device_ids=ids) if self.D else None
+
+    def _fit_global(self) -> None:
+        """Start the translator's global change at the least-squares colour matrix of its
+        first `global_fit_pairs` pairs (the same pairs on every rank: a stream is read before
+        it is split by rank)."""
+        n = self.cfg.global_fit_pairs
+        if isinstance(self.dataset, IterableDataset):
+            it = iter(self.dataset)
+            items = [item for _, item in zip(range(n), it)]
+        else:
+            idx = np.linspace(0, len(self.dataset) - 1, min(n, len(self.dataset))).round().astype(int)
+            items = [self.dataset[int(i)] for i in np.unique(idx)]
+        x, y, a = _collate(items)
+        s = (a.float() / self.strength_max).clamp(min=0)
+        mse = self.G.fit_global_affine(x.to(self.device), y.to(self.device), s.to(self.device))
+        if self.rank == 0:
+            self.log(f"global colour change fitted on {len(items)} pairs (RMS residual {mse ** 0.5:.3f})")
 
     def run_config(self) -> dict:
         return {
