@@ -62,6 +62,19 @@ def test_demo_preset_validates_and_plans_six_attributes(tmp_path, capsys):
     assert gan.resolution[1] == 2 * gan.resolution[0] >= 256
 
 
+def test_demo_plans_from_any_folder(tmp_path, monkeypatch, capsys):
+    """run.gan is relative to the repository root; from another folder it is found beside
+    the preset (it crashed with a traceback before)."""
+    from pipeline.run.stages import Plan
+
+    monkeypatch.chdir(tmp_path)
+    assert not Path("configs/demo/generator.safetensors").exists()
+    plan = Plan("demo", [], tmp_path / "demo")
+    assert Path(plan.cfg.gan).is_absolute() and Path(plan.cfg.gan).is_file()
+    assert main(["run", "demo", "--out", str(tmp_path / "demo"), "--dry-run"]) == 0
+    assert "gan " in capsys.readouterr().out
+
+
 def test_demo_generator_is_shipped_and_makes_demo_sized_images():
     from pipeline.config import load_all
 

@@ -73,6 +73,7 @@ class Plan:
         # Every section resolved and checked now: a typo in any of them fails before any work.
         self.configs = load_all(self.preset, self.overrides)
         self.cfg: RunConfig = self.configs["run"]
+        self.cfg.gan = self._preset_relative(self.cfg.gan)
         # Stage keys hash the resolved settings (defaults included), not the YAML as written:
         # the same settings spelt two ways give the same key, a changed default a new one.
         self.sections = {name: to_dict(obj) for name, obj in self.configs.items()}
@@ -80,6 +81,18 @@ class Plan:
         self.attr_configs = {a: load_all(self.preset, self.overrides, attribute=a) for a in self.cfg.attributes}
         self.attr_sections = {a: {name: to_dict(obj) for name, obj in cfgs.items()}
                               for a, cfgs in self.attr_configs.items()}
+
+    def _preset_relative(self, path: str | None) -> str | None:
+        """A relative path that is not found from the current folder is looked up from the
+        repository root beside a shipped preset (configs/..), then the preset's own folder,
+        so `photoedit run demo` works from any folder (the path as given is kept when it
+        exists, so keys made from the repository root stay the same)."""
+        if not path or Path(path).expanduser().is_absolute() or Path(path).exists():
+            return path
+        for base in (self.preset.parent.parent, self.preset.parent):
+            if (base / path).exists():
+                return str((base / path).resolve())
+        return path
 
     # common arguments every configurable verb gets (with `attr`: its per-attribute entries last, so they win)
     def cfg_args(self, attr: str | None = None) -> list[str]:
