@@ -35,9 +35,21 @@ def local_bundle(folder: Path) -> Path:
     return save_bundle(folder / "fog", model, {"attribute": "fog", "resolution": [32, 64], "strength_range": [0, 2]})
 
 
-@pytest.mark.parametrize("kind", ["global", "local"])
+def affine_bundle(folder: Path) -> Path:
+    """A tiny affine U-Net with the global colour change (as the presets train it)."""
+    torch.manual_seed(2)
+    model = build_translator(TranslatorConfig(kind="affine", ngf=4, n_downsample=2, n_blocks=1, film_hidden=8,
+                                              global_affine=True))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return save_bundle(folder / "dusk", model, {"attribute": "dusk", "resolution": [32, 64], "strength_range": [0, 2]})
+
+
+@pytest.mark.parametrize("kind", ["global", "local", "affine"])
 def test_export_matches_torch_at_any_size_and_batch(tmp_path, kind):
-    bundle = make_bundle(tmp_path, "night") if kind == "global" else local_bundle(tmp_path)
+    bundle = {"global": lambda: make_bundle(tmp_path, "night"), "local": lambda: local_bundle(tmp_path),
+              "affine": lambda: affine_bundle(tmp_path)}[kind]()
     report = export_onnx(bundle, tmp_path / "m.onnx")
     assert Path(report["path"]).is_file() and max(report["max_abs_diff"].values()) <= 1e-3
     model, config = load_bundle(bundle)

@@ -141,3 +141,24 @@ def test_affine_kind_applies_a_per_pixel_colour_matrix_and_offset():
     assert torch.allclose(g(x, 0.5), x + 0.5 * (-0.8 * x - 0.8), atol=1e-5)  # s scales the change
     with pytest.raises(ValueError, match="residual"):
         TranslatorConfig(kind="affine", residual=False)
+
+
+def test_global_affine_fit_follows_an_edit_that_is_not_linear_in_strength():
+    """A GAN edit at half the latent step can carry less than half the change: the global
+    part is (s C0 + s^2 C1) [x; 1], and its least-squares fit recovers both matrices, so the
+    translator is exact at every strength (a fit linear in s alone is not)."""
+    g = build_translator(TranslatorConfig(kind="affine", global_affine=True, **TINY))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(24, 3, 12, 16, generator=gen) * 1.6 - 0.8
+    s = torch.rand(24, generator=gen)
+    c0 = torch.randn(3, 4, generator=gen) * 0.1
+    c1 = torch.randn(3, 4, generator=gen) * 0.3
+    x1 = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+    y = x + torch.einsum("nij,njhw->nihw", s[:, None, None] * c0 + s[:, None, None] ** 2 * c1, x1)
+    mse = g.fit_global_affine(x, y, s)
+    assert mse < 1e-10 and torch.allclose(g.global_change[0], c0, atol=1e-4)
+    assert torch.allclose(g.global_change[1], c1, atol=1e-4)
+    with torch.no_grad():
+        assert torch.allclose(g(x, s), y.clamp(-1, 1), atol=1e-4)
+    with pytest.raises(ValueError, match="global_affine"):
+        build_translator(TranslatorConfig(kind="affine", **TINY)).fit_global_affine(x, y, s)
