@@ -232,6 +232,16 @@ def test_global_affine_starts_at_the_least_squares_colour_matrix_and_adds_the_lo
     with torch.no_grad():
         assert torch.equal(off.G(x, a / A_MAX), x)  # global_fit_pairs = 0: starts as "do nothing"
 
+    # steps = 0: the fitted global change alone is the model (and a snapshot is written)
+    only = TranslatorTrainer(ColourPairs(32, local=False), arch, small_cfg(steps=0), tmp_path / "only", A_MAX,
+                             log=lambda m: None)
+    only.run(progress=False)
+    with torch.no_grad():
+        assert torch.allclose(only.G(x, a / A_MAX), y, atol=1e-4)
+    assert (tmp_path / "only" / "state.pt").is_file()
+    with pytest.raises(ValueError, match="steps = 0 trains nothing"):
+        TranslatorTrainer(ColourPairs(8), ARCH, small_cfg(steps=0), tmp_path / "none", A_MAX, log=lambda m: None)
+
     # with a local change too: the fitted start is the global matrix; training beats it
     cfg = small_cfg(batch=8, steps=60, log_every=60, grid_every=60, snapshot_every=60, crop_scale=(1.0, 1.0),
                     lambda_gan=0.0, lambda_feat=0.0, lambda_l2=10.0)

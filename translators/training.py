@@ -50,7 +50,7 @@ STATS_FILE = "stats.jsonl"
 @dataclass
 class TrainTranslatorConfig:
     batch: int = 8  # pairs per process per step
-    steps: int = 2000  # optimiser steps in total
+    steps: int = 2000  # optimiser steps in total; 0 with translator.global_affine = the fitted global change alone
     lr: float = 2e-4  # Adam learning rate of G and D (pix2pixHD)
     beta1: float = 0.5  # Adam beta1 (pix2pixHD)
     beta2: float = 0.999  # Adam beta2
@@ -75,8 +75,8 @@ class TrainTranslatorConfig:
     tensorboard: bool = False  # train-translator writes TensorBoard scalars to RUN/tb (extra [tensorboard])
 
     def __post_init__(self) -> None:
-        if self.batch < 1 or self.steps < 1:
-            raise ValueError("batch and steps must be >= 1")
+        if self.batch < 1 or self.steps < 0:
+            raise ValueError("batch must be >= 1 and steps >= 0")
         if self.global_fit_pairs < 0:
             raise ValueError(f"global_fit_pairs must be >= 0, got {self.global_fit_pairs}")
         if not 0 <= self.decay_start <= 1:
@@ -177,6 +177,9 @@ class TranslatorTrainer:
         self.resolution = tuple(int(v) for v in x0.shape[1:])
         need_aug = cfg.hflip or tuple(cfg.crop_scale) != (1.0, 1.0)
         self.augment = PairedAugment(self.resolution, cfg.hflip, tuple(cfg.crop_scale)) if need_aug else None
+        if cfg.steps == 0 and not (arch.global_affine and cfg.global_fit_pairs > 0):
+            raise ValueError("train_translator.steps = 0 trains nothing: it needs translator.global_affine "
+                             "(the bundle is then the global colour change fitted on the pairs)")
         self._build(vgg_weights, fit_global=not resume)
         self.step = 0
         if resume:
@@ -373,6 +376,8 @@ class TranslatorTrainer:
                 self.save_state()
                 saved = self.step
         bar.close()
+        if stop == 0 and self.step == 0:  # steps = 0: the fitted global change is the whole model
+            self.save_state()
         self.G.eval()
         return last
 
