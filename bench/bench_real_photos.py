@@ -153,7 +153,7 @@ def main() -> None:
         pipe = EditPipeline.from_pretrained(Path(args.models) / attr, config=edit)
         edited = [pipe(img, 1.0).image for img in inputs]
         edited_all[attr] = edited
-        r = {"n_photos": len(inputs), "radius": edit.radius, "eps": edit.eps, "structure": round(float(np.mean([structure_term(i, o) for i, o in
+        r = {"n_photos": len(inputs), "radius": edit.radius, "eps": pipe.carry_eps, "structure": round(float(np.mean([structure_term(i, o) for i, o in
                                                                         zip(inputs, edited)])), 4)}
         cond = CONDITION_OF.get(attr)
         if cond:

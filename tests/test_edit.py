@@ -412,3 +412,28 @@ def test_edit_config_dry_run_and_bad_settings_answer_without_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", "import sys, translators.edit_config; print('torch' in sys.modules)"],
                        capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "False", r.stderr
+
+
+def test_a_bundle_carries_the_eps_it_was_measured_with(tmp_path):
+    """config.json "edit": {"eps": E} sets the carry's regulariser unless the settings name
+    one; with several bundles the largest wins; without any, DEFAULT_EPS."""
+    import json
+
+    from translators.edit_config import DEFAULT_EPS
+
+    plain = make_bundle(tmp_path, "sunny", seed=1)
+    smooth = make_bundle(tmp_path, "night", seed=2)
+    cfg_file = smooth / "config.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg["edit"] = {"eps": 0.05}
+    cfg_file.write_text(json.dumps(cfg))
+    assert EditPipeline.from_pretrained(plain).carry_eps == DEFAULT_EPS
+    assert EditPipeline.from_pretrained(smooth).carry_eps == 0.05
+    assert EditPipeline.from_pretrained([plain, smooth]).carry_eps == 0.05
+    assert EditPipeline.from_pretrained(smooth, config=EditConfig(eps=1e-3)).carry_eps == 1e-3
+    photo = textured_photo(240, 320)
+    own = EditPipeline.from_pretrained(smooth)(photo, 1.0).image
+    forced = EditPipeline.from_pretrained(smooth, config=EditConfig(eps=DEFAULT_EPS))(photo, 1.0).image
+    assert np.abs(own.astype(float) - forced.astype(float)).mean() > 0.05  # the recorded eps is really used
+    with pytest.raises(ValueError, match="eps"):
+        EditConfig(eps=0.0)

@@ -136,9 +136,11 @@ def test_commands_pairs_train_eval(tmp_path, capsys):
         assert set(r[key]) >= {"psnr_gain_db", "ssim_gain"}
     assert isinstance(r["strength_monotonic"], bool)
     assert json.loads((bundle / "config.json").read_text())["metrics"]["world"]["n"] == 3
-    # streamed pairs straight from the GAN, no pairs folder
+    assert cfg["edit"] == {"eps": 0.01}  # the default preset's (quickstart) carry, which edits use too
+    # streamed pairs straight from the GAN, no pairs folder; a preset's carry eps is recorded in the bundle
     assert main(["train-translator", "--gan", str(gan), "--boundary", str(bnd), "--out",
-                 str(tmp_path / "models" / "streamed")] + tiny) == 0
+                 str(tmp_path / "models" / "streamed"), "--set", "edit.eps=0.02"] + tiny) == 0
+    assert json.loads((tmp_path / "models" / "streamed" / "config.json").read_text())["edit"] == {"eps": 0.02}
     # user errors, not tracebacks
     assert main(["train-translator", "--pairs", str(tmp_path / "nope"), "--out", str(tmp_path / "x")] + tiny) == 2
     assert main(["train-translator", "--out", str(tmp_path / "x")]) == 2

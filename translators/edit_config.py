@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+DEFAULT_EPS = 1e-4  # the carry's regulariser when neither the settings nor the bundles name one
+
 
 @dataclass
 class EditConfig:
@@ -18,7 +20,8 @@ class EditConfig:
 
     mode: Literal["guided", "tiled"] = "guided"  # guided: net once at working res; tiled: net over full res
     radius: int = 2  # guided filter window radius at working resolution (pixels)
-    eps: float = 1e-4  # guided filter regulariser on [0,1] colours; larger = smoother change
+    eps: float | None = None  # guided filter regulariser on [0,1] colours; larger = smoother change; None = the
+    #                         bundles' own (config.json "edit": {"eps": ...}, the largest of several), else DEFAULT_EPS
     max_aspect_stretch: float = 2.0  # working long side <= this x the bundle's long side (caps strips)
     batch_size: int = 4  # same-size photos (or tiles) per network call
     carry_threads: int = 0  # threads applying the colour transform to one photo; 0 = all cores (a batch
@@ -31,7 +34,7 @@ class EditConfig:
     def __post_init__(self):
         if self.mode not in ("guided", "tiled"):
             raise ValueError(f"mode must be 'guided' or 'tiled', got {self.mode!r}")
-        if self.radius < 0 or self.eps <= 0:
+        if self.radius < 0 or (self.eps is not None and self.eps <= 0):
             raise ValueError("radius must be >= 0 and eps > 0")
         if not 0 <= self.tile_overlap < 0.5 or self.tile_size < 8:
             raise ValueError("tile_overlap must be in [0, 0.5) and tile_size >= 8")
@@ -42,6 +45,15 @@ class EditConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def carry_eps(self, bundle_configs: list[dict]) -> float:
+        """The regulariser an edit uses: this config's eps, else the largest eps the bundles
+        were measured with (their config.json "edit" entry), else DEFAULT_EPS."""
+        if self.eps is not None:
+            return float(self.eps)
+        own = [float(c["edit"]["eps"]) for c in bundle_configs
+               if isinstance(c.get("edit"), dict) and isinstance(c["edit"].get("eps"), (int, float))]
+        return max(own, default=DEFAULT_EPS)
 
     @classmethod
     def from_dict(cls, data: dict) -> "EditConfig":

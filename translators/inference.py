@@ -234,6 +234,7 @@ class EditPipeline:
             raise ValueError("EditPipeline needs at least one translator")
         self.translators = list(translators)
         self.config = config or EditConfig()
+        self.carry_eps = self.config.carry_eps([t.config for t in self.translators])
         self.to(device)
 
     # -- loading, saving, placing --------------------------------------------------------
@@ -450,7 +451,7 @@ class EditPipeline:
         cores (one photo uses the machine: 12 MP in ~0.19 s on 1 core, ~0.12 s on 2)."""
         coef = None
         if self.config.mode == "guided":
-            coef = fit_local_affine(prep.image, edited, self.config.radius, self.config.eps)
+            coef = fit_local_affine(prep.image, edited, self.config.radius, self.carry_eps)
         rgb = photo() if callable(photo) else photo
         if rgb.shape[:2] != tuple(prep.full_size):
             raise ValueError(f"finish got a photo of {rgb.shape[:2]}, but it was prepared for {prep.full_size}")

@@ -49,11 +49,14 @@ def load_configs(args) -> dict:
     from translators.networks import TranslatorConfig
     from translators.training import TrainTranslatorConfig
 
+    from translators.edit_config import EditConfig
+
     overrides = parse_overrides(args.set)
     return {
         "translator": load_section(TranslatorConfig, "translator", args.config, overrides),
         "train_translator": load_section(TrainTranslatorConfig, "train_translator", args.config, overrides),
         "pairs": load_section(PairsConfig, "pairs", args.config, overrides),
+        "edit": load_section(EditConfig, "edit", args.config, overrides),
     }
 
 
@@ -127,6 +130,8 @@ def main(argv: list[str]) -> int:
                          "config": trainer.run_config()["train"]},  # eval's oracle translator trains alike
             "metrics": {},
         }
+        if cfgs["edit"].eps is not None:  # the carry this preset edits with: `photoedit --attribute` uses it too
+            bundle["edit"] = {"eps": cfgs["edit"].eps}
         save_bundle(args.out, trainer.G.eval(), bundle)
         print(f"saved translator '{attribute}' to {args.out} (run folder {run_dir}; "
               f"last L1 {last.get('l1', float('nan')):.4f}, {last.get('images_per_s', 0):.1f} images/s)")
