@@ -236,7 +236,10 @@ def test_gan_explorer_edits_the_chosen_layers_and_makes_the_pair(env):
     x = decode(__import__("base64").b64decode(pair["x"].split(",", 1)[1]))
     y = decode(__import__("base64").b64decode(pair["y"].split(",", 1)[1]))
     assert np.array_equal(x, base) and np.array_equal(y, both)  # the explorer shows what pairs makes
-    assert pair["translated"] and abs(pair["s"] - 1.0) < 1e-6  # shipped sunny: a_max = 3
+    from translators.registry import SHIPPED_MODELS
+
+    a_max = json.loads((SHIPPED_MODELS / "sunny" / "config.json").read_text())["strength_range"][1]
+    assert pair["translated"] and abs(pair["s"] - 3.0 / a_max) < 1e-6  # s = a / the shipped sunny's a_max
     for bad in ({"seed": -1}, {"psi": "x"}, {"edits": [{"direction": "boundary:../../x", "strength": 1}]},
                 {"groups": ["all"]}):
         status, _, body = server.request("POST", "/api/gan/render", bad)

@@ -11,7 +11,7 @@ from translators.registry import SHIPPED_MODELS
 
 REAL = Path("../shared/realphotos")
 # What ships (docs/BENCHMARKS.md #12, 7): the demo preset's sunny, golden_hour, foggy and snowy (translators
-# with the global colour change); night stays the quickstart one (the demo's keeps too little of real
+# with the global colour change); night from the quickstart settings (the demo's keeps too little of real
 # photos' structure); overcast did not beat do-nothing.
 DEMOS = ("sunny", "golden_hour", "night", "foggy", "snowy")
 
