@@ -90,10 +90,10 @@ def test_shard_arrays_located_in_place_match_np_load(tmp_path, gan_file):
     paths = chunk_paths(out)
     # Chunk 1 rewritten with its arrays in another order (w first), chunk 2 compressed: neither
     # may be read at chunk 0's offsets; chunk 3 may; chunk 4 is short.
-    with np.load(paths[1]) as c1:
+    with np.load(paths[1], allow_pickle=False) as c1:
         arrays = {k: c1[k] for k in c1.files}
     np.savez(paths[1], w=arrays["w"], seeds=arrays["seeds"], z=arrays["z"])
-    with np.load(paths[2]) as c2:
+    with np.load(paths[2], allow_pickle=False) as c2:
         np.savez_compressed(paths[2], **{k: c2[k] for k in c2.files})
     expected = read_samples(out)
     for key in ("w", "z"):

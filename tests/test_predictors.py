@@ -137,7 +137,7 @@ def test_places365_random_weights_match_an_independent_resnet(tmp_path):
     scores = p.score(x)
     with torch.no_grad():
         feats = reference_features(net.state_dict(), p.preprocess(x))
-    w = np.load(tmp_path / "W_sceneattribute_wideresnet18.npy")
+    w = np.load(tmp_path / "W_sceneattribute_wideresnet18.npy", allow_pickle=False)
     expected = feats.numpy() @ w.T
     got = np.stack([scores[n] for n in names], 1)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
