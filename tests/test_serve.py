@@ -239,7 +239,8 @@ def test_gan_explorer_edits_the_chosen_layers_and_makes_the_pair(env):
     from translators.registry import SHIPPED_MODELS
 
     a_max = json.loads((SHIPPED_MODELS / "sunny" / "config.json").read_text())["strength_range"][1]
-    assert pair["translated"] and abs(pair["s"] - 3.0 / a_max) < 1e-6  # s = a / the shipped sunny's a_max
+    assert pair["translated"] and abs(pair["s_asked"] - 3.0 / a_max) < 1e-6  # a / the shipped sunny's a_max
+    assert pair["s"] == min(1.0, 3.0 / a_max)  # shown within the range the translator learnt
     for bad in ({"seed": -1}, {"psi": "x"}, {"edits": [{"direction": "boundary:../../x", "strength": 1}]},
                 {"groups": ["all"]}):
         status, _, body = server.request("POST", "/api/gan/render", bad)

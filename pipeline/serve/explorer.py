@@ -117,11 +117,14 @@ class GanExplorer:
                "translated": None, "s": None}
         attr = self.attributes.get(name)
         if attr is not None and attr.gan_strength_range:
-            s = a / attr.gan_strength_range[1]  # the translator learnt s = a / a_max
+            # The translator learnt s = a / a_max in [0, 1]; an a past its a_max (or a translator made
+            # from another GAN, whose a_max means another step) is shown at the end of its range.
+            s_asked = a / attr.gan_strength_range[1]
+            s = min(max(s_asked, 0.0), 1.0)
             pipe = self.editor.pipeline([name])
             x8 = _uint8(x)
             out["translated"] = _data_url(_png_array(pipe.edit_array(x8, s).image))
-            out["s"] = s
+            out["s"], out["s_asked"] = s, s_asked
             out["translator"] = f"{attr.source}: {attr.path}"
         return out
 

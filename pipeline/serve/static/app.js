@@ -329,7 +329,8 @@ async function makePair() {
     $('#pair-t').src = d.translated || '';
     $('#pair-t').hidden = !d.translated;
     $('#pair-t').title = d.translator || '';
-    $('#pair-t-caption').textContent = d.translated ? `the translator on G(w), s = ${d.s.toFixed(2)}`
+    $('#pair-t-caption').textContent = d.translated ? `the translator on G(w), s = ${d.s.toFixed(2)}` +
+      (Math.abs(d.s_asked - d.s) > 1e-6 ? ` (a / a_max = ${d.s_asked.toFixed(2)}: outside what it learnt)` : '')
       : 'no translator for this attribute';
     say($('#pair-status'), `the pair the pairs stage makes for seed ${body.seed}: a = ${d.a} on W+ layers ` +
       `[${d.layers.join(', ') || 'all'}] (the boundary's own layers, whatever the toggles say)`);
