@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
+from run_helpers import manifests
 
 SIX = ["sunny", "overcast", "golden_hour", "night", "foggy", "snowy"]
 
@@ -35,15 +36,6 @@ def tiny_gan(tmp_path_factory) -> Path:
     G = Generator(GeneratorConfig(resolution=(16, 32), z_dim=16, w_dim=16, mapping_layers=2, channel_base=128,
                                   channel_max=16))
     return save_generator(G, tmp_path_factory.mktemp("gan") / "generator.safetensors")
-
-
-def manifests(run: Path) -> dict:
-    out = {}
-    for m in run.glob("*/manifest.json"):
-        d = json.loads(m.read_text())
-        if "stage" in d and "key" in d:
-            out[d["stage"]] = d
-    return out
 
 
 def test_demo_preset_validates_and_plans_six_attributes(tmp_path, capsys):

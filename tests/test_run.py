@@ -1,5 +1,4 @@
 """`photoedit run` end to end on toy sizes: every stage, the report, kill + resume."""
-import json
 import signal
 import subprocess
 import sys
@@ -8,17 +7,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
+from run_helpers import manifests
 
 TINY = str(Path(__file__).parent / "configs" / "tiny.yaml")
-
-
-def manifests(run: Path) -> dict:
-    out = {}
-    for m in run.glob("*/manifest.json"):
-        d = json.loads(m.read_text())
-        if "stage" in d and "key" in d:
-            out[d["stage"]] = d
-    return out
 
 
 @pytest.fixture(scope="module")
