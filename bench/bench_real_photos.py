@@ -129,8 +129,10 @@ def main() -> None:
     p.add_argument("--attributes", default="night,sunny,foggy,snowy,golden_hour,overcast")
     p.add_argument("--sheet", help="write a contact sheet (input | each attribute) here")
     p.add_argument("--json", help="write the figures here")
-    p.add_argument("--config", default="quickstart", help="preset whose edit: section carries the edit, as "
-                   "`photoedit --attribute` does (default: %(default)s)")
+    p.add_argument("--config", default=None, help="preset whose edit: section carries the edit, as "
+                   "`photoedit --attribute --config` does (default: none, as `photoedit --attribute` without "
+                   "--config: each bundle's own carry eps, else EditConfig's defaults; figures before 2026-11-27 "
+                   "23:30 UTC were taken with --config quickstart)")
     p.add_argument("--radius", type=int, help="override the carry's guided-filter radius")
     p.add_argument("--eps", type=float, help="override the carry's guided-filter eps")
     args = p.parse_args()

@@ -162,3 +162,10 @@ def test_global_affine_fit_follows_an_edit_that_is_not_linear_in_strength():
         assert torch.allclose(g(x, s), y.clamp(-1, 1), atol=1e-4)
     with pytest.raises(ValueError, match="global_affine"):
         build_translator(TranslatorConfig(kind="affine", **TINY)).fit_global_affine(x, y, s)
+    # pairs all at s = 1 (the oracle translator's true pairs): C0 and C1 are not separable, the
+    # fit is still exact there (a rank-revealing solve, not garbage from a singular system)
+    one = torch.ones(24)
+    y1 = x + torch.einsum("ij,njhw->nihw", c0 + c1, x1)
+    assert g.fit_global_affine(x, y1, one) < 1e-10
+    with torch.no_grad():
+        assert torch.allclose(g(x, 1.0), y1.clamp(-1, 1), atol=1e-4)

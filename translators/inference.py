@@ -234,8 +234,12 @@ class EditPipeline:
             raise ValueError("EditPipeline needs at least one translator")
         self.translators = list(translators)
         self.config = config or EditConfig()
-        self.carry_eps = self.config.carry_eps([t.config for t in self.translators])
         self.to(device)
+
+    @property
+    def carry_eps(self) -> float:
+        """The guided filter's regulariser: the settings', else the bundles' own (EditConfig.carry_eps)."""
+        return self.config.carry_eps([t.config for t in self.translators])
 
     # -- loading, saving, placing --------------------------------------------------------
 

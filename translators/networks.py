@@ -220,19 +220,22 @@ class Translator(nn.Module):
         pairs (baseline (a) of `photoedit eval-translator`), and training adds what is local.
         The s^2 term lets it follow edits that are not linear in the strength (a GAN's night
         at half the latent step carries less than half the change: linear alone loses 1.5 dB
-        at s = 1 on the quickstart GAN). Returns the fit's mean squared error."""
+        at s = 1 on the quickstart GAN). Pairs all at one strength (an oracle's true pairs at
+        s = 1) leave s C0 and s^2 C1 inseparable: the minimum-norm split is exact at that
+        strength. Solved on the CPU with a rank-revealing driver (CUDA's only driver assumes
+        full rank). Returns the fit's mean squared error."""
         if not self.cfg.global_affine:
             raise ValueError("this translator has no global change (TranslatorConfig.global_affine is off)")
         n = x.shape[0]
-        xs = x.permute(0, 2, 3, 1).reshape(n, -1, 3).double()
-        d = (y.double() - x.double()).permute(0, 2, 3, 1).reshape(n, -1, 3)
+        xs = x.detach().cpu().permute(0, 2, 3, 1).reshape(n, -1, 3).double()
+        d = (y.detach().cpu().double() - x.detach().cpu().double()).permute(0, 2, 3, 1).reshape(n, -1, 3)
         step = max(1, (xs.shape[1] * n) // max_pixels)  # every step-th pixel: bounded memory
         xs, d = xs[:, ::step], d[:, ::step]
-        sw = s.double().view(n, 1, 1)
+        sw = s.detach().cpu().double().view(n, 1, 1)
         x1 = torch.cat([xs, torch.ones_like(xs[..., :1])], dim=2)  # [x; 1]
         design = torch.cat([x1 * sw, x1 * sw**2], dim=2).reshape(-1, 8)
-        sol = torch.linalg.lstsq(design, d.reshape(-1, 3)).solution  # [8, 3]
-        self.global_change.copy_(sol.T.reshape(3, 2, 4).permute(1, 0, 2).float())
+        sol = torch.linalg.lstsq(design, d.reshape(-1, 3), driver="gelsd").solution  # [8, 3]
+        self.global_change.copy_(sol.T.reshape(3, 2, 4).permute(1, 0, 2).float())  # copy_ moves it to the device
         return float(((design @ sol - d.reshape(-1, 3)) ** 2).mean())
 
     def body(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:

@@ -46,10 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_configs(args) -> dict:
     from pipeline.semantics.pairs import PairsConfig
+    from translators.edit_config import EditConfig
     from translators.networks import TranslatorConfig
     from translators.training import TrainTranslatorConfig
-
-    from translators.edit_config import EditConfig
 
     overrides = parse_overrides(args.set)
     return {
