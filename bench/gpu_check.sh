@@ -19,6 +19,7 @@
 #              `--shard auto` for editing); skipped with a note on a 1-GPU machine: NCCL
 #              refuses two ranks on one GPU
 # Exit status 0 when every step passed (or was skipped for a stated reason).
+# GPU_CHECK_SKIP="step step ..." leaves those steps out (bench/gpu_session.sh trains the GAN beside).
 # GPU_CHECK_DEVICE=cpu runs the same steps on the CPU, the 2-process ones over gloo (checks
 # the script itself; ~4-6 minutes on a 2-core machine).
 set -u
@@ -39,6 +40,7 @@ record() {  # name ok seconds note
 
 step() {  # name limit_s command...: run, time, record pass/fail with the log's last line
     local name=$1 limit=$2; shift 2
+    case " ${GPU_CHECK_SKIP:-} " in *" $name "*) skip "$name" "GPU_CHECK_SKIP"; return;; esac
     local t0 t1 ok=true
     t0=$(date +%s%N)
     timeout "$limit" "$@" > "$W/$name.log" 2>&1 || ok=false

@@ -553,3 +553,16 @@ def test_ambient_occlusion_darkens_ground_at_walls_under_any_sky():
         assert (flat.masks == r.masks).all()
         seen += 1
     assert seen >= 2
+
+
+def test_world_images_in_worker_processes_equal_one_process(tmp_path, monkeypatch):
+    """The GAN's training renders (32k on a GPU machine) come from worker processes; the
+    array must not depend on how many."""
+    from pipeline.world.folder import world_images
+
+    monkeypatch.setenv("PHOTOEDIT_CACHE", str(tmp_path))
+    one = world_images((24, 48), 5, 70, cache=False, workers=1)
+    two = world_images((24, 48), 5, 70, cache=False, workers=2)  # batches of 64: 64 + 6
+    assert one.shape == (70, 24, 48, 3) and one.std() > 0
+    np.testing.assert_array_equal(one, two)
+    assert not np.array_equal(one[:6], world_images((24, 48), 6, 6, cache=False, workers=1))  # seeds matter
