@@ -135,6 +135,51 @@ def blur_kernel_2d(gain: float = 1.0) -> torch.Tensor:
     return k / k.sum() * gain
 
 
+# How the [1,3,3,1] blur runs: "taps" = separable sums of shifted slices (elementwise work),
+# "conv" = a depthwise (groups = channels) convolution, "auto" = conv on the CPU (oneDNN's depthwise
+# kernels are fast there), taps elsewhere (bench/bench_gan_step.py). Same numbers up to rounding.
+BLUR_IMPL: Literal["auto", "taps", "conv"] = "auto"
+
+
+def _blur_by_conv(x: torch.Tensor) -> bool:
+    return BLUR_IMPL == "conv" or (BLUR_IMPL == "auto" and x.device.type == "cpu")
+
+
+def _taps_1d(x: torch.Tensor, dim: int, taps: tuple[float, ...]) -> torch.Tensor:
+    n = x.shape[dim] - len(taps) + 1
+    out = x.narrow(dim, 0, n) * taps[0]
+    for k in range(1, len(taps)):
+        out = out + x.narrow(dim, k, n) * taps[k]
+    return out
+
+
+def blur2d(x: torch.Tensor, pad: tuple[int, int], gain: float = 1.0) -> torch.Tensor:
+    """[1,3,3,1] x [1,3,3,1] blur (sum = gain) of x [N,C,H,W] zero-padded by pad = (before, after)
+    on both axes: H + before + after - 3 rows out."""
+    a, b = pad
+    x = F.pad(x, (a, b, a, b))
+    if _blur_by_conv(x):
+        k = blur_kernel_2d(gain).to(x.device, x.dtype)[None, None].expand(x.shape[1], 1, 4, 4)
+        return F.conv2d(x, k, groups=x.shape[1])
+    t = tuple(v / sum(BLUR_TAPS) * math.sqrt(gain) for v in BLUR_TAPS)
+    return _taps_1d(_taps_1d(x, 3, t), 2, t)
+
+
+def upsample2d(x: torch.Tensor) -> torch.Tensor:
+    """2x upsampling: zero-insertion + [1,3,3,1] blur (gain 4), as two phases per axis:
+    out[2i] = .25 x[i-1] + .75 x[i], out[2i+1] = .75 x[i] + .25 x[i+1] (zeros outside)."""
+    if _blur_by_conv(x):
+        k = blur_kernel_2d(4.0).to(x.device, x.dtype)[None, None].expand(x.shape[1], 1, 4, 4)
+        return F.conv_transpose2d(x, k, stride=2, padding=1, groups=x.shape[1])
+    for dim in (3, 2):
+        n = x.shape[dim]
+        xp = F.pad(x, (1, 1) if dim == 3 else (0, 0, 1, 1))
+        even = xp.narrow(dim, 0, n) * 0.25 + xp.narrow(dim, 1, n) * 0.75
+        odd = xp.narrow(dim, 1, n) * 0.75 + xp.narrow(dim, 2, n) * 0.25
+        x = torch.stack((even, odd), dim + 1).flatten(dim, dim + 1)
+    return x
+
+
 def lrelu_bias(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """bias + leaky ReLU(0.2) * sqrt(2): the published 'fused_lrelu'."""
     shape = (1, -1) + (1,) * (x.ndim - 2)
@@ -221,10 +266,6 @@ class ModulatedConv(nn.Module):
         self.demodulate = demodulate
         self.upsample = upsample
         self.padding = kernel_size // 2
-        if upsample:
-            # Gain 4 keeps the mean after zero-insertion; symmetric pad 1 gives exactly 2x size.
-            blur = blur_kernel_2d(gain=4.0)[None, None].repeat(out_channels, 1, 1, 1)
-            self.register_buffer("blur", blur, persistent=False)
 
     def modulate(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Conv of the style-scaled input, and the demodulation factors [N, out] (None if off).
@@ -237,8 +278,8 @@ class ModulatedConv(nn.Module):
         weight = self.weight.to(x.dtype)
         if self.upsample:
             # Transposed conv stride 2 (out = 2h+1), then blur with pad 1 (out = 2h).
-            x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
-            x = F.conv2d(x, self.blur.to(x.dtype), padding=1, groups=x.shape[1])
+            # Gain 4 keeps the mean after zero-insertion; symmetric pad 1 gives exactly 2x size.
+            x = blur2d(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2), (1, 1), gain=4.0)
         else:
             x = F.conv2d(x, weight, padding=self.padding)
         if not self.demodulate:
@@ -304,13 +345,10 @@ class SkipUpsample(nn.Module):
 
     def __init__(self, channels: int = 3):
         super().__init__()
-        # The blur applied to the zero-inserted image (pad 2/1) equals a stride-2 transposed
-        # conv with the same (symmetric) 4x4 kernel and padding 1: out[2i] = .75x[i] + .25x[i-1].
-        self.register_buffer("kernel", blur_kernel_2d(gain=4.0)[None, None].repeat(channels, 1, 1, 1),
-                             persistent=False)
+        self.channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=1, groups=x.shape[1])
+        return upsample2d(x)
 
 
 class SynthesisLevel(nn.Module):
@@ -433,15 +471,11 @@ class EqualConv2d(nn.Module):
             # Pad so that blur (4 taps) then a k-tap stride-2 conv gives exactly half the size.
             p = (len(BLUR_TAPS) - 2) + (kernel_size - 1)
             self.blur_pad = ((p + 1) // 2, p // 2)
-            self.register_buffer("blur", blur_kernel_2d()[None, None].repeat(in_channels, 1, 1, 1),
-                                 persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = (self.weight * self.scale).to(x.dtype)
         if self.downsample:
-            a, b = self.blur_pad
-            x = F.conv2d(F.pad(x, (a, b, a, b)), self.blur.to(x.dtype), groups=x.shape[1])
-            x = F.conv2d(x, weight, stride=2)
+            x = F.conv2d(blur2d(x, self.blur_pad), weight, stride=2)
         else:
             x = F.conv2d(x, weight, padding=self.kernel_size // 2)
         return lrelu_bias(x, self.bias) if self.activation else x
