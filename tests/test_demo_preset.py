@@ -160,3 +160,25 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a, b))
+
+
+def test_a_presets_relative_predictor_path_is_found_beside_it(tmp_path, monkeypatch):
+    """run.predictor_path (and a per-attribute one) relative to a preset's repository is found
+    from any folder, as run.gan is; one that exists from the current folder is kept as given."""
+    from pipeline.run.stages import Plan
+
+    repo = tmp_path / "repo"
+    (repo / "configs").mkdir(parents=True)
+    (repo / "models" / "clf").mkdir(parents=True)
+    preset = repo / "configs" / "mine.yaml"
+    preset.write_text("run:\n  attributes: [night, sunny]\n  predictor: photometric\n"
+                      "per_attribute:\n  sunny:\n    run: {predictor: classifier, predictor_path: models/clf}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    plan = Plan(str(preset), [], elsewhere / "run")
+    name, path = plan.predictor("sunny")
+    assert name == "classifier" and Path(path) == (repo / "models" / "clf").resolve()
+    assert plan.predictor("night") == ("photometric", None)
+    monkeypatch.chdir(repo)
+    assert Plan(str(preset), [], repo / "run").predictor("sunny") == ("classifier", "models/clf")

@@ -118,7 +118,7 @@ class Plan:
                 raise UserError("a classifier predictor without predictor_path is trained on world renders: "
                                 "give run.predictor_path (or per_attribute.<a>.run.predictor_path) for a photo folder")
             return name, str(self.run_classifier)
-        return name, path
+        return name, self._preset_relative(path)  # a preset's relative path, as run.gan
 
     def _key(self, pred: tuple[str, str | None]) -> list:
         """A predictor as it enters a stage key (the run's own classifier by role, not by its path)."""
