@@ -62,6 +62,12 @@ def test_rescore_picks_the_planted_layer(tmp_path):
     every = apply_layers(b, result, RescoreConfig(n=64, distance=2.0, batch=32, edit_layers="all"))
     assert every.layers == list(range(G.num_ws)) and every.meta["rescore"]["chosen_layers"] == [2]
     assert every.meta["rescore"]["edit_layers"] == "all"
+    listed = apply_layers(b, result, RescoreConfig(n=64, distance=2.0, batch=32, edit_layers=[4, 1, 1]))
+    assert listed.layers == [1, 4] and listed.meta["rescore"]["edit_layers"] == [1, 4]
+    from pipeline.errors import UserError
+
+    with pytest.raises(UserError, match="W\\+ layers are 0..4"):
+        apply_layers(b, result, RescoreConfig(n=64, distance=2.0, batch=32, edit_layers=[3, 5]))
     paths = write_table(result, tmp_path, "rescore_bright")
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
     assert tmp_path.joinpath("rescore_bright.csv").read_text().splitlines()[3].startswith("2,")
@@ -154,3 +160,14 @@ def test_sample_score_boundary_chain_on_a_tiny_generator(tmp_path, capsys):
     meta = json.loads((tmp_path / "night.json").read_text())
     assert meta["gan_sha256"] == checkpoint.file_sha256(ckpt) and meta["predictor"] == "photometric"
     assert meta["n_samples"] == 300 and 0.5 <= meta["val_accuracy"] <= 1.0
+
+
+def test_edit_layers_from_a_preset_take_a_list_and_refuse_nonsense():
+    from pipeline.config import ConfigError, load_section
+
+    cfg = load_section(RescoreConfig, "rescore", "demo", ["rescore.edit_layers=[4,5,6]"])
+    assert cfg.edit_layers == [4, 5, 6]
+    assert load_section(RescoreConfig, "rescore", "demo", ["rescore.edit_layers=all"]).edit_layers == "all"
+    for bad in ("rescore.edit_layers=some", "rescore.edit_layers=[]", "rescore.edit_layers=[-1]"):
+        with pytest.raises(ConfigError):
+            load_section(RescoreConfig, "rescore", "demo", [bad])

@@ -32,9 +32,10 @@ class RescoreConfig:
     distance: float = 3.0          # how far each sample moves (units of the unit normal, in W)
     truncation_psi: float = 1.0    # sampling truncation; the edit is applied after it (see editing.py)
     select_fraction: float = 0.5   # a group is chosen if its score >= this fraction of the best group's
-    edit_layers: Literal["chosen", "all"] = "chosen"  # layers stored in the boundary: the chosen groups', or
-    # every group's (a global attribute such as night moves 0.87 of the world's change on all ten layers
-    # at a = 6, 0.61 on the two best; docs/BENCHMARKS.md) - the table is recorded either way
+    edit_layers: Literal["chosen", "all"] | list[int] = "chosen"  # layers stored in the boundary: the chosen
+    # groups', every group's (a global attribute such as night moves 0.87 of the world's change on all ten
+    # layers at a = 6, 0.61 on the two best; docs/BENCHMARKS.md), or these W+ layers (e.g. the finer ones
+    # for a change of light but not of layout) - the table is recorded either way
     batch: int = 50                # samples per synthesis call
     seed: int = 1_000_000          # seeds of the fresh samples (distinct from the boundary's training shard)
 
@@ -43,8 +44,12 @@ class RescoreConfig:
             raise ValueError("n and batch must be >= 1")
         if not 0 < self.select_fraction <= 1:
             raise ValueError(f"select_fraction must be in (0, 1], got {self.select_fraction}")
-        if self.edit_layers not in ("chosen", "all"):
-            raise ValueError(f"edit_layers must be 'chosen' or 'all', got {self.edit_layers!r}")
+        if isinstance(self.edit_layers, (list, tuple)):
+            self.edit_layers = sorted({int(i) for i in self.edit_layers})
+            if not self.edit_layers or self.edit_layers[0] < 0:
+                raise ValueError(f"edit_layers: a list of W+ layer indices >= 0, got {self.edit_layers!r}")
+        elif self.edit_layers not in ("chosen", "all"):
+            raise ValueError(f"edit_layers must be 'chosen', 'all' or a list of layers, got {self.edit_layers!r}")
 
 
 @dataclass
@@ -138,10 +143,16 @@ def choose_groups(scores: np.ndarray, fraction: float) -> list[int]:
 
 def apply_layers(boundary: LinearBoundary, result: RescoreResult, cfg: RescoreConfig) -> LinearBoundary:
     """The boundary with its edit layers set to the chosen ones (or, with edit_layers 'all',
-    to every group's) and the table in its metadata."""
+    to every group's, or to the listed ones) and the table in its metadata."""
     layers = result.chosen_layers
+    every = sorted({i for g in result.groups for i in g})
     if cfg.edit_layers == "all":
-        layers = sorted({i for g in result.groups for i in g})
+        layers = every
+    elif isinstance(cfg.edit_layers, list):
+        if set(cfg.edit_layers) - set(every):
+            raise UserError(f"rescore.edit_layers {cfg.edit_layers}: the generator's W+ layers are "
+                            f"{every[0]}..{every[-1]}")
+        layers = list(cfg.edit_layers)
     normal = boundary.normal
     if normal.ndim == 2:
         normal = normal[[boundary.layers.index(i) for i in layers]]
