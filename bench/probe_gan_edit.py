@@ -5,6 +5,9 @@ For each (W+ layers, a): a global 3x4 colour matrix is least-squares fitted on G
 scenes, and its PSNR gain over "do nothing" against the true re-render is printed beside
 the oracle matrix fitted on true world pairs of other scenes (the same figures as
 `photoedit eval-translator`'s baselines (a) and (b)). Their ratio is the GAN edit fidelity.
+With --structure, each matrix (the oracle's too) also gets its luminance gain per input
+channel (how the output's grey level follows R, G and B) and the structure term it keeps on
+the JPEG photos of ../shared/realphotos (bench_real_photos.py's measure; "-" without them).
 
     python bench/probe_gan_edit.py --gan RUN/gan/generator.safetensors \
         --boundary RUN/boundary-night/night.npz --strengths 3,6,10 --layers chosen,all
@@ -13,8 +16,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
+import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def structure_kept(M: torch.Tensor, photos: list[np.ndarray]) -> dict:
+    """Luminance gain per input channel of the matrix M [3, 4], and the mean structure term it
+    keeps on `photos` (uint8 RGB) when applied to them as a global colour change."""
+    from bench_real_photos import structure_term
+    from pipeline.semantics.evaluate import apply_global_matrix
+
+    kept = []
+    for im in photos:
+        x = torch.from_numpy(im.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+        y = apply_global_matrix(M, x)[0].permute(1, 2, 0).numpy()
+        kept.append(structure_term(im, ((y + 1) * 127.5).clip(0, 255).astype(np.uint8)))
+    return {"luminance_gain_rgb": [round(float(v), 3) for v in LUMA @ M[:, :3].numpy()],
+            "real_structure": round(float(np.mean(kept)), 3) if kept else None}
 
 
 def main() -> None:
@@ -28,6 +52,8 @@ def main() -> None:
     p.add_argument("--n-oracle", type=int, default=512, help="true world pairs for the oracle matrix")
     p.add_argument("--truncation", type=float, default=0.8)
     p.add_argument("--json", metavar="FILE", help="also write the table here")
+    p.add_argument("--structure", action="store_true",
+                   help="also each matrix's luminance gain and the real-photo structure it keeps")
     args = p.parse_args()
 
     from gan.checkpoint import load_generator
@@ -43,8 +69,17 @@ def main() -> None:
     size = tuple(G.cfg.resolution)
     wx, wy, _ = heldout_world(attr, size, args.n_world, "mixed")
     ox, oy, _ = heldout_world(attr, size, args.n_oracle, "mixed", ORACLE_SEED_OFFSET)
-    oracle = gains(apply_global_matrix(fit_global_matrix(ox, oy), wx), wy, wx)["psnr_gain_db"]
-    print(f"{attr}: oracle global matrix (b) {oracle:+.2f} dB on {args.n_world} world scenes; boundary layers {b.layers}")
+    M_oracle = fit_global_matrix(ox, oy)
+    oracle = gains(apply_global_matrix(M_oracle, wx), wy, wx)["psnr_gain_db"]
+    photos = []
+    if args.structure:
+        from bench_real_photos import PHOTOS, load_rgb
+
+        photos = [load_rgb(f) for f in sorted(PHOTOS.glob("*.jpg"))] if PHOTOS.is_dir() else []
+    extra = (lambda M: structure_kept(M, photos)) if args.structure else (lambda M: {})
+    shown = lambda d: "".join(f", {k} {v}" for k, v in d.items())  # noqa: E731
+    print(f"{attr}: oracle global matrix (b) {oracle:+.2f} dB on {args.n_world} world scenes"
+          f"{shown(extra(M_oracle))}; boundary layers {b.layers}")
     rows = []
     for spec in args.layers.split(","):
         if spec == "chosen":
@@ -61,10 +96,13 @@ def main() -> None:
                 seeds = list(range(start, min(args.n, start + 32)))
                 x, y = render_pairs(G, bl, seeds, torch.full((len(seeds),), a), args.truncation)
                 xs.append(x), ys.append(y)
-            g = gains(apply_global_matrix(fit_global_matrix(torch.cat(xs), torch.cat(ys)), wx), wy, wx)["psnr_gain_db"]
+            M = fit_global_matrix(torch.cat(xs), torch.cat(ys))
+            g = gains(apply_global_matrix(M, wx), wy, wx)["psnr_gain_db"]
+            more = extra(M)
             rows.append({"layers": spec, "a": a, "gan_matrix_db": g, "oracle_matrix_db": oracle,
-                         "fidelity": round(g / oracle, 3)})
-            print(f"  layers {spec:<8} a = {a:>5.1f}: (a) {g:+.2f} dB, fidelity (a)/(b) {g / oracle:.2f}", flush=True)
+                         "fidelity": round(g / oracle, 3), **more})
+            print(f"  layers {spec:<8} a = {a:>5.1f}: (a) {g:+.2f} dB, fidelity (a)/(b) {g / oracle:.2f}{shown(more)}",
+                  flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
