@@ -12,7 +12,7 @@
 # Back in $OUT: generator_ema.safetensors (the GAN, for configs/demo/), stats.jsonl and
 # config.yaml of its run, fakes.png (its last sample grid), gpu_check.jsonl, logs.tar.gz.
 # The GAN's settings (GPU_DEMO_SET below) are the demo preset's with a GPU's batch and widths:
-# 2x the CPU preset's channels (1.1 M parameters, still ~18 ms per 128x256 image on one CPU core
+# 2x the CPU preset's channels (1.1 M parameters, still ~18 ms per 128x256 image on this 2-core CPU
 # for the later stages), batch 32, StyleGAN2-ADA's learning rate / R1 / EMA for that batch, style
 # mixing on (layer-wise W+ edits need it), 16x the images (the world is free to render).
 # Measured on an H200 (27 Nov 2026, docs/BENCHMARKS.md "GPU"): at batch 64 a step is ~105 ms and

@@ -29,6 +29,7 @@ Non-square images (e.g. 2:1 street views) come from a non-square constant:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -145,6 +146,12 @@ def _blur_by_conv(x: torch.Tensor) -> bool:
     return BLUR_IMPL == "conv" or (BLUR_IMPL == "auto" and x.device.type == "cpu")
 
 
+@functools.lru_cache(maxsize=64)
+def _blur_kernel(gain: float, channels: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The depthwise 4x4 kernel [channels, 1, 4, 4], made once per (gain, width, device, dtype)."""
+    return blur_kernel_2d(gain).to(device, dtype)[None, None].expand(channels, 1, 4, 4)
+
+
 def _taps_1d(x: torch.Tensor, dim: int, taps: tuple[float, ...]) -> torch.Tensor:
     n = x.shape[dim] - len(taps) + 1
     out = x.narrow(dim, 0, n) * taps[0]
@@ -159,8 +166,7 @@ def blur2d(x: torch.Tensor, pad: tuple[int, int], gain: float = 1.0) -> torch.Te
     a, b = pad
     x = F.pad(x, (a, b, a, b))
     if _blur_by_conv(x):
-        k = blur_kernel_2d(gain).to(x.device, x.dtype)[None, None].expand(x.shape[1], 1, 4, 4)
-        return F.conv2d(x, k, groups=x.shape[1])
+        return F.conv2d(x, _blur_kernel(gain, x.shape[1], x.device, x.dtype), groups=x.shape[1])
     t = tuple(v / sum(BLUR_TAPS) * math.sqrt(gain) for v in BLUR_TAPS)
     return _taps_1d(_taps_1d(x, 3, t), 2, t)
 
@@ -169,8 +175,8 @@ def upsample2d(x: torch.Tensor) -> torch.Tensor:
     """2x upsampling: zero-insertion + [1,3,3,1] blur (gain 4), as two phases per axis:
     out[2i] = .25 x[i-1] + .75 x[i], out[2i+1] = .75 x[i] + .25 x[i+1] (zeros outside)."""
     if _blur_by_conv(x):
-        k = blur_kernel_2d(4.0).to(x.device, x.dtype)[None, None].expand(x.shape[1], 1, 4, 4)
-        return F.conv_transpose2d(x, k, stride=2, padding=1, groups=x.shape[1])
+        return F.conv_transpose2d(x, _blur_kernel(4.0, x.shape[1], x.device, x.dtype), stride=2, padding=1,
+                                  groups=x.shape[1])
     for dim in (3, 2):
         n = x.shape[dim]
         xp = F.pad(x, (1, 1) if dim == 3 else (0, 0, 1, 1))
@@ -341,11 +347,7 @@ class ToRGB(nn.Module):
 
 
 class SkipUpsample(nn.Module):
-    """2x upsampling of the RGB skip: zero-insertion + [1,3,3,1] blur, as one depthwise transposed conv."""
-
-    def __init__(self, channels: int = 3):
-        super().__init__()
-        self.channels = channels
+    """2x upsampling of the RGB skip: zero-insertion + [1,3,3,1] blur (upsample2d)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return upsample2d(x)
@@ -380,7 +382,7 @@ class SynthesisNetwork(nn.Module):
         self.num_ws = cfg.num_ws
         self.const = nn.Parameter(torch.randn(1, cfg.level_channels(0), *cfg.const_shape))
         self.levels = nn.ModuleList(SynthesisLevel(cfg, level) for level in range(cfg.num_levels))
-        self.upsample_rgb = SkipUpsample(3)
+        self.upsample_rgb = SkipUpsample()
 
     def forward(
         self,

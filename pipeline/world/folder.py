@@ -147,6 +147,9 @@ def _world_code_hash() -> str:
     return h.hexdigest()[:12]
 
 
+PARALLEL_MIN = 1024  # world_images renders this many or more in worker processes by default
+
+
 def world_images(size, first_seed: int, n: int, condition: str = "mixed", cache: bool = True,
                  workers: int | None = None):
     """uint8 [n, H, W, 3] renders of seeds first_seed.. (cached on disk: rendering is the slow part).
@@ -184,8 +187,6 @@ def world_images(size, first_seed: int, n: int, condition: str = "mixed", cache:
         atomic_write(path, lambda f: np.save(f, arr))
     return arr
 
-
-PARALLEL_MIN = 1024  # world_images renders this many or more in worker processes by default
 
 
 def _render_seeds(task) -> np.ndarray:
