@@ -46,6 +46,20 @@ def load_rgb(path: Path, long_side: int = 640) -> np.ndarray:
     return np.asarray(img)
 
 
+def day_photos() -> list[np.ndarray]:
+    """The day photos of PHOTOS (night ones left out), ~640 px: the inputs every real-photo figure edits."""
+    with open(PHOTOS / "MANIFEST.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return [load_rgb(PHOTOS / r["filename"]) for r in rows if "NIGHT" not in r["description"]]
+
+
+def condition_photos(cond: str) -> list[np.ndarray]:
+    """The real photos of one condition of CONDITIONS (night, fog, snow, dusk, ...), ~640 px."""
+    with open(CONDITIONS / "MANIFEST.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return [load_rgb(CONDITIONS / r["filename"]) for r in rows if r["condition"] == cond]
+
+
 def _box(a: np.ndarray, k: int = 7) -> np.ndarray:
     """Mean over k x k windows (valid part only), by integral images."""
     c = np.pad(a, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
@@ -145,10 +159,7 @@ def main() -> None:
     sets = {f"edit.{k}": v for k, v in (("radius", args.radius), ("eps", args.eps)) if v is not None}
     edit = load_section(EditConfig, "edit", args.config, sets)
 
-    rows = list(csv.DictReader(open(PHOTOS / "MANIFEST.tsv", encoding="utf-8"), delimiter="\t"))
-    day = [r["filename"] for r in rows if "NIGHT" not in r["description"]]
-    inputs = [load_rgb(PHOTOS / f) for f in day]
-    cond_rows = list(csv.DictReader(open(CONDITIONS / "MANIFEST.tsv", encoding="utf-8"), delimiter="\t"))
+    inputs = day_photos()
     results, edited_all = {}, {}
     attrs = [a for a in args.attributes.split(",") if (Path(args.models) / a / "config.json").is_file()]
     for attr in attrs:
@@ -159,7 +170,7 @@ def main() -> None:
                                                                         zip(inputs, edited)])), 4)}
         cond = CONDITION_OF.get(attr)
         if cond:
-            real = [load_rgb(CONDITIONS / c["filename"]) for c in cond_rows if c["condition"] == cond]
+            real = condition_photos(cond)
             target = pooled_lab(real)
             d0 = lab_distance(pooled_lab(inputs), target)
             d1 = lab_distance(pooled_lab(edited), target)

@@ -6,8 +6,11 @@ scenes, and its PSNR gain over "do nothing" against the true re-render is printe
 the oracle matrix fitted on true world pairs of other scenes (the same figures as
 `photoedit eval-translator`'s baselines (a) and (b)). Their ratio is the GAN edit fidelity.
 With --structure, each matrix (the oracle's too) also gets its luminance gain per input
-channel (how the output's grey level follows R, G and B) and the structure term it keeps on
-the JPEG photos of ../shared/realphotos (bench_real_photos.py's measure; "-" without them).
+channel (how the output's grey level follows R, G and B), the structure term it keeps on
+the day photos of ../shared/realphotos and, for night, foggy, snowy and golden_hour, the
+fall of their Lab distance to real photos of the condition (bench_real_photos.py's
+measures and photos; left out without the folders). (Before 28 Nov the structure term
+was taken on the folder's 9 JPEG photos, night included.)
 
     python bench/probe_gan_edit.py --gan RUN/gan/generator.safetensors \
         --boundary RUN/boundary-night/night.npz --strengths 3,6,10 --layers chosen,all
@@ -26,19 +29,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 LUMA = np.array([0.299, 0.587, 0.114])
 
 
-def structure_kept(M: torch.Tensor, photos: list[np.ndarray]) -> dict:
-    """Luminance gain per input channel of the matrix M [3, 4], and the mean structure term it
-    keeps on `photos` (uint8 RGB) when applied to them as a global colour change."""
-    from bench_real_photos import structure_term
+def structure_kept(M: torch.Tensor, photos: list[np.ndarray], target: np.ndarray | None = None) -> dict:
+    """Luminance gain per input channel of the matrix M [3, 4], the mean structure term it
+    keeps on `photos` (uint8 RGB) when applied to them as a global colour change, and with
+    `target` (pooled Lab pixels of real photos of the condition) the fall of the Lab distance
+    to them from "do nothing" (bench_real_photos.py's colour measure)."""
+    from bench_real_photos import lab_distance, pooled_lab, structure_term
     from pipeline.semantics.evaluate import apply_global_matrix
 
-    kept = []
+    kept, edited = [], []
     for im in photos:
         x = torch.from_numpy(im.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
         y = apply_global_matrix(M, x)[0].permute(1, 2, 0).numpy()
-        kept.append(structure_term(im, ((y + 1) * 127.5).clip(0, 255).astype(np.uint8)))
-    return {"luminance_gain_rgb": [round(float(v), 3) for v in LUMA @ M[:, :3].numpy()],
-            "real_structure": round(float(np.mean(kept)), 3) if kept else None}
+        edited.append(((y + 1) * 127.5).clip(0, 255).astype(np.uint8))
+        kept.append(structure_term(im, edited[-1]))
+    out = {"luminance_gain_rgb": [round(float(v), 3) for v in LUMA @ M[:, :3].numpy()],
+           "real_structure": round(float(np.mean(kept)), 3) if kept else None}
+    if photos and target is not None:
+        out["lab_fall"] = round(1 - lab_distance(pooled_lab(edited), target) / lab_distance(pooled_lab(photos), target), 3)
+    return out
 
 
 def main() -> None:
@@ -53,7 +62,7 @@ def main() -> None:
     p.add_argument("--truncation", type=float, default=0.8)
     p.add_argument("--json", metavar="FILE", help="also write the table here")
     p.add_argument("--structure", action="store_true",
-                   help="also each matrix's luminance gain and the real-photo structure it keeps")
+                   help="also each matrix's luminance gain, the real-photo structure it keeps and its Lab fall")
     args = p.parse_args()
 
     from gan.checkpoint import load_generator
@@ -71,12 +80,14 @@ def main() -> None:
     ox, oy, _ = heldout_world(attr, size, args.n_oracle, "mixed", ORACLE_SEED_OFFSET)
     M_oracle = fit_global_matrix(ox, oy)
     oracle = gains(apply_global_matrix(M_oracle, wx), wy, wx)["psnr_gain_db"]
-    photos = []
+    photos, target = [], None
     if args.structure:
-        from bench_real_photos import PHOTOS, load_rgb
+        from bench_real_photos import CONDITION_OF, CONDITIONS, PHOTOS, condition_photos, day_photos, pooled_lab
 
-        photos = [load_rgb(f) for f in sorted(PHOTOS.glob("*.jpg"))] if PHOTOS.is_dir() else []
-    extra = (lambda M: structure_kept(M, photos)) if args.structure else (lambda M: {})
+        photos = day_photos() if PHOTOS.is_dir() else []
+        if attr in CONDITION_OF and CONDITIONS.is_dir():
+            target = pooled_lab(condition_photos(CONDITION_OF[attr]))
+    extra = (lambda M: structure_kept(M, photos, target)) if args.structure else (lambda M: {})
     shown = lambda d: "".join(f", {k} {v}" for k, v in d.items())  # noqa: E731
     print(f"{attr}: oracle global matrix (b) {oracle:+.2f} dB on {args.n_world} world scenes"
           f"{shown(extra(M_oracle))}; boundary layers {b.layers}")

@@ -107,3 +107,27 @@ def test_baselines_beside_the_translator(tmp_path):
     later = {**r, "heldout_pairs": None, "baselines": {**b, "gan_matrix": None, "gan_edit_fidelity": None}}
     m = merge_metrics(r, later)
     assert m["baselines"]["gan_matrix"] == b["gan_matrix"] and m["baselines"]["gan_edit_fidelity"] is not None
+
+
+def test_oracle_out_saves_the_ceiling_as_a_bundle_that_edits_as_measured(tmp_path, capsys):
+    """--oracle-out: (c) saved as a bundle; loaded back it gains on the evaluation's world
+    scenes exactly what the evaluation recorded; an existing bundle there is refused."""
+    from pipeline.semantics.evaluate import gains, heldout_world, translate
+    from translators.bundle import load_bundle
+
+    torch.manual_seed(0)
+    model = build_translator(TranslatorConfig(ngf=4, n_downsample=2, n_blocks=1).to_dict())
+    bundle = save_bundle(tmp_path / "night", model, {
+        "attribute": "night", "resolution": [16, 32], "strength_range": [0.5, 3.0], "edit": {"eps": 0.01},
+        "training": {"steps": 3, "config": {"steps": 3, "batch": 4, "ndf": 4, "n_layers_d": 2}}})
+    out = tmp_path / "oracle" / "night"
+    argv = ["eval-translator", str(bundle), "--n-world", "3", "--n-oracle", "6", "--json", "--oracle-out", str(out)]
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out)
+    c = r["baselines"]["oracle_translator"]
+    oracle, cfg = load_bundle(out)
+    assert cfg["attribute"] == "night" and cfg["edit"] == {"eps": 0.01} and cfg["provenance"]["oracle_translator"]
+    x, y, _ = heldout_world("night", (16, 32), 3, "mixed")
+    assert gains(translate(oracle.eval(), x, 1.0, 4, "cpu"), y, x)["psnr_gain_db"] == pytest.approx(c["psnr_gain_db"], abs=1e-3)
+    assert cfg["metrics"]["world"]["psnr_gain_db"] == c["psnr_gain_db"]
+    assert main(argv) != 0 and "already there" in capsys.readouterr().err

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from pipeline.commands import command_parser
 
@@ -28,6 +29,7 @@ could have done the job:
 examples:
   photoedit eval-translator run/models/sunny
   photoedit eval-translator run/models/night --n-world 64 --oracle-translator
+  photoedit eval-translator run/models/night --n-world 64 --oracle-out oracle/night
   photoedit eval-translator run/models/night --gan run/gan.safetensors --boundary run/night.npz --json --write
 """
 
@@ -50,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"true world pairs for the oracle matrix (b) and translator (c) (default: {d.n_oracle})")
     p.add_argument("--oracle-translator", action="store_true",
                    help="also train the oracle translator (c) on true world pairs (minutes)")
+    p.add_argument("--oracle-out", metavar="DIR",
+                   help="also save the oracle translator (c) there as a bundle, e.g. to edit real photos with "
+                        "the ceiling (implies --oracle-translator; refuses an existing bundle)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--write", action="store_true",
@@ -66,10 +71,13 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if min(args.n_pairs, args.n_world, args.n_fit, args.n_oracle) < 1:
         raise UserError("--n-pairs, --n-world, --n-fit and --n-oracle must be >= 1")
+    if args.oracle_out and Path(args.oracle_out, "config.json").exists():
+        raise UserError(f"{args.oracle_out}: a bundle is already there; give a new folder for --oracle-out")
     name, _, path = args.predictor.partition(":")
     cfg = EvalConfig(n_pairs=args.n_pairs, n_world=args.n_world, predictor=name, predictor_path=path or None,
                      n_fit=args.n_fit,
-                     n_oracle=args.n_oracle, oracle_translator=args.oracle_translator)
+                     n_oracle=args.n_oracle, oracle_translator=args.oracle_translator or bool(args.oracle_out),
+                     oracle_out=args.oracle_out)
     r = run_evaluation(args.bundle, cfg, args.gan, args.boundary, args.device, write=args.write)
     if args.json:
         print(json.dumps(r))

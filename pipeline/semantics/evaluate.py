@@ -46,6 +46,7 @@ class EvalConfig:
     n_fit: int = 256  # GAN pairs (training latents, a = a_max) the global matrix (a) is fitted on
     n_oracle: int = 512  # true world pairs of other scenes for the oracle matrix (b) and translator (c)
     oracle_translator: bool = False  # (c): train the bundle's architecture on true world pairs (minutes)
+    oracle_out: str | None = None  # also save (c) there as a bundle (e.g. to edit real photos with the ceiling)
 
 
 # True world pairs for the oracle baselines come from scenes of their own seed range:
@@ -170,6 +171,20 @@ def train_oracle_translator(bundle_cfg: dict, x: torch.Tensor, y: torch.Tensor, 
     return model.eval()
 
 
+def save_oracle_bundle(path: str | Path, oracle: torch.nn.Module, bundle_cfg: dict, figures: dict) -> Path:
+    """The oracle translator (c) as a bundle of its own: the evaluated bundle's attribute,
+    resolution, strength range and carry, its provenance saying what it was trained on.
+    Not a product bundle: the ceiling, e.g. for `bench/bench_real_photos.py --models`."""
+    from translators.bundle import save_bundle
+
+    cfg = {k: bundle_cfg[k] for k in ("attribute", "resolution", "strength_range", "edit") if k in bundle_cfg}
+    cfg["provenance"] = {"oracle_translator": True, "trained_on": "true world pairs (pipeline.world re-renders)",
+                         "n_train": figures["n_train"], "seeds": figures["seeds"],
+                         "training": bundle_cfg.get("training") or {}}
+    cfg["metrics"] = {"world": {k: v for k, v in figures.items() if k not in ("n_train", "seeds")}}
+    return save_bundle(path, oracle, cfg)
+
+
 def baseline_ratios(translator_gain: float | None, baselines: dict) -> dict:
     """The ratios that say where the attribute is lost (None where a figure is missing)."""
     def gain(name):
@@ -198,10 +213,12 @@ def evaluate_baselines(model, bundle_cfg: dict, cfg: EvalConfig, wx: torch.Tenso
     ox, oy, oseeds = heldout_world(attribute, size, cfg.n_oracle, cfg.world_condition, ORACLE_SEED_OFFSET)
     out["oracle_matrix"] = gains(apply_global_matrix(fit_global_matrix(ox, oy), wx), wy, wx)
     out["oracle_matrix"].update(n_fit=cfg.n_oracle, seeds=[oseeds[0], oseeds[-1]])
-    if cfg.oracle_translator:
+    if cfg.oracle_translator or cfg.oracle_out:
         oracle = train_oracle_translator(bundle_cfg, ox, oy, device)
         out["oracle_translator"] = gains(translate(oracle, wx, 1.0, cfg.batch, device), wy, wx)
         out["oracle_translator"].update(n_train=cfg.n_oracle, seeds=[oseeds[0], oseeds[-1]])
+        if cfg.oracle_out:
+            save_oracle_bundle(cfg.oracle_out, oracle, bundle_cfg, out["oracle_translator"])
     out.update(baseline_ratios(translator_gain, out))
     return out
 
