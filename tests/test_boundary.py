@@ -37,6 +37,19 @@ def test_default_solver_at_least_as_accurate_as_svc():
     assert lda.meta["val_accuracy"] >= svc.meta["val_accuracy"] - 0.02
 
 
+def test_one_training_row_per_side_falls_back_to_the_difference_of_means():
+    """boundary.ratio 0.02 of 120 samples selects 2 per side, one to train on: no within-class
+    spread, so a singular covariance; the solver then separates by the means instead of failing."""
+    from pipeline.semantics.boundary import solve_lda
+
+    x, s, direction = planted(n=120, noise=0.1)
+    b = train_boundary(x, s, BoundaryConfig(ratio=0.02))
+    assert np.isfinite(b.normal).all() and abs(np.linalg.norm(b.normal) - 1) < 1e-5
+    pos, neg = np.array([[2.0, 1.0, 0.0]]), np.array([[0.0, 1.0, 0.0]])
+    w, c = solve_lda(np.concatenate([pos, neg]), np.array([1, 0]))
+    assert np.allclose(w / np.linalg.norm(w), [1, 0, 0]) and w @ pos[0] + c > 0 > w @ neg[0] + c
+
+
 def test_selection_counts_and_disjoint_splits():
     _, s, _ = planted(n=1000)
     sel = select_samples(s, BoundaryConfig(count=100, split=0.7))

@@ -105,6 +105,12 @@ def test_conditions_order_boundaries_and_photo_folders_key_the_gan(tmp_path):
     assert names.index("boundary-night") < names.index("boundary-sunny")
     with pytest.raises(UserError, match="cycle"):
         Plan(TINY, ["run.conditions={sunny: [night], night: [sunny]}"], tmp_path / "F").stages()
+    # a run of a subset: a condition outside run.attributes gets its boundary (no translator), an entry
+    # for an attribute outside them is unused
+    sub = Plan(TINY, ["run.attributes=[sunny]", "run.conditions={sunny: [foggy], snowy: [night]}"], tmp_path / "H")
+    stages = {s.name: s for s in sub.stages()}
+    assert "boundary-foggy" in stages["boundary-sunny"].needs and "translator-foggy" not in stages
+    assert not any(n.endswith(("snowy", "night")) for n in stages)
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "a.jpg").write_bytes(b"1")

@@ -37,7 +37,9 @@ class RunConfig:
     attributes: list[str] = field(default_factory=lambda: ["sunny", "night"])  # one translator each
     predictor: str = "photometric"  # scores samples: photometric | classifier | places365
     predictor_path: str | None = None  # classifier folder / places365 weights folder
-    conditions: dict = field(default_factory=dict)  # attribute -> attributes projected out of its boundary
+    # attribute -> attributes projected out of its boundary; an entry for an attribute outside `attributes`
+    # is unused, and one conditioned on such an attribute makes that boundary too (no translator)
+    conditions: dict = field(default_factory=dict)
     photos: list[str] = field(default_factory=list)  # files/folders edited at the end; empty = example scenes
     example_photos: int = 4  # example street scenes rendered when `photos` is empty
     example_size: tuple[int, int] = (256, 512)  # their size (H, W)
@@ -50,8 +52,8 @@ class RunConfig:
         if len(set(self.attributes)) != len(self.attributes):
             raise ValueError(f"attributes: duplicates in {self.attributes}")
         for a, conds in self.conditions.items():
-            if a not in self.attributes or not isinstance(conds, list):
-                raise ValueError(f"conditions.{a}: expected a list, for an attribute in `attributes`")
+            if not isinstance(conds, list):
+                raise ValueError(f"conditions.{a}: expected a list of attributes, got {conds!r}")
 
 
 def call(verb: str, argv: list[str]) -> int:
@@ -78,7 +80,13 @@ class Plan:
         # the same settings spelt two ways give the same key, a changed default a new one.
         self.sections = {name: to_dict(obj) for name, obj in self.configs.items()}
         # Each attribute's own view: the sections with its `per_attribute:` entries applied.
-        self.attr_configs = {a: load_all(self.preset, self.overrides, attribute=a) for a in self.cfg.attributes}
+        needed, todo = [], list(self.cfg.attributes)  # the run's attributes and what their boundaries are conditioned on
+        while todo:
+            a = todo.pop(0)
+            if a not in needed:
+                needed.append(a)
+                todo += self.cfg.conditions.get(a, [])
+        self.attr_configs = {a: load_all(self.preset, self.overrides, attribute=a) for a in needed}
         self.attr_sections = {a: {name: to_dict(obj) for name, obj in cfgs.items()}
                               for a, cfgs in self.attr_configs.items()}
 
@@ -194,7 +202,8 @@ class Plan:
         return st
 
     def boundary_order(self) -> list[str]:
-        """Attributes with the ones they are conditioned on first (their boundaries are inputs)."""
+        """Attributes with the ones they are conditioned on first (their boundaries are inputs),
+        including conditions outside run.attributes (a boundary of their own, no translator)."""
         order, visiting = [], set()
 
         def visit(a: str) -> None:
@@ -204,8 +213,6 @@ class Plan:
                 raise UserError(f"run.conditions: '{a}' is conditioned on itself through a cycle")
             visiting.add(a)
             for b in self.cfg.conditions.get(a, []):
-                if b not in self.cfg.attributes:
-                    raise UserError(f"run.conditions.{a}: '{b}' is not in run.attributes")
                 visit(b)
             order.append(a)
 
@@ -282,7 +289,7 @@ class Plan:
     def scoring_predictors(self) -> list[tuple[str, str | None]]:
         """Every predictor the run's boundaries need, run:'s own first (its scores are the stage's summary)."""
         out = [self._resolve(self.cfg.predictor, self.cfg.predictor_path)]
-        for a in self.cfg.attributes:
+        for a in self.boundary_order():
             if self.predictor(a) not in out:
                 out.append(self.predictor(a))
         return out

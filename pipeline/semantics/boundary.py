@@ -228,8 +228,10 @@ def solve_lda(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     np.subtract(pos, m1, out=xc[:len(pos)], casting="same_kind")
     np.subtract(neg, m0, out=xc[len(pos):], casting="same_kind")
     cov = (xc.T @ xc).astype(np.float64) / len(xc)
-    a = ledoit_wolf_shrinkage(xc, cov)
     mu = np.trace(cov) / cov.shape[0]
+    if not mu > 0:  # no spread within the classes (one row each): the covariance is no guide, use the means
+        return m1 - m0, float(-(m1 - m0) @ (m1 + m0) / 2.0)
+    a = ledoit_wolf_shrinkage(xc, cov)
     cov = (1 - a) * cov
     cov[np.diag_indices_from(cov)] += a * mu
     w = np.linalg.solve(cov, m1 - m0)
