@@ -130,6 +130,23 @@ def per_attribute_overrides(preset: str | Path | None,
     return out
 
 
+def shadowed_overrides(preset: str | Path | None, overrides: list[str] | None,
+                       attributes: list[str]) -> list[str]:
+    """One line per run-wide `--set section.key=value` that an attribute's per-attribute entry
+    for the same key overrides (the entry wins for that attribute's stages, as designed; said
+    so a run-wide change is not believed to have reached it)."""
+    flat = parse_overrides(overrides)
+    out = []
+    for attr, entries in per_attribute_overrides(preset, flat).items():
+        if attr not in attributes:
+            continue
+        for key, value in entries.items():
+            if key in flat:
+                out.append(f"--set {key}={plain(flat[key])} does not reach {attr}: "
+                           f"its per_attribute entry {key}={plain(value)} wins")
+    return out
+
+
 def attribute_set_args(preset: str | Path | None, overrides: list[str] | dict[str, Any] | None,
                        attribute: str) -> list[str]:
     """`--set section.key=value` strings carrying `attribute`'s per-attribute entries to a verb

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import (ConfigError, attribute_set_args, load_all, load_section, parse_overrides,
-                             per_attribute_overrides)
+                             per_attribute_overrides, shadowed_overrides)
 from pipeline.semantics.pairs import PairsConfig
 
 TINY = Path(__file__).parent / "configs" / "tiny.yaml"
@@ -58,6 +58,20 @@ def test_an_attribute_of_the_run_or_the_world_is_accepted(tmp_path):
     assert load_all(p, ["run.attributes=[smile]"], attribute="smile")["pairs"].n == 3
     foggy = load_all(p, ["run.attributes=[smile]"], attribute="foggy")  # a world attribute, not in the run's
     assert foggy["pairs"].n == 4
+
+
+def test_a_run_wide_set_that_an_entry_shadows_is_named(tmp_path, capsys):
+    """--set pairs.strength_range=... does not reach sunny (its entry wins): said, on the plan too."""
+    from pipeline.cli import main
+
+    p = preset(tmp_path, SUNNY)
+    sets = ["pairs.strength_range=[0.5,5]", "train_translator.steps=3"]
+    lines = shadowed_overrides(p, sets, ["sunny", "night"])
+    assert len(lines) == 1 and "pairs.strength_range=[0.5, 5]" in lines[0] and "sunny" in lines[0]
+    assert "[0.5, 2.0] wins" in lines[0]
+    assert shadowed_overrides(p, sets, ["night"]) == [] and shadowed_overrides(p, [], ["sunny"]) == []
+    argv = ["run", str(p), "--out", str(tmp_path / "R"), "--dry-run", "--set", sets[0]]
+    assert main(argv) == 0 and "does not reach sunny" in capsys.readouterr().err
 
 
 def test_set_args_carry_the_entries_to_a_verb(tmp_path):

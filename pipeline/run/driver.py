@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.config import per_attribute_overrides
+from pipeline.config import per_attribute_overrides, shadowed_overrides
 from pipeline.run.report import build_report, summary
 from pipeline.run.runner import Runner, StageFailed
 from pipeline.run.stages import Plan
@@ -27,6 +27,9 @@ def add_run_arguments(p: argparse.ArgumentParser, default_out: str | None = None
 def execute(config: str, args) -> int:
     plan = Plan(config, args.set, Path(args.out), device=args.device)
     runner = Runner(plan.run_dir, plan.stages(), log=lambda s: print(s, file=sys.stderr, flush=True))
+    shadowed = shadowed_overrides(plan.preset, args.set, list(plan.attr_configs))
+    for line in shadowed:
+        print(f"note: {line}", file=sys.stderr)
     if args.dry_run:
         print(f"run folder: {plan.run_dir}\nconfig: {plan.preset}")
         for stage, reason in runner.plan(args.from_stage):
@@ -36,7 +39,8 @@ def execute(config: str, args) -> int:
         if per_attribute:
             print("per-attribute settings (win over the sections for that attribute's stages):")
             for attr, flat in per_attribute.items():
-                unused = "" if attr in plan.cfg.attributes else "  (not in run.attributes: unused)"
+                unused = ("" if attr in plan.cfg.attributes else "  (its boundary only: a run.conditions entry)"
+                          if attr in plan.attr_configs else "  (not in run.attributes: unused)")
                 print(f"  {attr}: " + ", ".join(f"{k}={v}" for k, v in flat.items()) + unused)
         return 0
     try:
