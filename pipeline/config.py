@@ -84,6 +84,10 @@ def load_all(preset: str | Path | None, overrides: list[str] | dict[str, Any] | 
     for attr in per_attr:
         if attr not in known:
             raise ConfigError(f"{PER_ATTRIBUTE}.{attr}: unknown attribute (known: {', '.join(sorted(known))})")
+    for attr, conds in configs["run"].conditions.items():
+        for b in conds:
+            if b not in known:
+                raise ConfigError(f"run.conditions.{attr}: unknown attribute '{b}' (known: {', '.join(sorted(known))})")
     for attr, flat in per_attr.items():
         if attribute is not None and attr != attribute:
             continue

@@ -97,6 +97,7 @@ def test_existing_generator_replaces_gan_training(finished_run, tmp_path):
 
 
 def test_conditions_order_boundaries_and_photo_folders_key_the_gan(tmp_path):
+    from pipeline.config import ConfigError
     from pipeline.errors import UserError
     from pipeline.run.stages import Plan
 
@@ -111,6 +112,8 @@ def test_conditions_order_boundaries_and_photo_folders_key_the_gan(tmp_path):
     stages = {s.name: s for s in sub.stages()}
     assert "boundary-foggy" in stages["boundary-sunny"].needs and "translator-foggy" not in stages
     assert not any(n.endswith(("snowy", "night")) for n in stages)
+    with pytest.raises(ConfigError, match="run.conditions.sunny: unknown attribute 'fogy'"):
+        Plan(TINY, ["run.conditions={sunny: [fogy]}"], tmp_path / "F")
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "a.jpg").write_bytes(b"1")
