@@ -103,8 +103,8 @@ def main() -> int:
         base = rows[0]["ms_per_step"]
         print(f"{row['variant']:28s} {row['ms_per_step']:8.1f} ms/step {row['img_per_s']:8.1f} img/s "
               f"{base / row['ms_per_step']:5.2f}x", flush=True)
-        if args.profile and len(rows) > 1:
-            del row["trainer"]  # keep only the baseline's and the fastest's models alive
+        if len(rows) > 1 or not args.profile:
+            del row["trainer"]  # only the baseline's trainer stays alive, and only to profile it
     if args.profile:
         profile(rows[0], args.top)
         best = min(rows[1:], key=lambda r: r["ms_per_step"])

@@ -10,9 +10,8 @@ from pipeline.cli import main
 from translators.registry import SHIPPED_MODELS
 
 REAL = Path("../shared/realphotos")
-# What ships (docs/BENCHMARKS.md #12, 7-8): the demo preset's sunny, golden_hour, foggy, snowy and overcast
-# (translators with the global colour change); night from the quickstart settings (the demo's keeps too
-# little of real photos' structure).
+# What ships (docs/BENCHMARKS.md #12, 7-9): the six bundles of the demo preset (translators with the global
+# colour change).
 DEMOS = ("sunny", "golden_hour", "night", "foggy", "snowy", "overcast")
 
 

@@ -39,9 +39,12 @@ def execute(config: str, args) -> int:
         if per_attribute:
             print("per-attribute settings (win over the sections for that attribute's stages):")
             for attr, flat in per_attribute.items():
-                unused = ("" if attr in plan.cfg.attributes else "  (its boundary only: a run.conditions entry)"
-                          if attr in plan.attr_configs else "  (not in run.attributes: unused)")
-                print(f"  {attr}: " + ", ".join(f"{k}={v}" for k, v in flat.items()) + unused)
+                use = ""
+                if attr not in plan.attr_configs:
+                    use = "  (not in run.attributes: unused)"
+                elif attr not in plan.cfg.attributes:
+                    use = "  (its boundary only: a run.conditions entry)"
+                print(f"  {attr}: " + ", ".join(f"{k}={v}" for k, v in flat.items()) + use)
         return 0
     try:
         runner.run(force_from=args.from_stage)

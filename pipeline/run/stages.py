@@ -80,13 +80,8 @@ class Plan:
         # the same settings spelt two ways give the same key, a changed default a new one.
         self.sections = {name: to_dict(obj) for name, obj in self.configs.items()}
         # Each attribute's own view: the sections with its `per_attribute:` entries applied.
-        needed, todo = [], list(self.cfg.attributes)  # the run's attributes and what their boundaries are conditioned on
-        while todo:
-            a = todo.pop(0)
-            if a not in needed:
-                needed.append(a)
-                todo += self.cfg.conditions.get(a, [])
-        self.attr_configs = {a: load_all(self.preset, self.overrides, attribute=a) for a in needed}
+        # (for the run's attributes and the ones their boundaries are conditioned on)
+        self.attr_configs = {a: load_all(self.preset, self.overrides, attribute=a) for a in self.boundary_order()}
         self.attr_sections = {a: {name: to_dict(obj) for name, obj in cfgs.items()}
                               for a, cfgs in self.attr_configs.items()}
 

@@ -188,7 +188,6 @@ def world_images(size, first_seed: int, n: int, condition: str = "mixed", cache:
     return arr
 
 
-
 def _render_seeds(task) -> np.ndarray:
     seeds, size, condition = task
     return world.render_batch(seeds, size, condition)[0]
