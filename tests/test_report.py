@@ -48,6 +48,17 @@ def test_report_sections_and_tables(tmp_path):
     assert "src=\"data:image/png;base64," in text and "file://" not in text
 
 
+def test_an_attribute_the_world_lacks_shows_its_pairs_without_world_figures(tmp_path):
+    """A user's own attribute: its eval stage measures held-out pairs only and draws no world
+    figures; the report shows its row and asks for no missing figure."""
+    wet = {"heldout_pairs": {"psnr_gain_db": 3.3, "ssim_gain": 0.1}, "world": None,
+           "world_skipped": "'wet' is not one of the world's attributes", "strength_monotonic": True}
+    Runner(tmp_path, [Stage("eval-wet", lambda out: wet)], log=lambda s: None).run()
+    text = build_report(tmp_path).read_text()
+    assert "<td>wet</td>" in text and "3.300" in text
+    assert "missing figure" not in text
+
+
 def test_report_of_partial_run_says_what_is_missing(tmp_path):
     Runner(tmp_path, [Stage("gan", lambda out: {})], log=lambda s: None).run()
     text = build_report(tmp_path).read_text()

@@ -87,6 +87,13 @@ def test_rescore_groups_and_per_layer_boundaries():
     np.testing.assert_allclose(updated.normal, e[None].astype(np.float32))
     every = apply_layers(b, result, RescoreConfig(edit_layers="all"))  # per-layer: every row it has
     assert every.layers == [0, 2] and np.allclose(every.normal, b.normal)
+    listed = apply_layers(b, result, RescoreConfig(edit_layers=[2]))  # per-layer: the listed rows of its normal
+    assert listed.layers == [2] and listed.meta["rescore"]["edit_layers"] == [2]
+    np.testing.assert_allclose(listed.normal, d[None].astype(np.float32))
+    from pipeline.errors import UserError
+
+    with pytest.raises(UserError, match=r"normals for layers \[0, 2\]"):
+        apply_layers(b, result, RescoreConfig(edit_layers=[1]))
 
 
 class ToyModulated:

@@ -131,3 +131,34 @@ def test_oracle_out_saves_the_ceiling_as_a_bundle_that_edits_as_measured(tmp_pat
     assert gains(translate(oracle.eval(), x, 1.0, 4, "cpu"), y, x)["psnr_gain_db"] == pytest.approx(c["psnr_gain_db"], abs=1e-3)
     assert cfg["metrics"]["world"]["psnr_gain_db"] == c["psnr_gain_db"]
     assert main(argv) != 0 and "already there" in capsys.readouterr().err
+
+
+class WetPredictor:
+    """A user's own predictor for an attribute the world does not have."""
+    attributes = ["wet"]
+
+    def score(self, images):
+        return {"wet": images.mean(dim=(1, 2, 3)).numpy()}
+
+
+def test_an_attribute_the_world_lacks_is_measured_on_held_out_pairs_only(monkeypatch):
+    """A user's own attribute ('wet', scored by their predictor): held-out GAN pairs measured,
+    the world's part skipped with the reason (it used to search 50 x n seeds for scenes that
+    cannot exist, then fail), and the flags that need the world's truth refused up front."""
+    import pipeline.semantics.predictors as predictors
+    from pipeline.errors import UserError
+    from pipeline.semantics.evaluate import EvalConfig, evaluate_translator
+
+    monkeypatch.setattr(predictors, "predictor_from_args", lambda name, path=None: WetPredictor())
+    torch.manual_seed(0)
+    model = build_translator(TranslatorConfig(ngf=4, n_downsample=2, n_blocks=1).to_dict()).eval()
+    bundle_cfg = {"attribute": "wet", "resolution": [16, 32], "strength_range": [0.5, 3.0]}
+    r = evaluate_translator(model, bundle_cfg, EvalConfig(n_pairs=4, n_world=4), tiny_gan(), tiny_boundary("wet"))
+    assert r["heldout_pairs"]["n"] == 4 and list(r["score_vs_strength"]) == ["heldout_pairs"]
+    assert r["world"] is None and "not one of the world's attributes" in r["world_skipped"]
+    assert r["baselines"]["oracle_matrix"] is None and r["baselines"]["gan_edit_fidelity"] is None
+    with pytest.raises(UserError, match="give --gan and --boundary"):
+        evaluate_translator(model, bundle_cfg, EvalConfig(n_pairs=4, n_world=4))
+    with pytest.raises(UserError, match="need the world's true pairs"):
+        evaluate_translator(model, bundle_cfg, EvalConfig(n_pairs=4, oracle_translator=True), tiny_gan(),
+                            tiny_boundary("wet"))

@@ -86,7 +86,7 @@ def main(argv: list[str]) -> int:
     for name in ("heldout_pairs", "world"):
         g = r[name]
         if g is None:
-            print(f"  {name:<14} skipped: {r.get('heldout_pairs_skipped', 'no --gan/--boundary')}")
+            print(f"  {name:<14} skipped: {r.get(name + '_skipped', 'no --gan/--boundary')}")
             continue
         print(f"  {name:<14} PSNR {g['psnr_db']:.2f} dB vs do-nothing {g['psnr_do_nothing_db']:.2f} "
               f"(gain {g['psnr_gain_db']:+.2f} dB); SSIM gain {g['ssim_gain']:+.4f}  [n={g['n']}]")

@@ -140,7 +140,8 @@ def section_translators(run: Path) -> str:
         ratio = lambda k: nan if b.get(k) is None else b[k]  # noqa: E731
         base_rows.append([attr, wd.get("psnr_gain_db", nan), gain("gan_matrix"), gain("oracle_matrix"),
                           gain("oracle_translator"), ratio("gan_edit_fidelity"), ratio("translator_locality_db")])
-        figs.append(img(d / "world.png", f"{attr}: input | translator | true re-render"))
+        if met.get("world"):
+            figs.append(img(d / "world.png", f"{attr}: input | translator | true re-render"))
     return (table(["attribute", "held-out pairs PSNR gain (dB)", "SSIM gain", "world PSNR gain (dB)",
                    "world SSIM gain", "score monotonic in strength"], rows)
             + '<p class="caption">Gains are over "do nothing" (output = input), against the GAN target '
@@ -156,8 +157,11 @@ def section_translators(run: Path) -> str:
 
 
 def section_strength(run: Path) -> str:
-    return stage_figures(run, "eval", "strength.png", "{attr}: strength 0, 0.25, 0.5, 0.75, 1",
-                         "translator evaluation")
+    found = stages_like(run, "eval")
+    if not found:
+        return not_run("translator evaluation")
+    return "".join(img(d / "strength.png", f"{attr}: strength 0, 0.25, 0.5, 0.75, 1")
+                   for attr, d, m in found if m["metrics"].get("world"))  # none for a user's own attribute
 
 
 def section_photos(run: Path) -> str:

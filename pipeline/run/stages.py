@@ -355,9 +355,11 @@ class Plan:
                                  "--n-pairs", c.eval_pairs, "--n-world", c.eval_world,
                                  "--predictor", self.predictor_arg(attr), "--write", *self.dev()])
         from pipeline.run.figures import strength_strip, world_sheet
+        from pipeline.semantics.evaluate import world_skip_reason
 
-        world_sheet(bundle, attr, out / "world.png")
-        strength_strip(bundle, attr, out / "strength.png")
+        if world_skip_reason(attr) is None:  # a user's own attribute has no world scenes to show
+            world_sheet(bundle, attr, out / "world.png")
+            strength_strip(bundle, attr, out / "strength.png")
         return json.loads((bundle / "config.json").read_text()).get("metrics", {})
 
     # 8. edit photos -------------------------------------------------------------------

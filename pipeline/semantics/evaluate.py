@@ -92,6 +92,16 @@ def heldout_gan_pairs(G, boundary, bundle_cfg: dict, n: int, batch: int) -> tupl
     return torch.cat(xs), torch.cat(ys), torch.cat(As)
 
 
+def world_skip_reason(attribute: str) -> str | None:
+    """Why the world cannot measure `attribute` (None when it can: one of the world's own)."""
+    from pipeline import world
+
+    if attribute in world.ATTRIBUTES:
+        return None
+    return (f"'{attribute}' is not one of the world's attributes ({', '.join(world.ATTRIBUTES)}), "
+            "so there is no true re-render to measure it against")
+
+
 def heldout_world(attribute: str, size: tuple[int, int], n: int, condition: str,
                   offset: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """(input, true re-render with attribute = 1, seeds) for n held-out scenes where it is < 0.5,
@@ -246,6 +256,11 @@ def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, bounda
     predictor = predictor_from_args(cfg.predictor, cfg.predictor_path)
     if attribute not in predictor.attributes:
         raise UserError(f"predictor '{cfg.predictor}' does not score '{attribute}'; pick another with --predictor")
+    no_world = world_skip_reason(attribute)
+    if no_world and G is None:
+        raise UserError(f"{no_world}; give --gan and --boundary to measure it on held-out GAN pairs")
+    if no_world and (cfg.oracle_translator or cfg.oracle_out):
+        raise UserError(f"{no_world}: --oracle-translator / --oracle-out need the world's true pairs")
     result: dict = {"attribute": attribute, "predictor": cfg.predictor, "strengths": list(cfg.strengths)}
     curves = {}
     bar = progress_bar(total=4, desc=f"eval {attribute}", unit="part")  # pairs, world, baselines, curve
@@ -258,6 +273,13 @@ def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, bounda
     else:
         result["heldout_pairs"] = None
     bar.update()
+    if no_world:  # a user's own attribute: the held-out pairs are all there is to measure
+        bar.close()
+        result.update(world=None, world_skipped=no_world,
+                      baselines={"gan_matrix": None, "oracle_matrix": None, "oracle_translator": None,
+                                 **baseline_ratios(None, {})},
+                      score_vs_strength=curves, strength_monotonic=all(is_increasing(c) for c in curves.values()))
+        return result
     # 2. held-out world scenes against the true re-render
     wx, wy, seeds = heldout_world(attribute, size, cfg.n_world, cfg.world_condition)
     world = gains(translate(model, wx, 1.0, cfg.batch, device), wy, wx)

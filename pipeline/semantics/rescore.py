@@ -150,8 +150,9 @@ def apply_layers(boundary: LinearBoundary, result: RescoreResult, cfg: RescoreCo
         layers = every
     elif isinstance(cfg.edit_layers, list):
         if set(cfg.edit_layers) - set(every):
-            raise UserError(f"rescore.edit_layers {cfg.edit_layers}: the generator's W+ layers are "
-                            f"{every[0]}..{every[-1]}")
+            what = (f"this per-layer boundary has normals for layers {every}" if boundary.normal.ndim == 2
+                    else f"the generator's W+ layers are {every[0]}..{every[-1]}")
+            raise UserError(f"rescore.edit_layers {cfg.edit_layers}: {what}")
         layers = list(cfg.edit_layers)
     normal = boundary.normal
     if normal.ndim == 2:
