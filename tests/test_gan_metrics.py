@@ -106,3 +106,45 @@ def test_eval_gan_reports_ppl_and_names_a_missing_encoder(tmp_path, capsys):
     assert "PPL (W, end, eps 1e-4, pixel MSE)" in capsys.readouterr().out
     with pytest.raises(UserError, match="nope.*no such file"):
         eval_gan.main(["--gan", str(ckpt), "--no-swd", "--ppl", "--encoder", str(tmp_path / "nope"), "--device", "cpu"])
+
+
+class BrightPredictor:
+    """'bright' a probability (the image's mean, 0..1), 'level' a regression output."""
+    attributes = ["bright", "level"]
+    is_prob = np.array([True, False])
+
+    def score(self, images):
+        m = ((images.mean(dim=(1, 2, 3)) + 1) / 2).numpy()
+        return {"bright": m, "level": 10 * m}
+
+
+def test_coverage_counts_how_often_fakes_show_an_attribute_beside_the_reals():
+    from pipeline.semantics.evaluate import attribute_coverage
+
+    def images(n_bright, n):
+        x = -0.8 * torch.ones(n, 3, 4, 8)  # dark: score 0.1
+        x[:n_bright] = 0.8  # bright: score 0.9
+        return x
+
+    cov = attribute_coverage(BrightPredictor(), images(2, 16), images(8, 16))
+    assert cov["bright"]["share_fake"] == pytest.approx(0.125) and cov["bright"]["share_real"] == pytest.approx(0.5)
+    assert cov["bright"]["coverage"] == pytest.approx(0.25)
+    assert "coverage" not in cov["level"] and cov["level"]["mean_real"] > cov["level"]["mean_fake"]
+    assert attribute_coverage(BrightPredictor(), images(2, 16), images(0, 16))["bright"]["coverage"] is None
+
+
+def test_eval_gan_coverage_alone_writes_a_row_per_attribute(tmp_path, capsys):
+    import json
+
+    from gan.checkpoint import save_generator
+    from pipeline.commands import eval_gan
+    from pipeline.world import ATTRIBUTES
+
+    ckpt = save_generator(generator(False), tmp_path / "G.safetensors")
+    out = tmp_path / "m.json"
+    assert eval_gan.main(["--gan", str(ckpt), "--no-swd", "--coverage", "--n", "8", "--out", str(out),
+                          "--device", "cpu"]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["coverage"]) == set(ATTRIBUTES) and "swd_swd" not in result
+    assert all(0 <= r["share_real"] <= 1 for r in result["coverage"].values())
+    assert "coverage (photometric; share scoring > 0.5" in capsys.readouterr().out

@@ -27,6 +27,10 @@ one of three distances, all from local files (nothing is downloaded):
       state dict with --encoder-arch);
   neither          mean squared pixel difference.
 Lower is smoother; compare figures only under the same distance, resolution and --ppl-n.
+Coverage (--coverage): the same fakes and real images scored by --predictor; for each
+attribute the share scoring > 0.5 among fakes and reals and their ratio. A GAN that makes
+an attribute a quarter as often as its data (coverage 0.25) has little of it for a
+boundary to move along or for pairs to teach: train it longer or wider before editing.
 ALS (per --boundary): samples moved along the boundary on its layers at strengths -3..3,
 scored by --predictor; the mean R^2 of a straight-line fit of score vs strength (1 =
 perfectly linear; an edit that does not move the score counts 0). Our definition: the
@@ -35,6 +39,7 @@ paper's (Karmali et al. 2022) exact formula was not available (see gan/metrics.p
 examples:
   photoedit eval-gan --gan runs/gan --data world --n 256
   photoedit eval-gan --gan G.safetensors --data photos/ --n 500 --floor --out swd.json
+  photoedit eval-gan --gan runs/gan --no-swd --coverage --predictor classifier --predictor-path predictor/
   photoedit eval-gan --gan runs/gan --ppl --encoder predictor/ --boundary sunny.npz --boundary night.npz
   photoedit eval-gan --gan runs/gan --no-swd --ppl --lpips-weights weights/v0.1/vgg.pth \
       --lpips-backbone ~/models/vgg16-397923af.pth
@@ -70,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--predictor-path", default=None, help="classifier folder / places365 weights")
     m.add_argument("--als-n", type=int, default=64, help="samples edited per boundary for ALS (default: 64)")
     m.add_argument("--no-swd", action="store_true", help="skip SWD (only the latent-space metrics)")
+    p.add_argument("--coverage", action="store_true",
+                   help="also: how often the fakes show each attribute --predictor scores, beside the real images")
     return p
 
 
@@ -149,8 +156,8 @@ def main(argv: list[str]) -> int:
         raise UserError("--n must be at least 8")
     if (args.lpips_weights or args.lpips_backbone) and not args.ppl:
         raise UserError("--lpips-weights/--lpips-backbone choose PPL's distance: add --ppl")
-    if args.no_swd and not (args.ppl or args.boundary):
-        raise UserError("--no-swd leaves nothing to measure: add --ppl or --boundary")
+    if args.no_swd and not (args.ppl or args.boundary or args.coverage):
+        raise UserError("--no-swd leaves nothing to measure: add --ppl, --boundary or --coverage")
     wcfg = load_section(WorldConfig, "world", args.config, parse_overrides(args.set))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     ppl_dist = ppl_distance(args, device) if args.ppl else None  # a bad weights file fails before any work
@@ -162,12 +169,30 @@ def main(argv: list[str]) -> int:
     G.eval()
     result = {"gan": str(path), "gan_sha256": file_sha256(path), "data": args.data, "n": args.n,
               "truncation": args.truncation}
-    if not args.no_swd:
+    pred = None
+    if args.coverage:  # a missing or wrong predictor fails before the images are made
+        from pipeline.semantics.predictors import predictor_from_args
+
+        pred = predictor_from_args(args.predictor, args.predictor_path, device=str(device))
+    if not args.no_swd or args.coverage:
         reals = [from_uint8(a) for a in real_sets(args.data, tuple(G.resolution), args.n, 2 if args.floor else 1, wcfg)]
         z = torch.randn(args.n, G.z_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
         with torch.no_grad():
             fakes = torch.cat([G(z[i:i + 32], truncation_psi=args.truncation, noise_mode="const").float().cpu()
                                for i in range(0, args.n, 32)])
+    if pred is not None:
+        from pipeline.semantics.evaluate import attribute_coverage
+
+        result["coverage"] = cov = attribute_coverage(pred, fakes, reals[0])
+        result["coverage_predictor"] = args.predictor
+        print(f"coverage ({args.predictor}; share scoring > 0.5, fakes vs real images, n = {args.n} each):")
+        for name, r in cov.items():
+            if "coverage" in r:
+                ratio = f"{r['coverage']:.2f}x" if r["coverage"] is not None else "-"
+                print(f"  {name:<14} {r['share_fake']:.3f} vs {r['share_real']:.3f}  ({ratio})")
+            else:
+                print(f"  {name:<14} mean {r['mean_fake']:.3f} vs {r['mean_real']:.3f}")
+    if not args.no_swd:
         result |= {f"swd_{k}": v for k, v in swd(fakes, reals[0]).items()}
         if args.floor:
             result["floor_swd"] = swd(reals[1], reals[0])["swd"]
