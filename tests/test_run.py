@@ -28,8 +28,11 @@ def test_run_writes_every_stage_and_the_report(finished_run):
         assert "heldout_pairs" in ms[f"eval-{attr}"]["metrics"]
         assert len(list((finished_run / "edit" / attr).glob(f"*.{attr}.png"))) == 1
     assert ms["boundary-sunny"]["needs"] == ["gan", "samples"]
+    cov = ms["samples"]["metrics"]["coverage"]  # how often the GAN draws each attribute beside the reals
+    assert {"sunny", "night"} <= set(cov) and all(0 <= r["share_real"] <= 1 for r in cov.values())
     text = (finished_run / "report.html").read_text()
     assert "has not run" not in text and "missing figure" not in text
+    assert "share of GAN samples scoring &gt; 0.5" in text or "share of GAN samples scoring > 0.5" in text
 
 
 def test_second_run_skips_and_new_attribute_keeps_gan(finished_run, capsys):
@@ -139,3 +142,18 @@ def test_stage_keys_hash_resolved_settings(tmp_path):
     changed = keys("train_translator.steps=5")
     assert changed["gan"] == base["gan"] and changed["boundary-sunny"] == base["boundary-sunny"]
     assert changed["translator-sunny"] != base["translator-sunny"]
+
+
+def test_coverage_with_too_few_photos_is_left_out_and_said(finished_run, tmp_path):
+    """The samples stage's coverage needs 256 real images: a smaller photo folder leaves it
+    out with the reason instead of failing the stage."""
+    from PIL import Image
+
+    from pipeline.run.stages import Plan
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.new("RGB", (64, 32), (40 * i, 90, 120)).save(photos / f"p{i}.png")
+    got = Plan(TINY, [f"run.data={photos}"], finished_run)._coverage(tmp_path / "out")
+    assert "coverage" not in got and "need 256" in got["coverage_skipped"]

@@ -95,7 +95,22 @@ def section_gan(run: Path) -> str:
     rows = [[k, v] for k, v in met.items() if isinstance(v, (int, float))]
     return (img(run / "gan" / "samples.png", "EMA generator samples (truncation 1)")
             + img(run / "gan" / "swd.png", "SWD x1e3 of EMA samples vs held-out renders, with the real-vs-real floor")
-            + table(["metric", "value"], rows))
+            + table(["metric", "value"], rows) + coverage_table(run))
+
+
+def coverage_table(run: Path) -> str:
+    """The samples stage's coverage: how often the GAN draws each attribute beside the reals."""
+    met = (read_manifest(run / "samples") or {}).get("metrics", {})
+    cov = met.get("coverage")
+    if not cov:
+        return ""
+    nan = float("nan")
+    rows = [[a, r["share_fake"], r["share_real"], nan if r["coverage"] is None else r["coverage"]]
+            for a, r in cov.items()]
+    return (table(["attribute", "share of GAN samples scoring > 0.5", "share of real images", "coverage (ratio)"], rows)
+            + f'<p class="caption">{met.get("coverage_n")} samples and {met.get("coverage_n")} held-out real images '
+              "scored by the run's predictor (photoedit eval-gan --coverage). An attribute the GAN draws far less "
+              "often than its data shows (coverage well under 1) gives its boundary little to move along.</p>")
 
 
 def section_boundaries(run: Path) -> str:

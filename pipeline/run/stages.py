@@ -279,7 +279,22 @@ class Plan:
             pred = ["--predictor", name] + (["--predictor-path", path] if path else [])
             call("score", ["--samples", shard, *pred, *self.dev()])
         scores = np.load(shard / f"scores_{c.predictor}.npz", allow_pickle=False)
-        return {"n": self.configs["sample"].n, "score_means": {k: float(scores[k].mean()) for k in scores.files}}
+        return {"n": self.configs["sample"].n, "score_means": {k: float(scores[k].mean()) for k in scores.files},
+                **self._coverage(out)}
+
+    def _coverage(self, out: Path, n: int = 256) -> dict:
+        """How often the GAN draws each attribute beside the real images (`eval-gan --coverage`,
+        the run's predictor): the first place the chain can lose one. Too few photos for n
+        leaves it out, said, rather than failing the stage."""
+        name, path = self._resolve(self.cfg.predictor, self.cfg.predictor_path)
+        try:
+            call("eval-gan", ["--gan", self.gan_ckpt, "--data", self.cfg.data, "--n", n, "--no-swd", "--coverage",
+                              "--predictor", name, *(["--predictor-path", path] if path else []),
+                              "--out", out / "coverage.json", *self.cfg_args(), *self.dev()])
+        except UserError as e:
+            return {"coverage_skipped": str(e)}
+        cov = json.loads((out / "coverage.json").read_text())["coverage"]
+        return {"coverage": {k: v for k, v in cov.items() if "coverage" in v}, "coverage_n": n}
 
     def scoring_predictors(self) -> list[tuple[str, str | None]]:
         """Every predictor the run's boundaries need, run:'s own first (its scores are the stage's summary)."""
