@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torchvision VGG16 / AlexNet state dict matching --lpips-weights")
     m.add_argument("--boundary", action="append", default=[], metavar="FILE.npz",
                    help="ALS of this boundary's attribute (repeatable)")
-    m.add_argument("--predictor", default="photometric", help="scores ALS edits (default: photometric)")
+    m.add_argument("--predictor", default="photometric", help="scores ALS edits and --coverage (default: photometric)")
     m.add_argument("--predictor-path", default=None, help="classifier folder / places365 weights")
     m.add_argument("--als-n", type=int, default=64, help="samples edited per boundary for ALS (default: 64)")
     m.add_argument("--no-swd", action="store_true", help="skip SWD (only the latent-space metrics)")

@@ -208,7 +208,7 @@ def real_sets(data: str, size: tuple[int, int], n: int, count: int, wcfg) -> lis
     if data == "world":
         arr = world_images(size, HELD_OUT_SEED_START + wcfg.seed, n * count, wcfg.condition)
     else:
-        arr = folder_images(data, size, None)
+        arr = folder_images(data, size, n * count)  # the first n * count: a big folder is not read whole
         if len(arr) < n * count:
             raise UserError(f"--data {data}: {len(arr)} images, need {n * count} (lower --n)")
     return [arr[i * n:(i + 1) * n] for i in range(count)]
