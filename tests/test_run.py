@@ -157,3 +157,18 @@ def test_coverage_with_too_few_photos_is_left_out_and_said(finished_run, tmp_pat
         Image.new("RGB", (64, 32), (40 * i, 90, 120)).save(photos / f"p{i}.png")
     got = Plan(TINY, [f"run.data={photos}"], finished_run)._coverage(tmp_path / "out")
     assert "coverage" not in got and "need 256" in got["coverage_skipped"]
+
+
+def test_run_notes_an_attribute_the_gan_rarely_draws(tmp_path):
+    """After a run, a note names each of its attributes whose coverage is under 0.7."""
+    from pipeline.run.driver import coverage_notes
+    from pipeline.run.runner import Runner, Stage
+
+    cov = {"sunny": {"share_fake": 0.166, "share_real": 0.281, "coverage": 0.59},
+           "night": {"share_fake": 0.18, "share_real": 0.15, "coverage": 1.2},
+           "foggy": {"share_fake": 0.0, "share_real": 0.0, "coverage": None},
+           "snowy": {"share_fake": 0.01, "share_real": 0.1, "coverage": 0.1}}
+    Runner(tmp_path, [Stage("samples", lambda out: {"coverage": cov})], log=lambda s: None).run()
+    notes = coverage_notes(tmp_path, ["sunny", "night", "foggy"])  # snowy is not one of the run's
+    assert len(notes) == 1 and "'sunny' 0.59x" in notes[0]
+    assert coverage_notes(tmp_path / "nowhere", ["sunny"]) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipeline.config import per_attribute_overrides, shadowed_overrides
 from pipeline.run.report import build_report, summary
-from pipeline.run.runner import Runner, StageFailed
+from pipeline.run.runner import Runner, StageFailed, read_manifest
 from pipeline.run.stages import Plan
 
 
@@ -53,7 +53,19 @@ def execute(config: str, args) -> int:
         print(f"photoedit run: {e}", file=sys.stderr)
         return 1
     report = build_report(plan.run_dir)
+    for line in coverage_notes(plan.run_dir, plan.cfg.attributes):
+        print(f"note: {line}", file=sys.stderr)
     print(f"report: {report}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary(plan.run_dir), indent=1))
     return 0
+
+
+def coverage_notes(run_dir: Path, attributes: list[str], below: float = 0.7) -> list[str]:
+    """A line for each run attribute the GAN draws less than `below` times as often as its
+    real images do (the samples stage's coverage), where its boundary has little to move along."""
+    cov = ((read_manifest(run_dir / "samples") or {}).get("metrics") or {}).get("coverage") or {}
+    return [f"the GAN draws '{a}' {cov[a]['coverage']:.2f}x as often as its real images "
+            f"({cov[a]['share_fake']:.3f} vs {cov[a]['share_real']:.3f} score > 0.5): its edits can carry little of it; "
+            "train the GAN longer or wider (report.html, GAN section)"
+            for a in attributes if a in cov and cov[a].get("coverage") is not None and cov[a]["coverage"] < below]
