@@ -90,18 +90,24 @@ def test_linearity_r2_rows():
     assert r2[0] == pytest.approx(1.0) and r2[1] == pytest.approx(0.0, abs=1e-12) and r2[2] == 0.0
 
 
-def test_eval_gan_reports_ppl_and_names_a_missing_encoder(tmp_path, capsys):
+def eval_gan_json(tmp_path, *flags):
+    """(eval-gan's JSON, the checkpoint) for a tiny generator saved in tmp_path, on the CPU."""
     import json
 
     from gan.checkpoint import save_generator
     from pipeline.commands import eval_gan
-    from pipeline.errors import UserError
 
     ckpt = save_generator(generator(False), tmp_path / "G.safetensors")
     out = tmp_path / "m.json"
-    assert eval_gan.main(["--gan", str(ckpt), "--no-swd", "--ppl", "--ppl-n", "8", "--out", str(out),
-                          "--device", "cpu"]) == 0
-    result = json.loads(out.read_text())
+    assert eval_gan.main(["--gan", str(ckpt), *flags, "--out", str(out), "--device", "cpu"]) == 0
+    return json.loads(out.read_text()), ckpt
+
+
+def test_eval_gan_reports_ppl_and_names_a_missing_encoder(tmp_path, capsys):
+    from pipeline.commands import eval_gan
+    from pipeline.errors import UserError
+
+    result, ckpt = eval_gan_json(tmp_path, "--no-swd", "--ppl", "--ppl-n", "8")
     assert result["ppl"] > 0 and result["ppl_distance"] == "pixel_mse" and "swd_swd" not in result
     assert "PPL (W, end, eps 1e-4, pixel MSE)" in capsys.readouterr().out
     with pytest.raises(UserError, match="nope.*no such file"):
@@ -134,17 +140,9 @@ def test_coverage_counts_how_often_fakes_show_an_attribute_beside_the_reals():
 
 
 def test_eval_gan_coverage_alone_writes_a_row_per_attribute(tmp_path, capsys):
-    import json
-
-    from gan.checkpoint import save_generator
-    from pipeline.commands import eval_gan
     from pipeline.world import ATTRIBUTES
 
-    ckpt = save_generator(generator(False), tmp_path / "G.safetensors")
-    out = tmp_path / "m.json"
-    assert eval_gan.main(["--gan", str(ckpt), "--no-swd", "--coverage", "--n", "8", "--out", str(out),
-                          "--device", "cpu"]) == 0
-    result = json.loads(out.read_text())
+    result, _ = eval_gan_json(tmp_path, "--no-swd", "--coverage", "--n", "8")
     assert set(result["coverage"]) == set(ATTRIBUTES) and "swd_swd" not in result
     assert all(0 <= r["share_real"] <= 1 for r in result["coverage"].values())
     assert "coverage (photometric; share scoring > 0.5" in capsys.readouterr().out
