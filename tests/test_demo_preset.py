@@ -182,3 +182,20 @@ def test_a_presets_relative_predictor_path_is_found_beside_it(tmp_path, monkeypa
     assert plan.predictor("night") == ("photometric", None)
     monkeypatch.chdir(repo)
     assert Plan(str(preset), [], repo / "run").predictor("sunny") == ("classifier", "models/clf")
+
+
+def test_coverage_reads_each_attribute_by_its_own_predictor(tiny_gan, tmp_path):
+    """The samples stage's coverage: sunny's boundary uses the classifier, night's the run's
+    photometric predictor, so each attribute's row comes from its own."""
+    from pipeline.run.runner import Runner
+    from pipeline.run.stages import Plan
+
+    over = tiny_overrides(tiny_gan) + ["run.predictor=photometric", "per_attribute.sunny.run.predictor=classifier",
+                                       "per_attribute.night.run.predictor=photometric"]
+    plan = Plan("demo", over, tmp_path / "C")
+    stages = [s for s in plan.stages() if s.name in ("gan", "predictor", "samples")]
+    Runner(plan.run_dir, stages, log=lambda m: None).run()
+    cov = manifests(plan.run_dir)["samples"]["metrics"]["coverage"]
+    assert cov["sunny"]["predictor"] == "classifier" and cov["night"]["predictor"] == "photometric"
+    assert cov["foggy"]["predictor"] == "photometric"  # not one of the run's: the run's predictor
+    assert (plan.run_dir / "samples" / "coverage.json").is_file()

@@ -105,12 +105,14 @@ def coverage_table(run: Path) -> str:
     if not cov:
         return ""
     nan = float("nan")
-    rows = [[a, r["share_fake"], r["share_real"], nan if r["coverage"] is None else r["coverage"]]
+    rows = [[a, r.get("predictor", ""), r["share_fake"], r["share_real"], nan if r["coverage"] is None else r["coverage"]]
             for a, r in cov.items()]
-    return (table(["attribute", "share of GAN samples scoring > 0.5", "share of real images", "coverage (ratio)"], rows)
+    return (table(["attribute", "predictor", "share of GAN samples scoring > 0.5", "share of real images",
+                   "coverage (ratio)"], rows)
             + f'<p class="caption">{met.get("coverage_n")} samples and {met.get("coverage_n")} held-out real images '
-              "scored by the run's predictor (photoedit eval-gan --coverage). An attribute the GAN draws far less "
-              "often than its data shows (coverage well under 1) gives its boundary little to move along.</p>")
+              "scored by the predictor each attribute's boundary uses (photoedit eval-gan --coverage). An attribute "
+              "the GAN draws far less often than its data shows (coverage well under 1) gives its boundary little "
+              "to move along.</p>")
 
 
 def section_boundaries(run: Path) -> str:

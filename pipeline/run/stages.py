@@ -283,18 +283,27 @@ class Plan:
                 **self._coverage(out)}
 
     def _coverage(self, out: Path, n: int = 256) -> dict:
-        """How often the GAN draws each attribute beside the real images (`eval-gan --coverage`,
-        the run's predictor): the first place the chain can lose one. Too few photos for n
-        leaves it out, said, rather than failing the stage."""
-        name, path = self._resolve(self.cfg.predictor, self.cfg.predictor_path)
-        try:
-            call("eval-gan", ["--gan", self.gan_ckpt, "--data", self.cfg.data, "--n", n, "--no-swd", "--coverage",
-                              "--predictor", name, *(["--predictor-path", path] if path else []),
-                              "--out", out / "coverage.json", *self.cfg_args(), *self.dev()])
-        except UserError as e:
-            return {"coverage_skipped": str(e)}
-        cov = json.loads((out / "coverage.json").read_text())["coverage"]
-        return {"coverage": {k: v for k, v in cov.items() if "coverage" in v}, "coverage_n": n}
+        """How often the GAN draws each attribute beside the real images (`eval-gan --coverage`):
+        the first place the chain can lose one. Each of the run's attributes is read by the
+        predictor its boundary uses, any other by the run's. Too few photos for n leaves it
+        out, said, rather than failing the stage."""
+        by = {}
+        for i, (name, path) in enumerate(self.scoring_predictors()):
+            file = out / ("coverage.json" if i == 0 else f"coverage-{i}-{name}.json")
+            try:
+                call("eval-gan", ["--gan", self.gan_ckpt, "--data", self.cfg.data, "--n", n, "--no-swd", "--coverage",
+                                  "--predictor", name, *(["--predictor-path", path] if path else []),
+                                  "--out", file, *self.cfg_args(), *self.dev()])
+            except UserError as e:
+                return {"coverage_skipped": str(e)}
+            rows = json.loads(file.read_text())["coverage"]
+            by[(name, path)] = {k: dict(v, predictor=name) for k, v in rows.items() if "coverage" in v}
+        rows = dict(next(iter(by.values())))  # the run's predictor first (scoring_predictors)
+        for a in self.attr_configs:
+            own = by[self.predictor(a)]
+            if a in own:
+                rows[a] = own[a]
+        return {"coverage": rows, "coverage_n": n}
 
     def scoring_predictors(self) -> list[tuple[str, str | None]]:
         """Every predictor the run's boundaries need, run:'s own first (its scores are the stage's summary)."""
