@@ -66,6 +66,6 @@ def coverage_notes(run_dir: Path, attributes: list[str], below: float = 0.7) -> 
     real images do (the samples stage's coverage), where its boundary has little to move along."""
     cov = ((read_manifest(run_dir / "samples") or {}).get("metrics") or {}).get("coverage") or {}
     return [f"the GAN draws '{a}' {cov[a]['coverage']:.2f}x as often as its real images "
-            f"({cov[a]['share_fake']:.3f} vs {cov[a]['share_real']:.3f} score > 0.5): its edits can carry little of it; "
-            "train the GAN longer or wider (report.html, GAN section)"
+            f"({cov[a]['share_fake']:.3f} vs {cov[a]['share_real']:.3f} score > 0.5): its boundary has less of it to move "
+            "along; a GAN trained longer or wider may carry more (report.html, GAN section)"
             for a in attributes if a in cov and cov[a].get("coverage") is not None and cov[a]["coverage"] < below]
