@@ -103,6 +103,11 @@ def test_baselines_beside_the_translator(tmp_path):
     assert b["gan_edit_fidelity"] == pytest.approx(b["gan_matrix"]["psnr_gain_db"] / b["oracle_matrix"]["psnr_gain_db"],
                                                    abs=1e-3)
     assert b["translator_locality_db"] == pytest.approx(t - b["gan_matrix"]["psnr_gain_db"], abs=1e-3)
+    for fig in (r["world"], b["oracle_translator"]):  # the same scenes split by kind: night, fog, other
+        groups = fig["by_scene"]
+        assert sum(g["n"] for g in groups.values()) == 4 and set(groups) <= {"night", "fog", "other"}
+        mean = sum(g["n"] * g["psnr_gain_db"] for g in groups.values()) / 4
+        assert mean == pytest.approx(fig["psnr_gain_db"], abs=1e-3)
     # an evaluation without the GAN keeps (a) recorded before, and its ratio follows the kept figures
     later = {**r, "heldout_pairs": None, "baselines": {**b, "gan_matrix": None, "gan_edit_fidelity": None}}
     m = merge_metrics(r, later)
@@ -162,3 +167,25 @@ def test_an_attribute_the_world_lacks_is_measured_on_held_out_pairs_only(monkeyp
     with pytest.raises(UserError, match="need the world's true pairs"):
         evaluate_translator(model, bundle_cfg, EvalConfig(n_pairs=4, oracle_translator=True), tiny_gan(),
                             tiny_boundary("wet"))
+
+
+def test_scene_groups_follow_the_scenes_true_attributes():
+    from pipeline import world
+    from pipeline.semantics.evaluate import scene_groups
+
+    seeds = list(range(world.HELD_OUT_SEED_START, world.HELD_OUT_SEED_START + 60))
+    kinds = scene_groups(seeds, "mixed")
+    attrs = [world.sample_scene(s, "mixed").attributes() for s in seeds]
+    assert {"night", "fog", "other"} == set(kinds)  # 60 mixed scenes have all three
+    for k, a in zip(kinds, attrs):
+        assert (k == "night") == (a["night"] > 0.5)
+        assert (k == "fog") == (a["foggy"] > 0.5 and a["night"] <= 0.5)
+
+
+def test_an_installed_bundle_without_paths_says_so():
+    """Installed bundles keep the GAN's sha256, not its path: the skip reason says that."""
+    from pipeline.semantics.evaluate import _gan_sources
+
+    prov = {"gan_sha256": "0" * 64, "boundary_sha256": "0" * 64}
+    assert _gan_sources({"provenance": prov}, None, None) == (
+        None, None, "the bundle records no gan file path; pass --gan and --boundary")

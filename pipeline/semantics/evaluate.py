@@ -110,6 +110,34 @@ def attribute_coverage(predictor, fakes: torch.Tensor, reals: torch.Tensor) -> d
     return out
 
 
+SCENE_GROUPS = ("night", "fog", "other")
+
+
+def scene_groups(seeds, condition: str) -> list[str]:
+    """Each held-out world scene's kind by its true attributes: night (night > 0.5), fog
+    (foggy > 0.5, not night) or other. The world's sunny, overcast and golden_hour re-renders
+    also clear night and fog, so their figures mix "more sun" with "night to day"."""
+    from pipeline import world
+
+    kinds = []
+    for seed in seeds:
+        a = world.sample_scene(seed, condition).attributes()
+        kinds.append("night" if a["night"] > 0.5 else "fog" if a["foggy"] > 0.5 else "other")
+    return kinds
+
+
+def gains_by_group(out: torch.Tensor, target: torch.Tensor, inp: torch.Tensor, groups: list[str]) -> dict:
+    """{group: {n, psnr_gain_db}} over the scenes of each group present (per-image gains, so
+    the n-weighted mean of the groups' is the whole set's)."""
+    res = {}
+    for g in SCENE_GROUPS:
+        idx = torch.tensor([k == g for k in groups])
+        if idx.any():
+            r = gains(out[idx], target[idx], inp[idx])
+            res[g] = {"n": r["n"], "psnr_gain_db": r["psnr_gain_db"]}
+    return res
+
+
 def world_skip_reason(attribute: str) -> str | None:
     """Why the world cannot measure `attribute` (None when it can: one of the world's own)."""
     from pipeline import world
@@ -230,7 +258,8 @@ def baseline_ratios(translator_gain: float | None, baselines: dict) -> dict:
 
 
 def evaluate_baselines(model, bundle_cfg: dict, cfg: EvalConfig, wx: torch.Tensor, wy: torch.Tensor,
-                       translator_gain: float, G=None, boundary=None, device="cpu") -> dict:
+                       translator_gain: float, G=None, boundary=None, device="cpu",
+                       groups: list[str] | None = None) -> dict:
     """(a), (b), (c) of the module docstring on the world scenes (wx, wy), and their ratios."""
     attribute, size = bundle_cfg["attribute"], tuple(bundle_cfg["resolution"])
     out: dict = {"gan_matrix": None, "oracle_matrix": None, "oracle_translator": None}
@@ -243,8 +272,11 @@ def evaluate_baselines(model, bundle_cfg: dict, cfg: EvalConfig, wx: torch.Tenso
     out["oracle_matrix"].update(n_fit=cfg.n_oracle, seeds=[oseeds[0], oseeds[-1]])
     if cfg.oracle_translator or cfg.oracle_out:
         oracle = train_oracle_translator(bundle_cfg, ox, oy, device)
-        out["oracle_translator"] = gains(translate(oracle, wx, 1.0, cfg.batch, device), wy, wx)
+        oout = translate(oracle, wx, 1.0, cfg.batch, device)
+        out["oracle_translator"] = gains(oout, wy, wx)
         out["oracle_translator"].update(n_train=cfg.n_oracle, seeds=[oseeds[0], oseeds[-1]])
+        if groups is not None:
+            out["oracle_translator"]["by_scene"] = gains_by_group(oout, wy, wx, groups)
         if cfg.oracle_out:
             save_oracle_bundle(cfg.oracle_out, oracle, bundle_cfg, out["oracle_translator"])
     out.update(baseline_ratios(translator_gain, out))
@@ -300,14 +332,18 @@ def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, bounda
         return result
     # 2. held-out world scenes against the true re-render
     wx, wy, seeds = heldout_world(attribute, size, cfg.n_world, cfg.world_condition)
-    world = gains(translate(model, wx, 1.0, cfg.batch, device), wy, wx)
+    groups = scene_groups(seeds, cfg.world_condition)
+    out = translate(model, wx, 1.0, cfg.batch, device)
+    world = gains(out, wy, wx)
+    world["by_scene"] = gains_by_group(out, wy, wx, groups)
     per_s = {s: gains(translate(model, wx, float(s), cfg.batch, device), wy, wx)["psnr_gain_db"] for s in cfg.strengths}
     best = max(per_s, key=per_s.get)
     world.update(strength=1.0, seeds=[seeds[0], seeds[-1]], psnr_gain_db_by_strength=per_s,
                  best_strength=best, psnr_gain_db_at_best=per_s[best])
     result["world"] = world
     bar.update()
-    result["baselines"] = evaluate_baselines(model, bundle_cfg, cfg, wx, wy, world["psnr_gain_db"], G, boundary, device)
+    result["baselines"] = evaluate_baselines(model, bundle_cfg, cfg, wx, wy, world["psnr_gain_db"], G, boundary, device,
+                                             groups)
     bar.update()
     curves["world"] = score_curve(model, predictor, attribute, wx, cfg.strengths, cfg.batch, device)
     bar.update()
@@ -390,7 +426,9 @@ def _gan_sources(bundle_cfg: dict, gan, boundary_path):
     prov = bundle_cfg.get("provenance", {})
     for key in ("gan", "boundary"):
         path = prov.get(f"{key}_path")
-        if not path or not Path(path).is_file():
+        if not path:  # installed bundles keep the sha256 only (no machine's paths)
+            return None, None, f"the bundle records no {key} file path; pass --gan and --boundary"
+        if not Path(path).is_file():
             return None, None, f"the bundle's {key} file {path!r} is not available; pass --gan and --boundary"
         if file_sha256(path) != prov.get(f"{key}_sha256"):
             return None, None, f"{path} changed since training (sha256 differs); pass --gan and --boundary"
