@@ -33,7 +33,7 @@ REAL = ROOT.parent / "shared" / "realphotos"
 
 # Thresholds: fp32 GPU vs CPU differ by kernel order only; autocast by its precision.
 TOL_FP32 = 1e-3  # TF32 off for the comparison
-TOL_AMP_MEAN = 0.02
+TOL_AMP_MEAN = 0.05  # measured 0.0205 on the H200 (bf16); a wrong path differs by 0.16 (other noise) to 0.85
 MIN_EDIT_PSNR = 35.0
 
 
@@ -80,8 +80,10 @@ def check_generator(run: Path, device: torch.device, out) -> bool:
         got = G_dev(z.to(device), noise_mode="const").float().cpu()
     diff, mean = float((ref - got).abs().max()), float((ref - got).abs().mean())
     # bf16 keeps 8 bits of mantissa: a few pixels of an image in [-1, 1] drift by 0.2 after a dozen
-    # layers (max 0.21 on the H200, 27 Nov 2026); the mean says whether the path is right (its
-    # threshold is a judgement: no GPU run has measured the mean yet).
+    # layers (max 0.21-0.27 on the H200, 27-28 Nov 2026); the mean says whether the path is right:
+    # 0.0205 on the H200 for the tiny run's generator (bf16 autocast on this CPU: 0.0056 for the demo
+    # GAN), while a wrong path - the same latents with random noise, other latents - differs by 0.16
+    # and 0.85 on the demo GAN.
     return record(out, "generator_amp", math.isfinite(diff) and mean <= TOL_AMP_MEAN, t0, dtype=str(amp),
                   max_abs_diff=diff, mean_abs_diff=mean, tol_mean=TOL_AMP_MEAN) and ok
 
