@@ -18,7 +18,8 @@
 # mixing on (layer-wise W+ edits need it), 16x the images (the world is free to render).
 # Measured on an H200 (27 Nov 2026, docs/BENCHMARKS.md "GPU"): at batch 64 a step is ~105 ms and
 # bound by kernel launches, not arithmetic; early progress follows steps, not images (SWD stayed
-# ~230 for the first 48 kimg = 750 steps at batch 64), hence batch 32.
+# ~230 for the first 48 kimg = 750 steps at batch 64), hence batch 32. Second lease (28 Nov, both variants side
+# by side, 7.2 min): ~230 img/s each, 76-80 kimg; eval-gan SWD a 104.1, b 84.5 against the committed CPU GAN's 49.0.
 set -u
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
