@@ -6,7 +6,7 @@
 #
 #   bash bench/gpu_session.sh          # results in $OUT (at most 8 files come back)
 #
-# Environment: GPU_SESSION_CHECKS=0 trains the GANs alone; GPU_DEMO_VARIANTS ("a b") which GANs; GPU_DEMO_MINUTES (8) training wall time; GPU_DEMO_IMAGES (32768) world renders
+# Environment: GPU_SESSION_CHECKS=0 trains the GANs alone; GPU_DEMO_VARIANTS ("a b") which GANs; GPU_DEMO_MINUTES (7.2) training wall time; GPU_DEMO_IMAGES (32768) world renders
 # held in memory (rendered by every core first, ~20 s on 16 cores); GPU_CHECK_DEVICE=cpu runs
 # everything on the CPU (checks the script itself; then use small minutes/images).
 # Back in $OUT: gan_a.tar.gz, gan_b.tar.gz (per variant, below: config.yaml, stats.jsonl, the last
@@ -26,7 +26,7 @@ T0=$(date +%s)
 OUT=${OUT:-/tmp/gpu_session_out}
 W=${GPU_SESSION_DIR:-/tmp/gpu_session}
 mkdir -p "$OUT" "$W"
-MIN=${GPU_DEMO_MINUTES:-8}
+MIN=${GPU_DEMO_MINUTES:-7.2}  # fits one 600-s device call: ~60 s of renders and start, ~30 s to pack
 IMAGES=${GPU_DEMO_IMAGES:-32768}
 DEV=${GPU_CHECK_DEVICE:-cuda}
 export PYTHONUNBUFFERED=1
