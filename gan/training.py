@@ -633,6 +633,16 @@ def train(
     `scalars`: e.g. a torch.utils.tensorboard SummaryWriter (rank 0); each stats line goes to
     its add_scalar as train_gan/<key> over images seen. The caller closes it.
     """
+    benchmark = torch.backends.cudnn.benchmark  # a Trainer on CUDA turns it on: for this training only
+    try:
+        return _train(gcfg, cfg, data, out_dir, resume, device, swd_reference, run_config, progress,
+                      hsr_encoder, scalars)
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def _train(gcfg, cfg, data, out_dir, resume, device, swd_reference, run_config, progress, hsr_encoder,
+           scalars) -> Trainer:
     out = Path(out_dir)
     rank, world = _rank_world()
     trainer = Trainer(gcfg, cfg, device, hsr_encoder=hsr_encoder)

@@ -72,6 +72,31 @@ def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert json.loads((tmp_path / "checkpoints" / "latest" / "state.json").read_text())["step"] == 3
 
 
+def test_training_leaves_cudnn_benchmark_as_it_found_it(tmp_path, monkeypatch):
+    """A Trainer on CUDA turns cuDNN's algorithm search on for its steps; train() puts the process-wide
+    flag back, also when training stops with an error (simulated here: this machine has no CUDA)."""
+    import gan.training as training
+
+    init = training.Trainer.__init__
+
+    def cuda_like_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        torch.backends.cudnn.benchmark = True
+
+    monkeypatch.setattr(training.Trainer, "__init__", cuda_like_init)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    gcfg = GeneratorConfig(**GCFG)
+    train(gcfg, TrainConfig(kimg=0.004, **TCFG), InMemoryBatches(data_set(), 4), tmp_path / "ok", progress=False)
+    assert torch.backends.cudnn.benchmark is False
+
+    def broken(start):
+        yield torch.full((4, 3, 16, 16), float("nan"))
+
+    with pytest.raises(TrainingDiverged):
+        train(gcfg, TrainConfig(kimg=1.0, **TCFG), broken, tmp_path / "nan", progress=False)
+    assert torch.backends.cudnn.benchmark is False
+
+
 def test_training_moves_samples_toward_the_data(tmp_path):
     """Data are flat orange images; the untrained G makes grey noise. 60 steps must cut the error 3x."""
     gcfg = GeneratorConfig(**GCFG)
