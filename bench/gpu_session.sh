@@ -10,7 +10,8 @@
 # held in memory (rendered by every core first, ~20 s on 16 cores); GPU_CHECK_DEVICE=cpu runs
 # everything on the CPU (checks the script itself; then use small minutes/images).
 # Back in $OUT: gan_a.tar.gz, gan_b.tar.gz (per variant, below: config.yaml, stats.jsonl, the last
-# sample grid, checkpoints/latest/generator_ema.safetensors for configs/demo/), the rest of the better
+# sample grid, checkpoints/latest/generator_ema.safetensors for configs/demo/ and best/'s, the EMA
+# generator at the lowest SWD of the run: 68 at 56 kimg against the last one's 88-109 in the second lease), the rest of the better
 # one's checkpoint in parts (cat gan_X_ckpt.tar.gz.part* | tar -xz), gpu_check.jsonl, logs.tar.gz.
 # The GAN's settings (GPU_DEMO_SET below) are the demo preset's with a GPU's batch and widths:
 # 2x the CPU preset's channels (1.1 M parameters, still ~18 ms per 128x256 image on this 2-core CPU
@@ -106,7 +107,8 @@ for v in ${GPU_DEMO_VARIANTS:-a b}; do
     last_grid=$(cd "$R" && ls fakes_*.png 2>/dev/null | sort | tail -n 1)
     tail -n 2 "$R/stats.jsonl" 2>/dev/null
     (cd "$R" && tar -czhf "$OUT/gan_$v.tar.gz" config.yaml stats.jsonl $last_grid \
-        checkpoints/latest/generator_ema.safetensors checkpoints/latest/state.json)
+        checkpoints/latest/generator_ema.safetensors checkpoints/latest/state.json \
+        $(ls best/generator_ema.safetensors 2>/dev/null))
     swd=$(python3 -c "import json,sys; print([json.loads(l) for l in open(sys.argv[1])][-1].get('swd', 1e9))" "$R/stats.jsonl" 2>/dev/null || echo 1e9)
     if awk "BEGIN { exit !($swd < $best_swd) }"; then best=$v best_swd=$swd; fi
 done

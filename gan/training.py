@@ -678,6 +678,19 @@ def _measure_swd(trainer: Trainer, ref: torch.Tensor) -> float:
     return value
 
 
+def _keep_best(trainer: Trainer, out: Path, value: float) -> None:
+    """best/generator_ema.safetensors: the EMA generator at the lowest SWD of any tick so far
+    (the untrained baseline aside; the history survives --resume). A short run's SWD can wander
+    after it falls (68 -> 109 on an H200, docs/BENCHMARKS.md "GPU check"), so the last snapshot
+    need not be the best one; snapshots are also rarer than SWD ticks."""
+    st = trainer.state
+    earlier = [h["swd"] for h in st.history[:-1] if h["kimg"] > 0]
+    if earlier and value >= min(earlier):
+        return
+    save_generator(trainer.G_ema, out / "best" / EMA_FILENAME,
+                   extra={"step": st.step, "kimg": st.nimg / 1000, "swd": value})
+
+
 def _log_swd(trainer: Trainer, ref: torch.Tensor, out: Path) -> float:
     value = _measure_swd(trainer, ref)
     with open(out / "stats.jsonl", "a", encoding="utf-8") as f:
@@ -723,6 +736,7 @@ def _loop(trainer: Trainer, data: DataFn, out: Path, swd_ref: torch.Tensor | Non
                     **{k: float(np.mean(v)) for k, v in sums.items()}}
             if rank == 0 and swd_ref is not None and (st.tick % cfg.swd_ticks == 0 or done):
                 line["swd"] = _measure_swd(trainer, swd_ref)
+                _keep_best(trainer, out, line["swd"])
             if rank == 0:
                 with open(out / "stats.jsonl", "a", encoding="utf-8") as f:
                     f.write(json.dumps(line) + "\n")

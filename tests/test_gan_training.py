@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from gan.checkpoint import load_generator
+from gan.checkpoint import load_generator, read_generator_metadata
 from gan.networks import GeneratorConfig
 from gan.training import InMemoryBatches, TrainConfig, TrainingDiverged, diff_augment, generate, train
 
@@ -118,6 +118,33 @@ def test_training_moves_samples_toward_the_data(tmp_path):
     # on these flat images the per-channel normalisation leaves only the noise to compare).
     swds = [r["swd"] for r in stats if "swd" in r]
     assert len(swds) == 3 and all(v > 0 for v in swds), swds
+    # best/ holds the EMA generator of the tick with the lowest SWD (not the untrained baseline)
+    best = tmp_path / "best" / "generator_ema.safetensors"
+    _, extra = read_generator_metadata(best)
+    ticks = [r for r in stats if "swd" in r and r["kimg"] > 0]
+    low = min(ticks, key=lambda r: r["swd"])
+    assert extra["swd"] == low["swd"] and extra["step"] == low["step"], (extra, ticks)
+    same = all(torch.equal(a, b) for a, b in zip(load_generator(best).state_dict().values(),
+                                                  trainer.G_ema.state_dict().values()))
+    assert same == (low is ticks[-1]), (same, ticks)
+
+
+def test_best_generator_follows_the_lowest_swd_of_the_ticks(tmp_path):
+    """best/ is rewritten only when a tick's SWD beats every earlier tick's; the untrained
+    baseline (kimg 0) never counts, even when a first tick measures worse than it."""
+    from gan.training import Trainer, _keep_best
+
+    trainer = Trainer(GeneratorConfig(**GCFG), TrainConfig(**TCFG))
+    best = tmp_path / "best" / "generator_ema.safetensors"
+    for kimg, swd, saved in [(0.1, 80.0, 80.0), (0.2, 90.0, 80.0), (0.3, 70.0, 70.0), (0.4, 70.0, 70.0)]:
+        if not trainer.state.history:
+            trainer.state.history.append({"kimg": 0.0, "swd": 50.0})  # untrained baseline, lower than all
+        trainer.state.history.append({"kimg": kimg, "swd": swd})
+        trainer.state.nimg = int(kimg * 1000)
+        _keep_best(trainer, tmp_path, swd)
+        extra = read_generator_metadata(best)[1]
+        assert extra["swd"] == saved, (kimg, extra)
+    assert extra["kimg"] == 0.3
 
 
 def _free_port():

@@ -13,7 +13,10 @@ EPILOG = """\
 The run folder gets config.yaml (resolved config, written first), stats.jsonl (one line
 per tick: losses, images/s, SWD at snapshots), fakes_*.png grids and checkpoints/ with an
 exact-resume state; checkpoints/latest/generator_ema.safetensors (or just the run folder)
-is the --gan input of later stages. Several GPUs or machines: launch with torchrun.
+is the --gan input of later stages. best/generator_ema.safetensors is the EMA generator at
+the lowest SWD of any tick (swd_images > 0): a short run's SWD can rise again after it
+falls, so pass that file instead when it beats the last one (`photoedit eval-gan` on both).
+Several GPUs or machines: launch with torchrun.
 
 examples:
   photoedit train-gan --out runs/gan                         # quickstart: 64 px world, ~5 min CPU
@@ -131,4 +134,8 @@ def main(argv: list[str]) -> int:
             swd_txt = f"; SWD x1e3 {st.history[0]['swd']:.1f} -> {st.history[-1]['swd']:.1f}"
         print(f"trained {st.nimg / 1000:.1f} kimg in {st.seconds / 60:.1f} min{swd_txt}")
         print(f"generator: {out / 'checkpoints' / 'latest' / 'generator_ema.safetensors'}")
+        ticks = [h for h in st.history if h["kimg"] > 0]
+        if ticks and (out / "best" / "generator_ema.safetensors").is_file():
+            low = min(ticks, key=lambda h: h["swd"])
+            print(f"lowest SWD: {out / 'best' / 'generator_ema.safetensors'} ({low['swd']:.1f} at {low['kimg']:.1f} kimg)")
     return 0
