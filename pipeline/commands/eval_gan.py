@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--predictor-path", default=None, help="classifier folder / places365 weights")
     m.add_argument("--als-n", type=int, default=64, help="samples edited per boundary for ALS (default: 64)")
     m.add_argument("--no-swd", action="store_true", help="skip SWD (only the latent-space metrics)")
-    p.add_argument("--coverage", action="store_true",
+    m.add_argument("--coverage", action="store_true",
                    help="also: how often the fakes show each attribute --predictor scores, beside the real images")
     return p
 

@@ -283,12 +283,13 @@ def evaluate_baselines(model, bundle_cfg: dict, cfg: EvalConfig, wx: torch.Tenso
     return out
 
 
-def score_curve(model, predictor, attribute: str, x: torch.Tensor, strengths, batch: int, device) -> list[float]:
-    curve = []
-    for s in strengths:
-        out = translate(model, x, float(s), batch, device)
-        curve.append(_r(np.mean(predictor.score(out)[attribute])))
-    return curve
+def score_curve(model, predictor, attribute: str, x: torch.Tensor, strengths, batch: int, device,
+                outs: dict | None = None) -> list[float]:
+    """The predictor's mean score of the translator's output at each strength (`outs`: outputs
+    already made, by strength)."""
+    outs = outs or {}
+    return [_r(np.mean(predictor.score(outs[s] if s in outs else translate(model, x, float(s), batch, device))[attribute]))
+            for s in strengths]
 
 
 def is_increasing(values: list[float]) -> bool:
@@ -345,7 +346,7 @@ def evaluate_translator(model, bundle_cfg: dict, cfg: EvalConfig, G=None, bounda
     result["baselines"] = evaluate_baselines(model, bundle_cfg, cfg, wx, wy, world["psnr_gain_db"], G, boundary, device,
                                              groups)
     bar.update()
-    curves["world"] = [_r(np.mean(predictor.score(outs[s])[attribute])) for s in cfg.strengths]
+    curves["world"] = score_curve(model, predictor, attribute, wx, cfg.strengths, cfg.batch, device, outs)
     bar.update()
     bar.close()
     # 3. the slider moves the attribute monotonically
