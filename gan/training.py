@@ -45,13 +45,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from gan.checkpoint import EMA_FILENAME, CheckpointError, atomic_save_file, atomic_write, save_generator
+from gan.checkpoint import (EMA_FILENAME, CheckpointError, atomic_save_file, atomic_write, read_generator_metadata,
+                            save_generator)
 from gan.images import from_uint8, to_uint8
 from gan.networks import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 from gan.swd import swd
 
 DataFn = Callable[[int], Iterator[torch.Tensor]]
 HSR_HEADS_FILENAME = "hsr_heads.safetensors"
+BEST_FILE = Path("best") / EMA_FILENAME  # in a run folder: the EMA generator of the lowest SWD (_keep_best)
 AUGMENTS = ("translation", "cutout", "color")
 
 
@@ -649,6 +651,8 @@ def _train(gcfg, cfg, data, out_dir, resume, device, swd_reference, run_config, 
     latest = out / "checkpoints" / "latest"
     if rank == 0:
         _discard_incomplete(out / "checkpoints")
+        if not resume:  # a fresh run's best is its own
+            (out / BEST_FILE).unlink(missing_ok=True)
     if resume and latest.exists():
         trainer.load(latest)
     elif resume:
@@ -680,15 +684,14 @@ def _measure_swd(trainer: Trainer, ref: torch.Tensor) -> float:
 
 def _keep_best(trainer: Trainer, out: Path, value: float) -> None:
     """best/generator_ema.safetensors: the EMA generator at the lowest SWD of any tick so far
-    (the untrained baseline aside; the history survives --resume). A short run's SWD can wander
-    after it falls (68 -> 109 on an H200, docs/BENCHMARKS.md "GPU check"), so the last snapshot
-    need not be the best one; snapshots are also rarer than SWD ticks."""
-    st = trainer.state
-    earlier = [h["swd"] for h in st.history[:-1] if h["kimg"] > 0]
-    if earlier and value >= min(earlier):
+    (ticks only: the untrained baseline never). The file records its SWD and is the record:
+    a tick after the last checkpoint that wrote it still counts after --resume. A short run's
+    SWD can wander after it falls (68 -> 109 on an H200, docs/BENCHMARKS.md "GPU check"), so
+    the last snapshot need not be the best one; snapshots are also rarer than SWD ticks."""
+    path, st = out / BEST_FILE, trainer.state
+    if path.is_file() and value >= read_generator_metadata(path)[1]["swd"]:
         return
-    save_generator(trainer.G_ema, out / "best" / EMA_FILENAME,
-                   extra={"step": st.step, "kimg": st.nimg / 1000, "swd": value})
+    save_generator(trainer.G_ema, path, extra={"step": st.step, "kimg": st.nimg / 1000, "swd": value})
 
 
 def _log_swd(trainer: Trainer, ref: torch.Tensor, out: Path) -> float:

@@ -105,8 +105,10 @@ def test_training_moves_samples_toward_the_data(tmp_path):
     imgs = (target + 0.05 * torch.randn(32, 3, 16, 16)).clamp(-1, 1)
     cfg = TrainConfig(kimg=0.24, **{**TCFG, "pl_weight": 0.0, "r1_interval": 4, "g_lr": 0.01, "d_lr": 0.01,
                                     "ema_kimg": 0.01, "augment": (), "swd_images": 16, "tick_kimg": 0.12})
-    trainer = train(gcfg, cfg, InMemoryBatches(imgs, 4), tmp_path, progress=False, swd_reference=imgs[:16])
+    from gan.checkpoint import save_generator
     from gan.networks import Generator
+    save_generator(Generator(gcfg), tmp_path / "best" / "generator_ema.safetensors", extra={"swd": 0.0})  # stale
+    trainer = train(gcfg, cfg, InMemoryBatches(imgs, 4), tmp_path, progress=False, swd_reference=imgs[:16])
     torch.manual_seed(cfg.seed)
     untrained = Generator(gcfg)
     mse = lambda G: float((generate(G, 16, seed=1) - target).square().mean())  # noqa: E731
@@ -118,7 +120,8 @@ def test_training_moves_samples_toward_the_data(tmp_path):
     # on these flat images the per-channel normalisation leaves only the noise to compare).
     swds = [r["swd"] for r in stats if "swd" in r]
     assert len(swds) == 3 and all(v > 0 for v in swds), swds
-    # best/ holds the EMA generator of the tick with the lowest SWD (not the untrained baseline)
+    # best/ holds this run's EMA generator of the tick with the lowest SWD (not the untrained
+    # baseline, not a file an earlier run left in the folder)
     best = tmp_path / "best" / "generator_ema.safetensors"
     _, extra = read_generator_metadata(best)
     ticks = [r for r in stats if "swd" in r and r["kimg"] > 0]
@@ -130,21 +133,21 @@ def test_training_moves_samples_toward_the_data(tmp_path):
 
 
 def test_best_generator_follows_the_lowest_swd_of_the_ticks(tmp_path):
-    """best/ is rewritten only when a tick's SWD beats every earlier tick's; the untrained
-    baseline (kimg 0) never counts, even when a first tick measures worse than it."""
+    """best/ is rewritten only when a tick's SWD beats the one it records, which is the record:
+    a trainer resumed from an earlier checkpoint (its history without that tick) keeps it."""
     from gan.training import Trainer, _keep_best
 
-    trainer = Trainer(GeneratorConfig(**GCFG), TrainConfig(**TCFG))
     best = tmp_path / "best" / "generator_ema.safetensors"
+    trainer = Trainer(GeneratorConfig(**GCFG), TrainConfig(**TCFG))
     for kimg, swd, saved in [(0.1, 80.0, 80.0), (0.2, 90.0, 80.0), (0.3, 70.0, 70.0), (0.4, 70.0, 70.0)]:
-        if not trainer.state.history:
-            trainer.state.history.append({"kimg": 0.0, "swd": 50.0})  # untrained baseline, lower than all
-        trainer.state.history.append({"kimg": kimg, "swd": swd})
         trainer.state.nimg = int(kimg * 1000)
         _keep_best(trainer, tmp_path, swd)
         extra = read_generator_metadata(best)[1]
         assert extra["swd"] == saved, (kimg, extra)
     assert extra["kimg"] == 0.3
+    resumed = Trainer(GeneratorConfig(**GCFG), TrainConfig(**TCFG))  # fresh history, as after --resume
+    _keep_best(resumed, tmp_path, 75.0)
+    assert read_generator_metadata(best)[1]["swd"] == 70.0
 
 
 def _free_port():

@@ -73,8 +73,9 @@ def main(argv: list[str]) -> int:
         return 0
     import torch.distributed as dist
 
+    from gan.checkpoint import read_generator_metadata
     from gan.images import from_uint8
-    from gan.training import InMemoryBatches, TrainingDiverged, train
+    from gan.training import BEST_FILE, InMemoryBatches, TrainingDiverged, train
     from pipeline.distributed import init_distributed
     from pipeline.fileio import atomic_write_text
     from pipeline.photos.folder import training_images
@@ -134,8 +135,8 @@ def main(argv: list[str]) -> int:
             swd_txt = f"; SWD x1e3 {st.history[0]['swd']:.1f} -> {st.history[-1]['swd']:.1f}"
         print(f"trained {st.nimg / 1000:.1f} kimg in {st.seconds / 60:.1f} min{swd_txt}")
         print(f"generator: {out / 'checkpoints' / 'latest' / 'generator_ema.safetensors'}")
-        ticks = [h for h in st.history if h["kimg"] > 0]
-        if ticks and (out / "best" / "generator_ema.safetensors").is_file():
-            low = min(ticks, key=lambda h: h["swd"])
-            print(f"lowest SWD: {out / 'best' / 'generator_ema.safetensors'} ({low['swd']:.1f} at {low['kimg']:.1f} kimg)")
+        best = out / BEST_FILE
+        if best.is_file():
+            low = read_generator_metadata(best)[1]
+            print(f"lowest SWD: {best} ({low['swd']:.1f} at {low['kimg']:.1f} kimg)")
     return 0
