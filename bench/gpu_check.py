@@ -53,6 +53,12 @@ def check_env(device: torch.device, out) -> bool:
         info.update(name=torch.cuda.get_device_name(device), gpus=torch.cuda.device_count(),
                     bf16=torch.cuda.is_bf16_supported(),
                     nccl=".".join(map(str, torch.cuda.nccl.version())) if hasattr(torch.cuda, "nccl") else None)
+    try:  # torch.compile's GPU kernels (train_gan.compile) need it
+        import triton
+
+        info["triton"] = triton.__version__
+    except ImportError:
+        info["triton"] = None
     return record(out, "env", True, t0, **info)
 
 

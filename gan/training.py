@@ -88,6 +88,10 @@ class TrainConfig:
     seed: int = 0  # seeds weights, latents, augmentation (rank r uses seed + r for its draws)
     amp: bool = True  # mixed precision on CUDA (bf16 if supported, else fp16 + loss scaling)
     channels_last: bool = False  # NHWC weights and activations on the CPU: 0.77-1.46x per step here (BENCHMARKS)
+    # torch.compile the generator and discriminator passes of each step (not R1's or path length's
+    # double backward, which stay eager): fewer, fused kernels for GPUs, where an eager step is bound
+    # by kernel launches. Costs a compile at the first steps (~1 min); no gain on a CPU.
+    compile: bool = False
     hsr_weight: float = 0.0  # HSR (gan/hsr.py) loss weight in the G step; 0 = off (needs hsr_encoder)
     hsr_encoder: str | None = None  # local encoder: a `train-predictor` folder or a torchvision state dict
     hsr_encoder_arch: str = "classifier"  # classifier | vgg11/13/16/19 | resnet18/34/50 (for a state dict)
@@ -304,9 +308,19 @@ class Trainer:
             # H200, bench/bench_gan_step.py). Results on CUDA were never bitwise repeatable anyway.
             torch.backends.cudnn.benchmark = True
         self.amp_dtype = self._amp_dtype()
+        self._compile()
         use_scaler = self.amp_dtype == torch.float16
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=use_scaler)
+
+    def _compile(self) -> None:
+        """The passes train_step runs every step, compiled when cfg.compile (the modules stay eager,
+        so checkpoints, G_ema and the double-backward penalties see the same parameters unchanged)."""
+        self._synthesis, self._mapping, self._d_net = self.G.synthesis, self.G.mapping, self.D
+        if self.cfg.compile:
+            self._synthesis = torch.compile(self.G.synthesis)
+            self._mapping = torch.compile(self.G.mapping)
+            self._d_net = torch.compile(self.D)
 
     def _memory_format(self) -> torch.memory_format:
         # NHWC lets the CPU's oneDNN convolutions skip their layout reorders (bench_gan_vs_rosinality);
@@ -331,24 +345,26 @@ class Trainer:
         # Lazy regularisation runs every k steps, so the paper scales lr and betas by k/(k+1).
         c = reg_interval / (reg_interval + 1) if reg_interval > 0 else 1.0
         b1, b2 = self.cfg.betas
-        return torch.optim.Adam(module.parameters(), lr=lr * c, betas=(b1 ** c, b2 ** c), eps=1e-8)
+        # fused on CUDA: one kernel for all parameters instead of a dozen (steps there are launch-bound)
+        return torch.optim.Adam(module.parameters(), lr=lr * c, betas=(b1 ** c, b2 ** c), eps=1e-8,
+                                fused=self.device.type == "cuda" or None)
 
     # ---- latents
 
     def _ws(self, n: int) -> torch.Tensor:
         """Mapped latents with style mixing: rows from `cutoff` on come from a second z."""
         z = torch.randn(n, self.gcfg.z_dim, device=self.device)
-        w = self.G.mapping(z)
+        w = self._mapping(z)
         self.G.mapping.update_w_avg(w)
         ws = self.G.broadcast(w)
         if self.cfg.style_mixing > 0 and torch.rand(()) < self.cfg.style_mixing:
             cutoff = int(torch.randint(1, self.G.num_ws, ()))
-            w2 = self.G.mapping(torch.randn(n, self.gcfg.z_dim, device=self.device))
+            w2 = self._mapping(torch.randn(n, self.gcfg.z_dim, device=self.device))
             ws = torch.cat([ws[:, :cutoff], self.G.broadcast(w2)[:, cutoff:]], dim=1)
         return ws
 
-    def _d(self, img: torch.Tensor) -> torch.Tensor:
-        return self.D(diff_augment(img, self.cfg.augment))
+    def _d(self, img: torch.Tensor, eager: bool = False) -> torch.Tensor:
+        return (self.D if eager else self._d_net)(diff_augment(img, self.cfg.augment))
 
     # ---- one step of each network
 
@@ -364,7 +380,7 @@ class Trainer:
         if do_r1:
             # R1 in fp32: its double backward is the part most sensitive to overflow.
             real_ = real.detach().requires_grad_(True)
-            logits = self._d(real_)
+            logits = self._d(real_, eager=True)  # compiled graphs have no double backward
             (grad,) = torch.autograd.grad(logits.sum(), real_, create_graph=True)
             penalty = grad.square().sum(dim=(1, 2, 3)).mean()
             (penalty * (cfg.r1_gamma / 2) * cfg.r1_interval).backward()
@@ -447,9 +463,9 @@ class Trainer:
         features = None
         with self._autocast():
             if self.hsr_active():
-                fake, features = self.G.synthesis(self._ws(self.local_batch), return_features=True)
+                fake, features = self._synthesis(self._ws(self.local_batch), return_features=True)
             else:
-                fake = self.G.synthesis(self._ws(self.local_batch))
+                fake = self._synthesis(self._ws(self.local_batch))
         stats = self.d_step(real, fake.detach())
         stats.update(self.g_step(fake, features))
         self.state.step += 1

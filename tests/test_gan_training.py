@@ -182,3 +182,29 @@ def test_two_process_gloo_keeps_parameters_identical(tmp_path):
     from gan.networks import Generator
     init = flat_params(Generator(GeneratorConfig(**GCFG)))
     assert not torch.equal(init, r0["G"])  # they trained (and still agree)
+
+
+def test_compiled_steps_match_eager_steps(monkeypatch):
+    """train_gan.compile: the same losses and weights as eager steps (same seed), with R1 and path
+    length (their double backward stays eager) and DiffAugment in the steps."""
+    import torch._inductor.config
+
+    from gan.training import Trainer
+
+    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)  # the generator's noise as eager draws it
+
+    cfg = dict(TCFG, augment=("translation",), style_mixing=0.9)
+    imgs = data_set(8).permute(0, 3, 1, 2).float() / 127.5 - 1
+    runs = {}
+    for compiled in (False, True):
+        trainer = Trainer(GeneratorConfig(**GCFG), TrainConfig(**cfg, compile=compiled))
+        stats = [trainer.train_step(imgs[i * 4:(i + 1) * 4]) for i in range(2)]
+        runs[compiled] = stats, flat_params(trainer.G), flat_params(trainer.D)
+    (s0, g0, d0), (s1, g1, d1) = runs[False], runs[True]
+    assert {k for s in s1 for k in s} >= {"loss_d", "loss_g", "r1", "pl"}  # every path ran compiled
+    for a, b in zip(s0, s1):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert b[k] == pytest.approx(a[k], rel=1e-3, abs=1e-5), k
+    assert torch.allclose(g0, g1, atol=1e-4) and torch.allclose(d0, d1, atol=1e-4)
+    assert not torch.allclose(g0, flat_params(Trainer(GeneratorConfig(**GCFG), TrainConfig(**cfg)).G))
