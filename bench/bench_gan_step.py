@@ -110,8 +110,9 @@ def main() -> int:
             del row["trainer"]  # only the baseline's trainer stays alive, and only to profile it
     if args.profile:
         profile(rows[0], args.top)
-        best = min(rows[1:], key=lambda r: r["ms_per_step"])
-        profile(time_variant(args, best["settings"]), args.top)
+        if len(rows) > 1:
+            best = min(rows[1:], key=lambda r: r["ms_per_step"])
+            profile(time_variant(args, best["settings"]), args.top)
     table = [{k: v for k, v in r.items() if k not in ("trainer", "real", "settings")} for r in rows]
     info = {"device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
             "torch": torch.__version__, "batch": args.batch, "width": args.width,
