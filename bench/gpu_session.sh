@@ -8,7 +8,7 @@
 #
 # Environment: GPU_SESSION_CHECKS=0 trains the GANs alone; GPU_DEMO_VARIANTS ("c c16") which GANs;
 # GPU_DEMO_MINUTES (7.2) training wall time; GPU_DEMO_IMAGES (32768) world renders held in memory
-# (rendered by every core first, ~20 s on 16 cores); GPU_CHECK_DEVICE=cpu runs everything on the
+# (rendered by every core first: ~20 s for one run on 16 cores, ~100 s for two); GPU_CHECK_DEVICE=cpu runs everything on the
 # CPU (checks the script itself; then use small minutes/images).
 # Back in $OUT: gan_<variant>.tar.gz per variant (config.yaml, stats.jsonl, the last sample grid, the
 # last checkpoint whole - `train-gan --resume` continues it exactly - and best/, the EMA generator at

@@ -219,6 +219,20 @@ def _aug_cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
 
 # ---------------------------------------------------------------- distributed helpers
 
+def _check_compiler(device: torch.device) -> None:
+    """train_gan.compile's backend (inductor) writes Triton kernels on GPUs and C++ on CPUs: say
+    which is missing here, before the first step fails deep inside the compiler."""
+    if device.type == "cuda":
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            raise ValueError("train_gan.compile on CUDA needs Triton, which is not installed (it comes with "
+                             "PyTorch's Linux CUDA wheels: pip install triton); or set train_gan.compile=false") from None
+    elif device.type == "cpu" and not any(shutil.which(cc) for cc in ("c++", "g++", "clang++")):
+        raise ValueError("train_gan.compile on the CPU needs a C++ compiler (c++, g++ or clang++ on PATH); "
+                         "or set train_gan.compile=false (it gains little on a CPU)")
+
+
 def _rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -318,6 +332,7 @@ class Trainer:
         so checkpoints, G_ema and the double-backward penalties see the same parameters unchanged)."""
         self._synthesis, self._mapping, self._d_net = self.G.synthesis, self.G.mapping, self.D
         if self.cfg.compile:
+            _check_compiler(self.device)
             self._synthesis = torch.compile(self.G.synthesis)
             self._mapping = torch.compile(self.G.mapping)
             self._d_net = torch.compile(self.D)

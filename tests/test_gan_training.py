@@ -214,3 +214,12 @@ def test_compiled_steps_match_eager_steps(monkeypatch):
             assert b[k] == pytest.approx(a[k], rel=1e-3, abs=1e-5), k
     assert torch.allclose(g0, g1, atol=1e-4) and torch.allclose(d0, d1, atol=1e-4)
     assert not torch.allclose(g0, flat_params(Trainer(GeneratorConfig(**GCFG), TrainConfig(**cfg)).G))
+
+
+def test_compile_without_a_compiler_says_so_before_training(monkeypatch):
+    import gan.training as training
+
+    monkeypatch.setattr(training.shutil, "which", lambda name: None)
+    with pytest.raises(ValueError, match="C\\+\\+ compiler.*train_gan.compile=false"):
+        training.Trainer(GeneratorConfig(**GCFG), TrainConfig(**TCFG, compile=True))
+    training.Trainer(GeneratorConfig(**GCFG), TrainConfig(**TCFG))  # eager needs none
