@@ -6,8 +6,9 @@ Builds the trainer (128x256, channel_base --width for G and D, channel_max --cha
 --batch; the demo preset's CPU GAN is --width 1024 --channel-max 64 --batch 8) on random images and
 times train_step for each variant, the first being the baseline every ratio is against:
   amp      bf16 autocast (fp16 + loss scaling where bf16 is missing) or fp32
-  compile  train_gan.compile: torch.compile'd G and D passes (R1 stays eager); the warm-up
-           steps pay the compile, the timed ones do not
+  compile  train_gan.compile: torch.compile'd G and D passes (R1 stays eager), in its default
+           mode or reduce-overhead (CUDA graphs); the warm-up steps pay the compile, the timed
+           ones do not
 The resampling blur runs as shifted sums and cudnn.benchmark is on for CUDA, as in training
 (both measured in the first GPU lease: 2.49x together, docs/BENCHMARKS.md "GPU check").
 --profile prints torch.profiler's top kernels for the baseline and the fastest variant.
@@ -28,11 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gan.networks import GeneratorConfig  # noqa: E402
 from gan.training import TrainConfig, Trainer  # noqa: E402
 
-VARIANTS = [  # (name, amp, compile)
+VARIANTS = [  # (name, amp, compile: False or torch.compile's mode)
     ("eager, fp32", False, False),
     ("eager, amp", True, False),
-    ("compile, fp32", False, True),
-    ("compile, amp", True, True),
+    ("compile, fp32", False, "default"),
+    ("compile, amp", True, "default"),
+    ("compile reduce-overhead, fp32", False, "reduce-overhead"),  # + CUDA graphs
 ]
 
 
@@ -41,12 +43,12 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def build(args, amp: bool, compile_: bool) -> Trainer:
+def build(args, amp: bool, compile_: bool | str) -> Trainer:
     gcfg = GeneratorConfig(resolution=(128, 256), z_dim=128, w_dim=128, mapping_layers=4,
                            channel_base=args.width, channel_max=args.channel_max)
     tcfg = TrainConfig(batch=args.batch, g_lr=0.0025, d_lr=0.0025, r1_gamma=0.2, style_mixing=0.0,
                        augment=(), d_channel_base=args.width, d_channel_max=args.channel_max, amp=amp,
-                       compile=compile_)
+                       compile=bool(compile_), compile_mode=compile_ or "default")
     return Trainer(gcfg, tcfg, device=args.device)
 
 

@@ -20,7 +20,10 @@
 #   c    the preset's batch 8: the CPU GAN's recipe with more steps
 #   c16  batch 16, R1 gamma for that batch (0.0002 * 128 * 256 / 16)
 #   b    the second lease's wider GAN (channel_base 4096, max 128, batch 32), compiled
-# A variant whose compiled run fails trains eagerly for the time left.
+# A variant whose compiled run fails trains eagerly for the time left. GPU_DEMO_COMPILE_MODE=reduce-overhead
+# adds CUDA graphs (the compiled step was still host-bound in the third lease: ~10 ms of GPU work in
+# ~43 ms; time it first: python bench/bench_gan_step.py --device cuda --batch 8 --width 1024
+# --channel-max 64 --variants 2,4).
 # History: first lease (27 Nov, eager, batch 64, 1.1 M parameters) SWD 105; second (28 Nov, eager,
 # batch 32, two widths side by side, ~5.5 steps/s each) 104 and 85, against the CPU GAN's 49.0.
 set -u
@@ -49,7 +52,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # this checkout's code, insta
 export PYTHON=${PYTHON:-python3}
 command -v nvidia-smi > /dev/null && { nvidia-smi --query-gpu=utilization.gpu,memory.used,power.draw --format=csv -l 5 > "$W/smi.csv" 2>&1 & }
 
-GPU_DEMO_SET=(--set train_gan.amp=false --set train_gan.compile=true
+GPU_DEMO_SET=(--set train_gan.amp=false --set train_gan.compile=true --set train_gan.compile_mode="${GPU_DEMO_COMPILE_MODE:-default}"
     --set train_gan.data_images="$IMAGES" --set train_gan.swd_images=256
     --set train_gan.tick_kimg=8 --set train_gan.snapshot_ticks=4 --set train_gan.minutes="$MIN")
 

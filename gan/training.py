@@ -55,6 +55,7 @@ DataFn = Callable[[int], Iterator[torch.Tensor]]
 HSR_HEADS_FILENAME = "hsr_heads.safetensors"
 BEST_FILE = Path("best") / EMA_FILENAME  # in a run folder: the EMA generator of the lowest SWD (_keep_best)
 AUGMENTS = ("translation", "cutout", "color")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -92,6 +93,9 @@ class TrainConfig:
     # double backward, which stay eager): fewer, fused kernels for GPUs, where an eager step is bound
     # by kernel launches. Costs a compile at the first steps (~1 min); no gain on a CPU.
     compile: bool = False
+    # torch.compile's mode: default | reduce-overhead (CUDA graphs: a compiled step is still bound by
+    # the host on an H200, BENCHMARKS "GPU check") | max-autotune | max-autotune-no-cudagraphs
+    compile_mode: str = "default"
     hsr_weight: float = 0.0  # HSR (gan/hsr.py) loss weight in the G step; 0 = off (needs hsr_encoder)
     hsr_encoder: str | None = None  # local encoder: a `train-predictor` folder or a torchvision state dict
     hsr_encoder_arch: str = "classifier"  # classifier | vgg11/13/16/19 | resnet18/34/50 (for a state dict)
@@ -109,6 +113,8 @@ class TrainConfig:
             raise ValueError("batch must be >= 1")
         if self.hsr_levels is not None:
             self.hsr_levels = tuple(int(v) for v in self.hsr_levels)
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode: unknown {self.compile_mode!r}; choose from {', '.join(COMPILE_MODES)}")
         if self.hsr_weight < 0:
             raise ValueError(f"hsr_weight must be >= 0, got {self.hsr_weight}")
 
@@ -333,9 +339,13 @@ class Trainer:
         self._synthesis, self._mapping, self._d_net = self.G.synthesis, self.G.mapping, self.D
         if self.cfg.compile:
             _check_compiler(self.device)
-            self._synthesis = torch.compile(self.G.synthesis)
-            self._mapping = torch.compile(self.G.mapping)
-            self._d_net = torch.compile(self.D)
+            mode = self.cfg.compile_mode
+            self._synthesis = torch.compile(self.G.synthesis, mode=mode)
+            self._mapping = torch.compile(self.G.mapping, mode=mode)
+            self._d_net = torch.compile(self.D, mode=mode)
+        # CUDA graphs replay into the same memory: each step tells them the last one's outputs are done
+        self._graph_steps = (self.cfg.compile and self.device.type == "cuda"
+                             and self.cfg.compile_mode in ("reduce-overhead", "max-autotune"))
 
     def _memory_format(self) -> torch.memory_format:
         # NHWC lets the CPU's oneDNN convolutions skip their layout reorders (bench_gan_vs_rosinality);
@@ -476,6 +486,8 @@ class Trainer:
         # (updated) verdict on the same images, as in the classic GAN loop. A fresh pass for the D
         # step would cost a sixth of the step for no gain in expectation.
         features = None
+        if self._graph_steps:
+            torch.compiler.cudagraph_mark_step_begin()
         with self._autocast():
             if self.hsr_active():
                 fake, features = self._synthesis(self._ws(self.local_batch), return_features=True)

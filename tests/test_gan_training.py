@@ -223,3 +223,14 @@ def test_compile_without_a_compiler_says_so_before_training(monkeypatch):
     with pytest.raises(ValueError, match="C\\+\\+ compiler.*train_gan.compile=false"):
         training.Trainer(GeneratorConfig(**GCFG), TrainConfig(**TCFG, compile=True))
     training.Trainer(GeneratorConfig(**GCFG), TrainConfig(**TCFG))  # eager needs none
+
+
+def test_compile_mode_reaches_torch_compile_and_is_checked(monkeypatch):
+    import gan.training as training
+
+    modes = []
+    monkeypatch.setattr(training.torch, "compile", lambda fn, mode=None: modes.append(mode) or fn)
+    training.Trainer(GeneratorConfig(**GCFG), TrainConfig(**TCFG, compile=True, compile_mode="reduce-overhead"))
+    assert modes == ["reduce-overhead"] * 3  # synthesis, mapping, D
+    with pytest.raises(ValueError, match="compile_mode: unknown 'fast'"):
+        TrainConfig(**TCFG, compile=True, compile_mode="fast")
