@@ -20,6 +20,8 @@
 #   c    the preset's batch 8: the CPU GAN's recipe with more steps
 #   c16  batch 16, R1 gamma for that batch (0.0002 * 128 * 256 / 16)
 #   b    the second lease's wider GAN (channel_base 4096, max 128, batch 32), compiled
+# GPU_DEMO_RESUME=ARCHIVE (a gan_<variant>.tar.gz an earlier lease brought back, carried in the tree
+# under a git-ignored path): that variant continues its run for GPU_DEMO_MINUTES more (train-gan --resume).
 # A variant whose compiled run fails trains eagerly for the time left. GPU_DEMO_COMPILE_MODE=reduce-overhead
 # adds CUDA graphs (the compiled step was still host-bound in the third lease: ~10 ms of GPU work in
 # ~43 ms; time it first: python bench/bench_gan_step.py --device cuda --batch 8 --width 1024
@@ -54,28 +56,45 @@ command -v nvidia-smi > /dev/null && { nvidia-smi --query-gpu=utilization.gpu,me
 
 GPU_DEMO_SET=(--set train_gan.amp=false --set train_gan.compile=true --set train_gan.compile_mode="${GPU_DEMO_COMPILE_MODE:-default}"
     --set train_gan.data_images="$IMAGES" --set train_gan.swd_images=256
-    --set train_gan.tick_kimg=8 --set train_gan.snapshot_ticks=4 --set train_gan.minutes="$MIN")
+    --set train_gan.tick_kimg=8 --set train_gan.snapshot_ticks=4)
 
 demo_gan() {  # NAME [--set ...]: compiled first; if that run fails, eager for the time left
-    local name=$1 limit left; shift
+    local name=$1 limit left resume=(); shift
+    [ -f "$W/$name/checkpoints/latest/state.json" ] && resume=(--resume)  # GPU_DEMO_RESUME unpacked it
     limit=$(awk "BEGIN { print int($MIN * 60 + 150) }")
-    echo "demo GAN $name: ${MIN} min, ${IMAGES} images, device $DEV, extra: $*" > "$W/$name.log"
+    echo "demo GAN $name: ${MIN} min, ${IMAGES} images, device $DEV, ${resume[*]:-new run}, extra: $*" > "$W/$name.log"
     if timeout "$limit" photoedit train-gan --config demo --data world --out "$W/$name" --device "$DEV" \
-            "${GPU_DEMO_SET[@]}" "$@" >> "$W/$name.log" 2>&1; then
+            ${resume[@]+"${resume[@]}"} "${GPU_DEMO_SET[@]}" "$@" --set train_gan.minutes="$(until_min "$name" "$MIN")" \
+            >> "$W/$name.log" 2>&1; then
         echo ok > "$W/$name.status"
         return
     fi
     left=$(( 520 - ($(date +%s) - T0) ))
     echo "compiled run failed; eager for the $left s left" >> "$W/$name.log"
     if [ "$left" -gt 120 ]; then
-        rm -rf "$W/$name"
+        [ ${#resume[@]} = 0 ] && rm -rf "$W/$name"
         timeout "$left" photoedit train-gan --config demo --data world --out "$W/$name" --device "$DEV" \
-            "${GPU_DEMO_SET[@]}" "$@" --set train_gan.compile=false \
-            --set train_gan.minutes=$(awk "BEGIN { print ($left - 90) / 60 }") >> "$W/$name.log" 2>&1 \
-            && echo "ok eager" > "$W/$name.status" && return
+            ${resume[@]+"${resume[@]}"} "${GPU_DEMO_SET[@]}" "$@" --set train_gan.compile=false \
+            --set train_gan.minutes="$(until_min "$name" "$(awk "BEGIN { print ($left - 90) / 60 }")")" \
+            >> "$W/$name.log" 2>&1 && echo "ok eager" > "$W/$name.status" && return
     fi
     echo failed > "$W/$name.status"
 }
+
+until_min() {  # NAME MINUTES: train-gan's minutes (a total over sessions) for MINUTES more of this run
+    local state="$W/$1/checkpoints/latest/state.json"
+    if [ -f "$state" ]; then
+        python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['seconds'] / 60 + float(sys.argv[2]))" "$state" "$2"
+    else
+        echo "$2"
+    fi
+}
+
+if [ -n "${GPU_DEMO_RESUME:-}" ]; then  # gan_<variant>.tar.gz of an earlier lease: that variant goes on
+    rv=$(basename "$GPU_DEMO_RESUME"); rv=${rv%.tar.gz}
+    mkdir -p "$W/$rv" && tar -xzf "$GPU_DEMO_RESUME" -C "$W/$rv" && echo "resuming $rv from $GPU_DEMO_RESUME"
+fi
+
 
 PIDS=()
 for v in ${GPU_DEMO_VARIANTS:-c c16}; do

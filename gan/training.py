@@ -613,22 +613,45 @@ def _read_json(path: Path) -> dict:
                               "earlier checkpoint, point checkpoints/latest at its folder") from None
 
 
+def _latest_name(ckdir: Path) -> str | None:
+    """The step folder `latest` stands for: its link's target, or - for a copy made without links
+    (cp -L, tar -h, zip), a real folder - the step its own state.json records. "" when there is
+    no `latest`; None when a copied one's step cannot be read."""
+    latest = ckdir / "latest"
+    if latest.is_symlink():
+        return latest.resolve().name if latest.exists() else ""
+    if not latest.is_dir():
+        return ""
+    try:
+        return f"step-{int(json.loads((latest / 'state.json').read_text(encoding='utf-8'))['step']):08d}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _discard_incomplete(ckdir: Path) -> None:
     """Delete checkpoint folders newer than `latest`: a save killed before it repointed
     `latest` (e.g. SIGKILL) left them half written, temp files included."""
-    latest = ckdir / "latest"
-    done = latest.resolve().name if latest.exists() else ""
+    done = _latest_name(ckdir)
+    if done is None:  # cannot tell which are newer: delete nothing
+        return
     for folder in ckdir.glob("step-*"):
         if folder.name > done:
             shutil.rmtree(folder, ignore_errors=True)
 
 
 def _point_latest(ckdir: Path, folder: Path) -> None:
+    latest = ckdir / "latest"
+    if latest.is_dir() and not latest.is_symlink():  # a copy without links: it becomes the step folder it is
+        name = _latest_name(ckdir)
+        if name and not (ckdir / name).exists():
+            os.replace(latest, ckdir / name)
+        else:  # the same checkpoint is there already (or unreadable, and older than `folder`)
+            shutil.rmtree(latest)
     tmp = ckdir / "latest.tmp"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
     tmp.symlink_to(folder.name)
-    os.replace(tmp, ckdir / "latest")
+    os.replace(tmp, latest)
 
 
 # ---------------------------------------------------------------- the loop

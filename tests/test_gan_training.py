@@ -56,6 +56,32 @@ def test_resume_gives_same_next_steps_as_uninterrupted(tmp_path):
     assert not torch.equal(flat_params(short.G), flat_params(full.G))
 
 
+def test_resume_from_a_copy_without_links(tmp_path):
+    """A run folder copied with its links followed (tar -h, cp -L, zip: `latest` a real folder, the
+    step folders maybe gone) resumes exactly and keeps its checkpoints rotating."""
+    import shutil
+
+    gcfg = GeneratorConfig(**GCFG)
+    imgs = data_set()
+    cfg = dict(TCFG, tick_kimg=0.004, snapshot_ticks=1)
+    full = train(gcfg, TrainConfig(kimg=0.016, **cfg), InMemoryBatches(imgs, 4), tmp_path / "a", progress=False)
+    for keep_steps in (False, True):
+        run = tmp_path / f"b{keep_steps}"
+        train(gcfg, TrainConfig(kimg=0.008, **cfg), InMemoryBatches(imgs, 4), run, progress=False)
+        ck = run / "checkpoints"
+        target = (ck / "latest").resolve()
+        (ck / "latest").unlink()
+        shutil.copytree(target, ck / "latest")
+        if not keep_steps:
+            for folder in ck.glob("step-*"):
+                shutil.rmtree(folder)
+        resumed = train(gcfg, TrainConfig(kimg=0.016, **cfg), InMemoryBatches(imgs, 4), run, resume=True,
+                        progress=False)
+        assert torch.equal(flat_params(resumed.G), flat_params(full.G)), keep_steps
+        assert (ck / "latest").is_symlink() and (ck / "latest").resolve().name == "step-00000004"
+        assert sorted(f.name for f in ck.glob("step-*")) == ["step-00000002", "step-00000003", "step-00000004"]
+
+
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path):
     gcfg = GeneratorConfig(**GCFG)
     good = InMemoryBatches(data_set(), 4)
