@@ -133,6 +133,7 @@ for v in ${GPU_DEMO_VARIANTS:-c c16}; do
 done
 cp "$W/gpu_check/gpu_check.jsonl" "$OUT/" 2>/dev/null
 tar -czf "$OUT/logs.tar.gz" -C "$W" --exclude='*.safetensors' --exclude='*.pt' --exclude='*.npy' \
-    --exclude='checkpoints' --exclude='run' --exclude='edited' --exclude='ddp_*' --exclude='gan_?' $(cd "$W" && ls) 2>/dev/null
+    --exclude='checkpoints' --exclude='run' --exclude='edited' --exclude='ddp_*' \
+    $(cd "$W" && ls | grep -v '^gan_[^.]*$') 2>/dev/null  # the runs' folders are in their own archives
 echo "total $(( $(date +%s) - T0 )) s"
 ls -la "$OUT"
