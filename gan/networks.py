@@ -146,10 +146,19 @@ def _blur_by_conv(x: torch.Tensor) -> bool:
     return BLUR_IMPL == "conv" or (BLUR_IMPL == "auto" and x.device.type == "cpu")
 
 
-@functools.lru_cache(maxsize=64)
-def _blur_kernel(gain: float, channels: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """The depthwise 4x4 kernel [channels, 1, 4, 4], made once per (gain, width, device, dtype)."""
+def _make_blur_kernel(gain: float, channels: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     return blur_kernel_2d(gain).to(device, dtype)[None, None].expand(channels, 1, 4, 4)
+
+
+_cached_blur_kernel = functools.lru_cache(maxsize=64)(_make_blur_kernel)
+
+
+def _blur_kernel(gain: float, channels: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The depthwise 4x4 kernel [channels, 1, 4, 4], made once per (gain, width, device, dtype);
+    under torch.compile made in the graph (a constant there), where a Python cache means nothing."""
+    if torch.compiler.is_compiling():
+        return _make_blur_kernel(gain, channels, device, dtype)
+    return _cached_blur_kernel(gain, channels, device, dtype)
 
 
 def _taps_1d(x: torch.Tensor, dim: int, taps: tuple[float, ...]) -> torch.Tensor:
