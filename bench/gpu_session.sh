@@ -58,14 +58,17 @@ GPU_DEMO_SET=(--set train_gan.amp=false --set train_gan.compile=true --set train
     --set train_gan.data_images="$IMAGES" --set train_gan.swd_images=256
     --set train_gan.tick_kimg=8 --set train_gan.snapshot_ticks=4)
 
+train_gan() {  # NAME SECONDS MINUTES [args...]: one train-gan of variant NAME, its output in NAME.log
+    local name=$1 limit=$2 minutes=$3; shift 3
+    timeout "$limit" photoedit train-gan --config demo --data world --out "$W/$name" --device "$DEV" \
+        "${GPU_DEMO_SET[@]}" "$@" --set train_gan.minutes="$(until_min "$name" "$minutes")" >> "$W/$name.log" 2>&1
+}
+
 demo_gan() {  # NAME [--set ...]: compiled first; if that run fails, eager for the time left
-    local name=$1 limit left resume=(); shift
+    local name=$1 left resume=(); shift
     [ -f "$W/$name/checkpoints/latest/state.json" ] && resume=(--resume)  # GPU_DEMO_RESUME unpacked it
-    limit=$(awk "BEGIN { print int($MIN * 60 + 150) }")
     echo "demo GAN $name: ${MIN} min, ${IMAGES} images, device $DEV, ${resume[*]:-new run}, extra: $*" > "$W/$name.log"
-    if timeout "$limit" photoedit train-gan --config demo --data world --out "$W/$name" --device "$DEV" \
-            ${resume[@]+"${resume[@]}"} "${GPU_DEMO_SET[@]}" "$@" --set train_gan.minutes="$(until_min "$name" "$MIN")" \
-            >> "$W/$name.log" 2>&1; then
+    if train_gan "$name" "$(awk "BEGIN { print int($MIN * 60 + 150) }")" "$MIN" ${resume[@]+"${resume[@]}"} "$@"; then
         echo ok > "$W/$name.status"
         return
     fi
@@ -73,10 +76,8 @@ demo_gan() {  # NAME [--set ...]: compiled first; if that run fails, eager for t
     echo "compiled run failed; eager for the $left s left" >> "$W/$name.log"
     if [ "$left" -gt 120 ]; then
         [ ${#resume[@]} = 0 ] && rm -rf "$W/$name"
-        timeout "$left" photoedit train-gan --config demo --data world --out "$W/$name" --device "$DEV" \
-            ${resume[@]+"${resume[@]}"} "${GPU_DEMO_SET[@]}" "$@" --set train_gan.compile=false \
-            --set train_gan.minutes="$(until_min "$name" "$(awk "BEGIN { print ($left - 90) / 60 }")")" \
-            >> "$W/$name.log" 2>&1 && echo "ok eager" > "$W/$name.status" && return
+        train_gan "$name" "$left" "$(awk "BEGIN { print ($left - 90) / 60 }")" ${resume[@]+"${resume[@]}"} "$@" \
+            --set train_gan.compile=false --set train_gan.compile_mode=default && echo "ok eager" > "$W/$name.status" && return
     fi
     echo failed > "$W/$name.status"
 }
