@@ -214,15 +214,13 @@ def test_compiled_steps_match_eager_steps(monkeypatch):
     """train_gan.compile: the same losses and weights as eager steps (same seed), with R1 and path
     length (their double backward stays eager) and DiffAugment in the steps."""
     import torch._inductor.config
+    from torch._dynamo.utils import counters
 
     from gan.training import Trainer
 
     monkeypatch.setattr(torch._inductor.config, "fallback_random", True)  # the generator's noise as eager draws it
-
     cfg = dict(TCFG, augment=("translation",), style_mixing=0.9)
     imgs = data_set(8).permute(0, 3, 1, 2).float() / 127.5 - 1
-    from torch._dynamo.utils import counters
-
     runs, graphs = {}, {}
     for compiled in (False, True):
         counters.clear()
@@ -231,7 +229,7 @@ def test_compiled_steps_match_eager_steps(monkeypatch):
         runs[compiled] = stats, flat_params(trainer.G), flat_params(trainer.D)
         graphs[compiled] = counters["stats"]["unique_graphs"]
     # mapping, synthesis and D (with and without weight gradients) went through the compiler
-    assert graphs == {False: 0, True: graphs[True]} and graphs[True] >= 3
+    assert graphs[False] == 0 and graphs[True] >= 3
     (s0, g0, d0), (s1, g1, d1) = runs[False], runs[True]
     assert {k for s in s1 for k in s} >= {"loss_d", "loss_g", "r1", "pl"}  # the penalties ran beside them
     for a, b in zip(s0, s1):
