@@ -53,12 +53,13 @@ def test_photometric_rank_correlates_with_world_ground_truth():
     world = pytest.importorskip("pipeline.world")
     from scipy.stats import spearmanr
 
-    images, records = world.render_batch(range(1_000_000_000, 1_000_000_064), size=(32, 32))
+    images, records = world.render_batch(range(1_000_000_000, 1_000_000_256), size=(32, 32))
     x = from_uint8(np.stack(images))
     scores = get_predictor("photometric").score(x)
     rho = {a: spearmanr(scores[a], [r["attributes"][a] for r in records]).statistic for a in scores}
-    # measured on 256 renders: 0.56 .. 0.78; 64 renders are noisier, so a lower bar
-    assert all(v > 0.3 for v in rho.values()), rho
+    # measured on world version 5: golden_hour 0.43, snowy 0.45, foggy 0.49, night 0.59 .. sunny 0.76
+    # (64 renders were too few: night 0.49 .. 0.52 on two draws of the same world)
+    assert all(v > 0.35 for v in rho.values()), rho
     assert rho["night"] > 0.5, rho
 
 

@@ -89,17 +89,41 @@ def test_fog_lowers_contrast_more_with_depth():
 
 
 def test_night_is_darker_than_its_day_and_lit_by_windows_and_lamps():
-    for seed in range(4):
+    ratios = []
+    for seed in range(8):
         p = sample_scene(seed, "day")
         day, night = render(p, SIZE), render(p.with_attribute("night", 1.0), SIZE)
-        # (a narrow street of lit shop fronts keeps about half its daytime mean: seed 3 is 0.52)
-        assert luminance(night.image).mean() < 0.6 * luminance(day.image).mean()
+        ratios.append(luminance(night.image).mean() / luminance(day.image).mean())
+        if seed >= 4:
+            continue
         # The brightest night pixels are windows (building) and lamp heads, not the sky.
         lum = luminance(night.image)
         top = lum >= np.percentile(lum, 99)
         sources = np.isin(night.masks, [LABEL_IDS["building"], LABEL_IDS["light_source"], LABEL_IDS["car"],
                                         LABEL_IDS["road"], LABEL_IDS["sidewalk"]])
         assert sources[top].mean() > 0.9
+    # Every night darker than its day; on average as much darker as real street photos are (the
+    # camera's metering lifts the night: real night photos' grey mean is 0.44 of day photos',
+    # ../shared/realphotos*; a narrow street of lit shop fronts keeps more, seed 3 ~0.9).
+    # (without the metering the mean is 0.23: the world's night was near black, #12 session 11)
+    assert max(ratios) < 0.95 and 0.33 < np.mean(ratios) < 0.55, ratios
+
+
+def test_metering_lifts_dark_scenes_up_to_its_cap_and_leaves_bright_ones():
+    from pipeline.world import camera
+    from pipeline.world.scene import CameraResponse
+
+    def develop(level, metering):
+        flat = np.full((32, 64, 3), level, np.float32)
+        return camera.develop(flat, CameraResponse(metering=metering), 0.0, 0).astype(float).mean()
+
+    bright = camera.METER_TARGET * 1.5
+    assert develop(bright, True) == develop(bright, False)  # a bright day: as exposed
+    dim = camera.METER_TARGET / 1.5
+    assert develop(dim, True) == pytest.approx(develop(camera.METER_TARGET, False), abs=1.0)  # lifted to the target
+    dark = camera.METER_TARGET / (camera.METER_MAX_GAIN * 3)  # night: lifted by the cap, no more
+    assert develop(dark, True) == pytest.approx(develop(dark * camera.METER_MAX_GAIN, False), abs=1.0)
+    assert develop(dark, True) > 1.5 * develop(dark, False)
 
 
 def test_snow_brightens_the_ground_more_than_the_facades():
@@ -530,23 +554,24 @@ def test_woods_stand_beside_the_open_road_and_leave_it_visible():
 def test_ambient_occlusion_darkens_ground_at_walls_under_any_sky():
     """The same road and pavement pixels are darker next to buildings and cars than in the open,
     under an overcast sky too (sky light is what occlusion removes), and nothing else changes."""
-    from pipeline.world import renderer as R
+    from pipeline.world import camera, renderer as R
 
     seen = 0
     for seed in range(6):
         p = sample_scene(seed, "overcast")
-        r = render(p, (96, 192))
+        with pytest.MonkeyPatch.context() as mp:  # the darker corners would change what the metering sets
+            mp.setattr(camera, "METER_MAX_GAIN", 1.0)
+            r = render(p, (96, 192))
         ao = R.ambient_occlusion(r.masks, 96)
         ground = np.isin(r.masks, [LABEL_IDS["road"], LABEL_IDS["sidewalk"]])
         corner, open_ = ground & (ao < 0.95), ground & (ao > 0.999)
         assert (ao[~ground & (r.masks != LABEL_IDS["terrain"])] == 1).all()
         if corner.sum() < 20 or open_.sum() < 20:
             continue
-        saved, R.AO_STRENGTH = R.AO_STRENGTH, 0.0
-        try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(camera, "METER_MAX_GAIN", 1.0)
+            mp.setattr(R, "AO_STRENGTH", 0.0)
             flat = render(p, (96, 192))
-        finally:
-            R.AO_STRENGTH = saved
         lum, lum0 = luminance(r.image), luminance(flat.image)
         assert np.median(lum[corner] / np.maximum(lum0[corner], 1e-3)) < 0.97
         assert np.median(np.abs(lum[open_] - lum0[open_])) < 1e-3  # the open ground keeps its light

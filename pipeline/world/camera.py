@@ -4,7 +4,13 @@ The renderer computes how much light reaches each pixel (display-referred: 1.0 i
 wall in full sun); `develop` turns that into the uint8 picture the way a street camera
 does, in the order light meets it:
 
-  1. Optics: vignette (corners darker) and white balance / exposure gains, one multiply.
+  1. Optics: vignette (corners darker) and white balance / exposure gains, one multiply;
+     with `metering`, the exposure follows the scene: one whose mean light is below a bright
+     day's (METER_TARGET) is lifted toward it by at most METER_MAX_GAIN, what a street
+     camera's longer shutter and gain buy at dusk and night. Both are set so that the
+     world's day, golden hour and night match real street photos' Lab statistics
+     (bench/bench_world_lab.py): real night photos are ~2.3x darker than day ones, not
+     the ~10x of their light.
   2. Lens: a slight Gaussian blur (also what keeps polygon edges from stair-stepping).
   3. Sensor: noise that grows in the dark (the gain a camera needs at night).
   4. Tone: a filmic curve - contrast around mid-grey and a soft shoulder for highlights,
@@ -24,6 +30,8 @@ import numpy as np
 
 from pipeline.world.scene import CameraResponse
 
+METER_TARGET = 0.38  # mean scene light (luminance) the metering lifts a darker scene toward
+METER_MAX_GAIN = 2.4
 _LUT_MAX = 4.0  # scene light above this is white whatever the curve
 _LUT_SIZE = 2048
 _PIVOT = 0.35  # mid-grey the contrast turns around
@@ -84,6 +92,13 @@ def white_balance_gains(cam: CameraResponse) -> np.ndarray:
     return gains * np.float32(2.0 ** cam.exposure)
 
 
+def metered_gain(light: np.ndarray) -> float:
+    """Exposure gain of the camera's metering for scene light [H, W, 3], in [1, METER_MAX_GAIN]:
+    from the mean luminance with light above 1 counted as 1 (lamps saturate the meter too)."""
+    y = light[::4, ::4] @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    return float(np.clip(METER_TARGET / max(float(np.minimum(y, 1.0).mean()), 1e-4), 1.0, METER_MAX_GAIN))
+
+
 def develop(light: np.ndarray, cam: CameraResponse, darkness: float, seed: int) -> np.ndarray:
     """Scene light float32 [H, W, 3] (modified in place) -> uint8 picture [H, W, 3].
 
@@ -91,8 +106,9 @@ def develop(light: np.ndarray, cam: CameraResponse, darkness: float, seed: int) 
     """
     h, w = light.shape[:2]
     scale = h / 128.0  # record settings are in pixels of a 128-px-high picture
-    # 1. Optics: vignette and gains in one multiply.
-    light *= (1.0 - cam.vignette * _radius2(h, w)) * white_balance_gains(cam)
+    # 1. Optics: vignette and gains (white balance, exposure, metering) in one multiply.
+    gains = white_balance_gains(cam) * np.float32(metered_gain(light) if cam.metering else 1.0)
+    light *= (1.0 - cam.vignette * _radius2(h, w)) * gains
     # 2. Lens blur.
     sigma = cam.blur * scale
     if sigma > 0.05:

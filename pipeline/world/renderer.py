@@ -174,14 +174,16 @@ def light_from(params: SceneParams) -> Light:
     # 2. Direct sun: gone under clouds, fog and below the horizon; warm when low.
     direct = _ss(-2.0, 3.0, lt.sun_elevation) * (1 - cloud) ** 1.6 * (1 - 0.85 * _ss(0.0, 0.7, fog))
     sun_rgb = _mix((1.0, 0.93, 0.85), (1.5, 0.78, 0.3), low) * direct
-    # 3. Sky light: bluish clear, grey overcast, deep blue at night.
+    # 3. Sky light: bluish clear, grey overcast; at night warm lamp light scattered back.
     amb_clear = _mix((0.42, 0.33, 0.34), (0.36, 0.42, 0.52), _ss(2, 20, lt.sun_elevation)) * day
     amb_cloud = np.array((0.62, 0.64, 0.67), np.float32) * day
-    ambient = _mix(amb_clear, amb_cloud, cloud ** 1.2) + np.array((0.02, 0.025, 0.045), np.float32)
-    # 4. Sky colours, then clouds' colour (lit from below at golden hour).
-    zen = _mix(_mix((0.02, 0.03, 0.09), (0.2, 0.28, 0.55), _ss(-8, 4, lt.sun_elevation)),
+    # (at night, what the street lamps scatter back from walls, road and a low urban sky: warm)
+    ambient = _mix(amb_clear, amb_cloud, cloud ** 1.2) + _mix((0.02, 0.025, 0.045), (0.05, 0.034, 0.016), night)
+    # 4. Sky colours (a city's night sky is a low orange-brown, not deep blue), then clouds'
+    # colour (lit from below at golden hour).
+    zen = _mix(_mix((0.05, 0.04, 0.05), (0.2, 0.28, 0.55), _ss(-8, 4, lt.sun_elevation)),
                (0.24, 0.45, 0.82), _ss(3, 25, lt.sun_elevation))
-    hor = _mix(_mix((0.07, 0.07, 0.12), (1.0, 0.62, 0.32), _ss(-8, 0, lt.sun_elevation)),
+    hor = _mix(_mix((0.14, 0.09, 0.06), (1.0, 0.62, 0.32), _ss(-8, 0, lt.sun_elevation)),
                (0.72, 0.83, 0.95), _ss(4, 20, lt.sun_elevation))
     grey = _mix((0.06, 0.06, 0.07), (0.72, 0.73, 0.75), day)
     zen = _mix(zen, grey * 0.9, cloud ** 1.5)
@@ -1051,7 +1053,7 @@ def render_scene(p: SceneParams, h: int, w: int) -> tuple[np.ndarray, np.ndarray
     return image, labels, depth
 
 
-SNOW_WHITE = np.array([0.93, 0.94, 0.97], np.float32)
+SNOW_WHITE = np.array([0.95, 0.95, 0.94], np.float32)  # neutral: real snow photos are no bluer than day ones
 
 
 def depth_map(ids: np.ndarray, pal: np.ndarray, cam: Camera) -> np.ndarray:

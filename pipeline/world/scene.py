@@ -197,6 +197,8 @@ class CameraResponse:
     noise: float = 0.0  # sensor noise std (of full scale) in daylight; 3.5x that at night
     blur: float = 0.0  # lens blur, Gaussian sigma in pixels of a 128-px-high picture
     jpeg_quality: int = 0  # 0 = stored losslessly, else the JPEG quality the camera saved at
+    metering: bool = False  # lift a dark scene's exposure as a street camera does (camera.metered_gain);
+    # every sampled scene meters (world version 5); records from before it lack the field and render as then
 
 
 @dataclass
@@ -451,6 +453,7 @@ def _sample_camera(rng: np.random.Generator) -> CameraResponse:
         noise=_r(u(0.003, 0.011)),
         blur=_r(u(0.35, 0.75)),
         jpeg_quality=int(rng.integers(60, 95)) if rng.random() < 0.5 else 0,
+        metering=True,
     )
 
 

@@ -15,8 +15,9 @@ import json
 
 # Raised by hand with each notable change of the world (readable in manifests):
 # 1 the first renderer; 2 issue #13's camera, textures, layouts, rain (session 3);
-# 3 bends, cross streets, signs, traffic lights, pedestrians (session 4).
-WORLD_VERSION = 4
+# 3 bends, cross streets, signs, traffic lights, pedestrians (session 4); 4 ambient occlusion;
+# 5 metered exposure, warm night light, neutral snow: Lab statistics of real photos (#12, session 11).
+WORLD_VERSION = 5
 
 _SIZE = (48, 96)  # small 2:1 renders: fast, and every layer of the renderer still shows
 

@@ -15,7 +15,9 @@ Statistics (RGB in [0, 1], luminance Y = 0.2126 R + 0.7152 G + 0.0722 B, Rec. 70
                    ~1/20 of the short side) over the lower 60%: haze/fog lifts the darkest
                    channel of near objects toward the airlight
     dark_fraction  fraction of pixels with Y < 0.12
-    white_ground   fraction of the lower 50% that is near-white (Y > 0.8, max-min < 0.08): snow cover
+    white_ground   fraction of the lower 50% that is unsaturated (max-min < 0.12) and at least 0.8x as
+                   bright as the upper 40% on average: snow cover (relative to the sky, so that a
+                   camera's exposure, which lifts dim scenes, does not decide it)
 
 Also: sky_luminance (mean Y of the upper 40%), saturation (mean max-min over RGB),
 rel_contrast = contrast / luminance, rel_haze = haze / airlight (airlight = 99th
@@ -32,7 +34,9 @@ procedural-world renders (seeds >= 1e9) and checked on the 15 real photos in
     overcast    = day * s(6 grey_sky - 8 blue_sky - 6 contrast + 1.5 - 10 max(haze - 0.55, 0))
     golden_hour = day * s(25 (warmth - 0.12)) * s(8 (luminance - 0.18))
     foggy       = day * s(8 (rel_haze - 0.6) - 30 (contrast - 0.1))
-    snowy       = day * s(30 (white_ground - 0.08))
+    snowy       = day * s(15 (white_ground - 0.3))
+                  (rank correlation 0.45 on world version 5's renders; the absolute "near-white"
+                  ground of before, Y > 0.8, fell to 0.18 once the world's camera metered)
 Known weakness: white facades in the lower half read as snow.
 """
 from __future__ import annotations
@@ -77,7 +81,8 @@ def photometric_stats(images: torch.Tensor) -> dict[str, torch.Tensor]:
         "grey_sky": _frac((lum[:, top] > 0.45) & (sat[:, top] < 0.1)),
         "haze": haze,
         "dark_fraction": _frac(lum < 0.12),
-        "white_ground": _frac((lum[:, bottom50] > 0.8) & (sat[:, bottom50] < 0.08)),
+        "white_ground": _frac((lum[:, bottom50] > 0.8 * lum[:, top].mean((1, 2))[:, None, None])
+                              & (sat[:, bottom50] < 0.12)),
     }
 
 
@@ -94,7 +99,7 @@ def combine(st: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         "night": night,
         "golden_hour": day * s(25 * (st["warmth"] - 0.12)) * s(8 * (st["luminance"] - 0.18)),
         "foggy": day * s(8 * (st["rel_haze"] - 0.6) - 30 * (st["contrast"] - 0.1)),
-        "snowy": day * s(30 * (st["white_ground"] - 0.08)),
+        "snowy": day * s(15 * (st["white_ground"] - 0.3)),
     }
 
 
