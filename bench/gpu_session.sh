@@ -85,7 +85,7 @@ demo_gan() {  # NAME [--set ...]: compiled first; if that run fails, eager for t
 until_min() {  # NAME MINUTES: train-gan's minutes (a total over sessions) for MINUTES more of this run
     local state="$W/$1/checkpoints/latest/state.json"
     if [ -f "$state" ]; then
-        python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['seconds'] / 60 + float(sys.argv[2]))" "$state" "$2"
+        "$PYTHON" -c "import json, sys; print(json.load(open(sys.argv[1]))['seconds'] / 60 + float(sys.argv[2]))" "$state" "$2"
     else
         echo "$2"
     fi
@@ -95,7 +95,6 @@ if [ -n "${GPU_DEMO_RESUME:-}" ]; then  # gan_<variant>.tar.gz of an earlier lea
     rv=$(basename "$GPU_DEMO_RESUME"); rv=${rv%.tar.gz}
     mkdir -p "$W/$rv" && tar -xzf "$GPU_DEMO_RESUME" -C "$W/$rv" && echo "resuming $rv from $GPU_DEMO_RESUME"
 fi
-
 
 PIDS=()
 for v in ${GPU_DEMO_VARIANTS:-c c16}; do
