@@ -15,6 +15,11 @@ out), reduced to ~640 px on its long side, is edited at s = 1 and measured:
 - patch SWD at 128x256 (gan/swd.py: Laplacian pyramid, 7x7 patches, x1e3) between the
   edited set and the real photos of the condition (cycled to the same count), beside
   the same for "do nothing" and Reinhard: texture and local contrast, not only colour.
+- the same Lab distance by band (top, middle, bottom third of every photo, each against
+  the same band of the real photos): street photos share a layout (sky above, road
+  below), so this says *where* the colour is off, which the pooled figure cannot: a
+  night edit that keeps the day sky bright can match real nights' pooled light (their
+  lit windows and lamps) while its sky is 2x further from theirs than a uniform darkening's.
 
 Writes a contact sheet (input | each attribute) with --sheet. Skips cleanly when the
 photo folders are absent. Run from the repo root:
@@ -114,6 +119,16 @@ def lab_distance(a: np.ndarray, b: np.ndarray, q: int = 1000) -> float:
     return float(sum(np.abs(np.quantile(a[:, c], qs) - np.quantile(b[:, c], qs)).mean() for c in range(3)))
 
 
+def bands(images: list[np.ndarray], k: int = 3) -> list[list[np.ndarray]]:
+    """The k horizontal bands (top first) of every image: bands(images)[i] = band i of each."""
+    return [[im[i * im.shape[0] // k:(i + 1) * im.shape[0] // k] for im in images] for i in range(k)]
+
+
+def banded_lab_distance(images: list[np.ndarray], real_bands: list[np.ndarray]) -> list[float]:
+    """lab_distance band by band against the real photos' pooled band pixels (pooled_lab of bands(real))."""
+    return [round(lab_distance(pooled_lab(b), t), 3) for b, t in zip(bands(images), real_bands)]
+
+
 def reinhard(img: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per-photo Lab mean/std matched to the pooled target pixels (Reinhard et al. 2001)."""
     lab = rgb_to_lab(img)
@@ -181,6 +196,10 @@ def main() -> None:
             r.update(condition=cond, n_real=len(real), lab_w1_do_nothing=round(d0, 3), lab_w1_edited=round(d1, 3),
                      lab_w1_fall=round(1 - d1 / d0, 4), lab_w1_reinhard=round(dr, 3),
                      reinhard_fall=round(1 - dr / d0, 4))
+            real_bands = [pooled_lab(b) for b in bands(real)]
+            b0, b1, br = (banded_lab_distance(imgs, real_bands) for imgs in (inputs, edited, transferred))
+            r.update(lab_w1_bands_do_nothing=b0, lab_w1_bands_edited=b1, lab_w1_bands_reinhard=br,
+                     lab_w1_bands_fall=round(1 - sum(b1) / sum(b0), 4), reinhard_bands_fall=round(1 - sum(br) / sum(b0), 4))
         results[attr] = r
         print(attr, json.dumps(r), flush=True)
     if args.json:
