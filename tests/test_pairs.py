@@ -9,7 +9,7 @@ from gan.checkpoint import save_generator
 from gan.networks import Generator, GeneratorConfig
 from pipeline.semantics.boundary import LinearBoundary
 from pipeline.cli import main
-from pipeline.semantics.pairs import GANPairStream, PairsConfig, PairShardDataset, render_pairs, write_pairs
+from pipeline.semantics.pairs import GANPairStream, PairFilter, PairsConfig, PairShardDataset, render_pairs, write_pairs
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +78,9 @@ def test_filter_reports_kept_fraction(tmp_path):
     strict = PairsConfig(n=4, batch=4, filter_predictor="photometric", margin=2.0, max_attempts=2)  # keeps none
     with pytest.raises(Exception, match="passed the 'photometric' filter"):
         write_pairs(G, b, strict, tmp_path / "none", {})
+    # streamed into training there is no n: the stream gives up after 4 x batch x max_attempts candidates
+    with pytest.raises(Exception, match=r"only 0 of 32 GAN pairs passed the 'photometric' filter"):
+        next(iter(GANPairStream(G, b, strict, PairFilter("photometric", "sunny", 2.0))))
 
 
 def test_filter_takes_a_trained_classifier_from_its_folder(tmp_path, capsys):

@@ -117,6 +117,15 @@ def test_stage_keys_and_verbs_follow_the_attribute(tmp_path):
     assert "predictor" in next(st for st in r.stages() if st.name == "samples").needs
     assert r.predictor_arg("night") == f"classifier:{r.run_dir / 'predictor' / 'classifier'}"
     assert keys(r)["boundary-night"] != base["boundary-night"]
+    # pairs filtered by the run's own classifier: trained first, needed by that translator only, in the key by role
+    f = plan("per_attribute.night.pairs.filter_predictor=classifier")
+    assert f.pair_filter("night") == ("classifier", str(f.run_dir / "predictor" / "classifier"))
+    assert f.pair_filter("sunny") is None
+    stages = {st.name: st for st in f.stages()}
+    assert "predictor" in stages["translator-night"].needs and "predictor" not in stages["translator-sunny"].needs
+    elsewhere = Plan(TINY, ["per_attribute.night.pairs.filter_predictor=classifier"], tmp_path / "other")
+    assert keys(f) == {k: v for k, v in keys(elsewhere).items()}
+    assert keys(f)["translator-night"] != base["translator-night"]
 
 
 def test_the_translator_stage_trains_with_the_attribute_settings(tmp_path):
@@ -127,6 +136,7 @@ def test_the_translator_stage_trains_with_the_attribute_settings(tmp_path):
     run = tmp_path / "R"
     sets = ["per_attribute.sunny.pairs.strength_range=[0.25,1.5]",
             "per_attribute.night.run.predictor=classifier", "predictor.n_world=24", "predictor.epochs=1",
+            "per_attribute.night.pairs.filter_predictor=classifier", "per_attribute.night.pairs.margin=-1.0",
             "predictor.input_size=[16,16]", "predictor.width=4"]
     plan = Plan(TINY, sets, run)
     stages = [s for s in plan.stages() if not s.name.startswith(("eval-", "edit"))]  # what the settings reach
@@ -134,6 +144,10 @@ def test_the_translator_stage_trains_with_the_attribute_settings(tmp_path):
     sunny = json.loads((run / "translator-sunny" / "sunny" / "config.json").read_text())
     night = json.loads((run / "translator-night" / "night" / "config.json").read_text())
     assert sunny["strength_range"] == [0.25, 1.5]
+    # night's pairs went through the run's own classifier, and its bundle says so; sunny's did not
+    assert night["provenance"]["pair_filter"] == {"predictor": "classifier", "margin": -1.0,
+                                                  "predictor_path": str(run / "predictor" / "classifier")}
+    assert "pair_filter" not in sunny["provenance"]
     assert night["strength_range"] == list(PairsConfig().strength_range)
     # night's boundary was drawn from the run's own world-trained classifier, sunny's from photometric
     assert (run / "predictor" / "classifier" / "model.safetensors").is_file()

@@ -70,9 +70,11 @@ def test_install_models_copies_a_run_without_machine_paths(tmp_path, capsys):
     (b / "model.safetensors").write_bytes((src / "model.safetensors").read_bytes())
     cfg = json.loads((src / "config.json").read_text())
     cfg["provenance"]["gan_path"] = "/somewhere/gan.safetensors"
+    cfg["provenance"]["pair_filter"] = {"predictor": "classifier", "predictor_path": "/somewhere/classifier"}
     (b / "config.json").write_text(json.dumps(cfg))
     assert main(["install-models", str(run), "--to", str(tmp_path / "models"), "--description", "mine"]) == 0
     got = json.loads((tmp_path / "models" / "sunny" / "config.json").read_text())
     assert got["description"] == "mine" and "gan_path" not in got["provenance"]
+    assert got["provenance"]["pair_filter"] == {"predictor": "classifier"}
     assert main(["install-models", str(tmp_path / "nothing")]) == 2
     assert "no such folder" in capsys.readouterr().err

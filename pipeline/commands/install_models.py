@@ -40,13 +40,18 @@ def find_bundles(sources: list[str]) -> list[Path]:
     return found
 
 
+def _without_paths(d: dict) -> dict:
+    """d without its `*_path` keys, at any depth (e.g. provenance.pair_filter.predictor_path)."""
+    return {k: _without_paths(v) if isinstance(v, dict) else v for k, v in d.items() if not k.endswith("_path")}
+
+
 def install(bundle: Path, dest_root: Path, description: str | None) -> Path:
     cfg = json.loads((bundle / "config.json").read_text(encoding="utf-8"))
     attr = cfg.get("attribute") or bundle.name
     if description:
         cfg["description"] = description
     prov = cfg.get("provenance") or {}
-    cfg["provenance"] = {k: v for k, v in prov.items() if not k.endswith("_path")}
+    cfg["provenance"] = _without_paths(prov)
     cfg.get("training", {}).pop("run_dir", None)
     dest_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{attr}.", dir=dest_root))

@@ -75,6 +75,9 @@ def pair_source(args, cfgs, device):
     prov.update(truncation_psi=pc.truncation_psi, noise_mode=pc.noise_mode)  # eval regenerates pairs alike
     flt = (PairFilter(pc.filter_predictor, prov["attribute"], pc.margin, device, pc.filter_predictor_path)
            if pc.filter_predictor else None)
+    if flt is not None:  # what the pairs were chosen by belongs with the bundle
+        prov["pair_filter"] = {"predictor": pc.filter_predictor, "predictor_path": pc.filter_predictor_path,
+                               "margin": pc.margin}
     return GANPairStream(G, boundary, pc, flt), prov["attribute"], list(pc.strength_range), prov
 
 

@@ -127,8 +127,21 @@ class Plan:
         """A predictor as it enters a stage key (the run's own classifier by role, not by its path)."""
         return [pred[0], "run" if pred[1] == str(self.run_classifier) else pred[1]]
 
+    def pair_filter(self, attr: str) -> tuple[str, str | None] | None:
+        """(name, path) of the predictor that filters `attr`'s training pairs (pairs.filter_predictor),
+        or None: `classifier` without a path is the run's own, as for run.predictor."""
+        pc = self.attr_configs[attr]["pairs"]
+        if not pc.filter_predictor:
+            return None
+        if pc.filter_predictor == "classifier" and not pc.filter_predictor_path and self.cfg.data != "world":
+            raise UserError(f"pairs.filter_predictor for '{attr}': a classifier without filter_predictor_path is "
+                            "the run's own, trained on world renders: give pairs.filter_predictor_path for a photo folder")
+        return self._resolve(pc.filter_predictor, pc.filter_predictor_path)
+
     def trains_classifier(self) -> bool:
-        return any(p[1] == str(self.run_classifier) for p in self.scoring_predictors())
+        own = str(self.run_classifier)
+        return (any(p[1] == own for p in self.scoring_predictors())
+                or any((self.pair_filter(a) or ("", None))[1] == own for a in self.cfg.attributes))
 
     def predictor_arg(self, attr: str) -> str:
         """`NAME` or `NAME:PATH`, as rescore and eval-translator take it."""
@@ -182,9 +195,10 @@ class Plan:
                                     **self.sec("boundary", "rescore", attr=a)},
                             needs=["gan", "samples"] + [f"boundary-{b}" for b in conds]))
         for a in c.attributes:
+            own_filter = (self.pair_filter(a) or ("", None))[1] == str(self.run_classifier)
             st.append(Stage(f"translator-{a}", lambda out, a=a: self.stage_translator(out, a),
                             config=self.sec("pairs", "translator", "train_translator", attr=a),
-                            needs=["gan", f"boundary-{a}"]))
+                            needs=["gan", f"boundary-{a}"] + (["predictor"] if own_filter else [])))
             st.append(Stage(f"eval-{a}", lambda out, a=a: self.stage_eval(out, a),
                             config={"pairs": c.eval_pairs, "world": c.eval_world, **world_key("world"),
                                     "predictor": c.predictor if self.predictor(a)[0] == c.predictor
@@ -365,9 +379,11 @@ class Plan:
 
         bundle, run = self.bundle(attr), out / "run"
         resume = ["--resume"] if (run / "state.pt").exists() else []  # a killed run goes on
+        flt = self.pair_filter(attr)  # the run's own classifier by its path here, by role in the key
+        flt_args = ["--set", f"pairs.filter_predictor_path={json.dumps(flt[1])}"] if flt and flt[1] else []
         call("train-translator", ["--gan", self.gan_ckpt, "--boundary", self.boundary_file(attr),
                                   "--out", bundle, "--run-dir", run, *resume,
-                                  *self.cfg_args(attr), *self.dev()])
+                                  *self.cfg_args(attr), *flt_args, *self.dev()])
         pair_sheet(self.gan_ckpt, self.boundary_file(attr), out / "pairs.png")
         return {"bundle": str(bundle)}
 

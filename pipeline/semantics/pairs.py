@@ -347,8 +347,18 @@ class GANPairStream(IterableDataset):
     def _indices(self) -> Iterator[int]:
         k = self.start
         while self.limit is None or k < self.limit:
+            self._check_filter()
             yield k * self.world + self.rank
             k += 1
+
+    def _check_filter(self) -> None:
+        """An endless stream has no n to give up at (write_pairs has): give up once enough candidates
+        were tried and under 1 in max_attempts passed, instead of rendering forever."""
+        flt, cfg = self.pair_filter, self.cfg
+        if flt is not None and flt.tried >= 4 * cfg.batch * cfg.max_attempts and flt.kept * cfg.max_attempts < flt.tried:
+            raise UserError(f"only {flt.kept} of {flt.tried} GAN pairs passed the '{cfg.filter_predictor}' filter "
+                            f"(kept {flt.kept_fraction:.1%}, under 1 in {cfg.max_attempts:g}): lower pairs.margin "
+                            "or raise pairs.strength_range")
 
     def __iter__(self):
         if torch.utils.data.get_worker_info() is not None:
