@@ -22,7 +22,10 @@ def tiny_overrides(gan: Path, run_dir_attrs=("sunny", "night")) -> list[str]:
             "sample.n=120", "sample.batch=60", "boundary.ratio=0.1", "rescore.n=8", "rescore.batch=8",
             "pairs.batch=4", "translator.ngf=4", "translator.n_downsample=2", "translator.n_blocks=1",
             "translator.film_hidden=4", "train_translator.batch=2", "train_translator.steps=6",
-            "train_translator.log_every=2", "train_translator.grid_every=2", "train_translator.snapshot_every=2"]
+            "train_translator.log_every=2", "train_translator.grid_every=2", "train_translator.snapshot_every=2",
+            # the demo's night keeps the pairs its classifier sees darken by > 0.1; a 1-epoch classifier of a random
+            # tiny GAN sees few, so every pair is kept here (the filter still runs, its classifier still needed)
+            "per_attribute.night.pairs.margin=-1.0"]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +95,10 @@ def test_per_attribute_entries_reach_the_demo_stages(tiny_gan, tmp_path):
     plan = Plan("demo", tiny_overrides(tiny_gan), tmp_path / "P")
     keys = {s.name: s.config for s in plan.stages()}
     assert keys["translator-sunny"]["pairs"] != keys["translator-night"]["pairs"]  # sunny has its own entries
+    # night's pairs are filtered by the run's own classifier: its translator waits for the predictor stage
+    assert keys["translator-night"]["pairs"]["filter_predictor"] == "classifier"
+    needs = {s.name: s.needs for s in plan.stages()}
+    assert "predictor" in needs["translator-night"] and "predictor" not in needs["translator-sunny"]
 
 
 def run_until_translators(run_dir: Path, overrides: list[str]) -> None:
