@@ -147,3 +147,85 @@ def test_commands_pairs_train_eval(tmp_path, capsys):
     # user errors, not tracebacks
     assert main(["train-translator", "--pairs", str(tmp_path / "nope"), "--out", str(tmp_path / "x")] + tiny) == 2
     assert main(["train-translator", "--out", str(tmp_path / "x")]) == 2
+
+
+def _filtered_stream(G, b):
+    """A stream whose filter drops most candidates (photometric sunny must not fall: ~1 in 5 kept here)."""
+    return GANPairStream(G, b, PairsConfig(batch=4, strength_range=[0.5, 3.0]), PairFilter("photometric", "sunny", -0.01))
+
+
+def test_a_filtered_stream_resumes_at_its_place():
+    G, b = tiny_gan(), tiny_boundary()
+    full = _filtered_stream(G, b)
+    it = iter(full)
+    [next(it) for _ in range(6)]
+    pos = full.stream_position()
+    rest = [next(it) for _ in range(6)]
+    assert pos["start"] >= 6 and pos["start"] % 4 == 0  # more candidates tried than pairs handed out
+    again = _filtered_stream(G, b)
+    again.configure_stream(**pos)
+    it2 = iter(again)
+    for x, y, a in rest:
+        x2, y2, a2 = next(it2)
+        assert torch.equal(x, x2) and torch.equal(y, y2) and a == a2
+    # what a trainer did before: start at the count of pairs handed out, and see other pairs
+    naive = _filtered_stream(G, b)
+    naive.configure_stream(start=6)
+    assert not torch.equal(next(iter(naive))[0], rest[0][0])
+
+
+def test_a_translator_on_a_filtered_stream_resumes_exactly(tmp_path):
+    from translators.networks import TranslatorConfig
+    from translators.training import TrainTranslatorConfig, TranslatorTrainer, train_translator
+
+    G, b = tiny_gan(), tiny_boundary()
+    arch = TranslatorConfig(ngf=4, n_downsample=2, n_blocks=1, film_hidden=4)
+    cfg = TrainTranslatorConfig(batch=2, steps=6, log_every=2, grid_every=100, snapshot_every=3, lambda_gan=0.0,
+                                lambda_feat=0.0)
+    full, _ = train_translator(_filtered_stream(G, b), arch, cfg, tmp_path / "full", 3.0, progress=False)
+    TranslatorTrainer(_filtered_stream(G, b), arch, cfg, tmp_path / "cut", 3.0, log=lambda m: None).run(
+        progress=False, until=3)
+    resumed = TranslatorTrainer(_filtered_stream(G, b), arch, cfg, tmp_path / "cut", 3.0, resume=True,
+                                log=lambda m: None)
+    assert resumed.step == 3
+    resumed.run(progress=False)
+    for (name, p), q in zip(full.state_dict().items(), resumed.G.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def _ddp_filtered_worker(rank, world, init_file, out_dir):
+    import torch.distributed as dist
+
+    from translators.networks import TranslatorConfig
+    from translators.training import TrainTranslatorConfig, TranslatorTrainer
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        G, b = tiny_gan(), tiny_boundary()
+        arch = TranslatorConfig(ngf=4, n_downsample=2, n_blocks=1, film_hidden=4)
+        cfg = TrainTranslatorConfig(batch=2, steps=4, log_every=2, grid_every=100, snapshot_every=2, lambda_gan=0.0,
+                                    lambda_feat=0.0)
+        full = TranslatorTrainer(_filtered_stream(G, b), arch, cfg, f"{out_dir}/full", 3.0, log=lambda m: None)
+        full.run(progress=False)
+        TranslatorTrainer(_filtered_stream(G, b), arch, cfg, f"{out_dir}/cut", 3.0, log=lambda m: None).run(
+            progress=False, until=2)
+        cut = TranslatorTrainer(_filtered_stream(G, b), arch, cfg, f"{out_dir}/cut", 3.0, resume=True,
+                                log=lambda m: None)
+        cut.run(progress=False)
+        torch.save({"full": full.G.state_dict(), "resumed": cut.G.state_dict()}, f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_on_filtered_streams_resume_exactly(tmp_path):
+    """Under DDP each rank's filter drops different candidates: every rank's place is kept."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_filtered_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    state = torch.load(tmp_path / "cut" / "state.pt", weights_only=True)
+    assert len(state["stream"]) == 2 and state["stream"][0] != state["stream"][1]
+    for rank in (0, 1):
+        got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        for name, p in got["full"].items():
+            assert torch.equal(p, got["resumed"][name]), (rank, name)

@@ -132,9 +132,14 @@ def _collate(items: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.stack(list(xs)), torch.stack(list(ys)), torch.as_tensor([float(v) for v in a])
 
 
-def make_loader(dataset: Dataset, cfg: TrainTranslatorConfig, start: int, rank: int, world: int) -> DataLoader:
+def make_loader(dataset: Dataset, cfg: TrainTranslatorConfig, start: int, rank: int, world: int,
+                position: dict | None = None) -> DataLoader:
+    """`position`: this rank's stream_position() at the snapshot (a stream that can say where it
+    stands, e.g. one whose filter drops pairs); else the stream starts at step * batch."""
     if isinstance(dataset, IterableDataset):
-        if hasattr(dataset, "configure_stream"):
+        if position is not None:
+            dataset.configure_stream(start=position["start"], rank=rank, world_size=world, skip=position["skip"])
+        elif hasattr(dataset, "configure_stream"):
             dataset.configure_stream(start=start * cfg.batch, rank=rank, world_size=world)
         return DataLoader(dataset, batch_size=cfg.batch, collate_fn=_collate, num_workers=cfg.workers)
     sampler = _EpochBatchSampler(len(dataset), cfg.batch, cfg.seed, rank, world, start, cfg.steps)
@@ -182,6 +187,7 @@ class TranslatorTrainer:
                              "(the bundle is then the global colour change fitted on the pairs)")
         self._build(vgg_weights, fit_global=not resume)
         self.step = 0
+        self._stream_positions: list | None = None  # each rank's stream_position() at the resumed snapshot
         if resume:
             self._load_state()
         elif self.rank == 0:
@@ -334,7 +340,9 @@ class TranslatorTrainer:
         speed) goes to its add_scalar as train_translator/<key> over steps (rank 0)."""
         from tqdm import tqdm
 
-        loader = make_loader(self.dataset, self.cfg, self.step, self.rank, self.world)
+        positions = self._stream_positions
+        position = positions[self.rank] if positions and len(positions) == self.world else None
+        loader = make_loader(self.dataset, self.cfg, self.step, self.rank, self.world, position)
         bar_kw = dict(total=self.cfg.steps, initial=self.step, desc="train-translator", unit="step")
         bar = (progress(disable=self.rank != 0, **bar_kw) if callable(progress) else
                tqdm(disable=None if (progress and self.rank == 0) else True, **bar_kw))
@@ -421,6 +429,12 @@ class TranslatorTrainer:
         atomic_write(path, lambda tmp: Image.fromarray(img).save(tmp, format="PNG"))
 
     def save_state(self) -> None:
+        # every rank's place in a stream that can say where it stands (pairs.py GANPairStream)
+        pos = self.dataset.stream_position() if hasattr(self.dataset, "stream_position") else None
+        positions = [pos]
+        if pos is not None and self.world > 1:
+            positions = [None] * self.world
+            dist.all_gather_object(positions, pos)
         if self.rank == 0:
             state = {
                 "step": self.step,
@@ -428,6 +442,8 @@ class TranslatorTrainer:
                 "opt_g": self.opt_g.state_dict(),
                 "scaler_g": self.scaler_g.state_dict(),
             }
+            if pos is not None:
+                state["stream"] = positions
             if self.D is not None:
                 state.update(D=self.D.state_dict(), opt_d=self.opt_d.state_dict(), scaler_d=self.scaler_d.state_dict())
             atomic_write(self.run_dir / STATE_FILE, lambda tmp: torch.save(state, tmp))
@@ -453,6 +469,7 @@ class TranslatorTrainer:
             self.opt_d.load_state_dict(state["opt_d"])
             self.scaler_d.load_state_dict(state["scaler_d"])
         self.step = int(state["step"])
+        self._stream_positions = state.get("stream")  # snapshots from before it: step * batch
         if self.rank == 0:
             self._truncate_stats()
             _write_text(self.run_dir / RUN_CONFIG_FILE, json.dumps(self.run_config(), indent=2) + "\n")

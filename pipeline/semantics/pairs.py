@@ -339,10 +339,20 @@ class GANPairStream(IterableDataset):
         super().__init__()
         self.G, self.boundary, self.cfg, self.pair_filter, self.limit = G, boundary, cfg, pair_filter, limit
         self.region = region
-        self.start, self.rank, self.world = 0, 0, 1
+        self.start, self.rank, self.world, self.skip = 0, 0, 1, 0
+        self._position = {"start": 0, "skip": 0}
 
-    def configure_stream(self, start: int, rank: int = 0, world_size: int = 1) -> None:
-        self.start, self.rank, self.world = int(start), int(rank), int(world_size)
+    def configure_stream(self, start: int, rank: int = 0, world_size: int = 1, skip: int = 0) -> None:
+        """Begin at candidate `start` of this rank (a multiple of pairs.batch for an exact resume),
+        passing over the first `skip` pairs it keeps (see stream_position)."""
+        self.start, self.rank, self.world, self.skip = int(start), int(rank), int(world_size), int(skip)
+
+    def stream_position(self) -> dict:
+        """Where the last iterator stands, as configure_stream's start and skip: the rendered batch
+        of candidates that holds the next pair, and how many of its kept pairs were handed out.
+        With a filter, pairs handed out are not candidates tried, so a trainer's step count alone
+        cannot find its place again; this does, and renders the same batches as before."""
+        return dict(self._position)
 
     def _indices(self) -> Iterator[int]:
         k = self.start
@@ -363,9 +373,21 @@ class GANPairStream(IterableDataset):
     def __iter__(self):
         if torch.utils.data.get_worker_info() is not None:
             raise RuntimeError("GANPairStream generates on the GPU/CPU of the main process; use workers=0")
-        for batch in iter_pair_batches(self.G, self.boundary, self.cfg, self._indices(), self.pair_filter,
-                                       self.region):
-            for x, y, a in zip(batch["x"], batch["y"], batch["a"]):
+        size, pulled = self.cfg.batch, [0]
+
+        def indices():
+            for i in self._indices():
+                pulled[0] += 1
+                yield i
+
+        self._position, skip = {"start": self.start, "skip": self.skip}, self.skip
+        for batch in iter_pair_batches(self.G, self.boundary, self.cfg, indices(), self.pair_filter, self.region):
+            first = self.start + (-(-pulled[0] // size) - 1) * size  # every batch but a last one pulls `size`
+            for j, (x, y, a) in enumerate(zip(batch["x"], batch["y"], batch["a"])):
+                if skip:  # handed out before the resume (only in the batch at self.start)
+                    skip -= 1
+                    continue
+                self._position = {"start": first, "skip": j + 1}
                 yield x, y, float(a)
 
 
