@@ -265,3 +265,10 @@ def test_bundles_without_global_affine_still_load():
     assert TranslatorConfig.from_dict(d).global_affine is False
     with pytest.raises(ValueError, match="residual"):
         TranslatorConfig(global_affine=True, residual=False)
+
+
+def test_the_log_names_the_losses_that_train(tmp_path):
+    logs = []
+    TranslatorTrainer(DarkenPairs(4), ARCH, small_cfg(lambda_gan=0.0, lambda_feat=0.0, lambda_l1=0.0, lambda_l2=5.0),
+                      tmp_path / "r", A_MAX, log=logs.append)
+    assert any("(squared error only)" in m for m in logs), logs

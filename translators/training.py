@@ -216,8 +216,9 @@ class TranslatorTrainer:
         if vgg_weights:
             self.vgg = VGGPerceptualLoss(vgg_weights).to(self.device)
         elif self.rank == 0 and self.cfg.lambda_vgg > 0:
-            others = "LSGAN + feature matching + L1" if self.use_gan else "L1"
-            self.log(f"VGG perceptual loss off: no --vgg-weights given ({others} only)")
+            terms = (["LSGAN + feature matching"] if self.use_gan else []) + \
+                [name for name, w in (("L1", self.cfg.lambda_l1), ("squared error", self.cfg.lambda_l2)) if w > 0]
+            self.log(f"VGG perceptual loss off: no --vgg-weights given ({' + '.join(terms) or 'no loss'} only)")
         self.G_train: nn.Module = self.G
         self.D_train: nn.Module | None = self.D
         if self.world > 1:
