@@ -189,8 +189,12 @@ def test_a_translator_on_a_filtered_stream_resumes_exactly(tmp_path):
                                 log=lambda m: None)
     assert resumed.step == 3
     resumed.run(progress=False)
-    for (name, p), q in zip(full.state_dict().items(), resumed.G.state_dict().values()):
-        assert torch.equal(p, q), name
+    # and in one process, run() to step 3 then on
+    twice = TranslatorTrainer(_filtered_stream(G, b), arch, cfg, tmp_path / "twice", 3.0, log=lambda m: None)
+    twice.run(progress=False, until=3)
+    twice.run(progress=False)
+    for (name, p), q, r in zip(full.state_dict().items(), resumed.G.state_dict().values(), twice.G.state_dict().values()):
+        assert torch.equal(p, q) and torch.equal(p, r), name
 
 
 def _ddp_filtered_worker(rank, world, init_file, out_dir):

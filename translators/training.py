@@ -188,6 +188,7 @@ class TranslatorTrainer:
         self._build(vgg_weights, fit_global=not resume)
         self.step = 0
         self._stream_positions: list | None = None  # each rank's stream_position() at the resumed snapshot
+        self._ran = False  # run() was called (a second call goes on where the stream stopped)
         if resume:
             self._load_state()
         elif self.rank == 0:
@@ -341,8 +342,12 @@ class TranslatorTrainer:
         speed) goes to its add_scalar as train_translator/<key> over steps (rank 0)."""
         from tqdm import tqdm
 
-        positions = self._stream_positions
-        position = positions[self.rank] if positions and len(positions) == self.world else None
+        positions, position = self._stream_positions, None
+        if positions and len(positions) == self.world:  # resumed from a snapshot that kept every rank's place
+            position = positions[self.rank]
+        elif self._ran and hasattr(self.dataset, "stream_position"):  # run() again: where the last one stopped
+            position = self.dataset.stream_position()
+        self._stream_positions, self._ran = None, True
         loader = make_loader(self.dataset, self.cfg, self.step, self.rank, self.world, position)
         bar_kw = dict(total=self.cfg.steps, initial=self.step, desc="train-translator", unit="step")
         bar = (progress(disable=self.rank != 0, **bar_kw) if callable(progress) else
