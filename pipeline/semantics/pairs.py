@@ -50,7 +50,8 @@ class PairsConfig:
     filter_predictor: str | None = None  # keep a pair only if this predictor sees the attribute rise
     filter_predictor_path: str | None = None  # its weights: classifier folder or places365 weights folder
     margin: float = 0.0  # ... by more than this much (score after minus before)
-    max_attempts: float = 10.0  # give up once this many x n candidates were tried (filter too strict)
+    max_attempts: float = 10.0  # give up once this many x n candidates were tried (filter too strict); a stream
+    # into training gives up once 4 x batch x this many were tried and under 1 in this many kept
 
     def __post_init__(self) -> None:
         lo, hi = self.strength_range
