@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.config import (ConfigError, attribute_set_args, load_all, load_section, parse_overrides,
                              per_attribute_overrides, shadowed_overrides)
+from pipeline.errors import UserError
 from pipeline.semantics.pairs import PairsConfig
 
 TINY = Path(__file__).parent / "configs" / "tiny.yaml"
@@ -126,6 +127,11 @@ def test_stage_keys_and_verbs_follow_the_attribute(tmp_path):
     elsewhere = Plan(TINY, ["per_attribute.night.pairs.filter_predictor=classifier"], tmp_path / "other")
     assert keys(f) == {k: v for k, v in keys(elsewhere).items()}
     assert keys(f)["translator-night"] != base["translator-night"]
+    # on photos there is no run classifier: the error names the setting to give
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    with pytest.raises(UserError, match=r"give per_attribute\.night\.pairs\.filter_predictor_path"):
+        Plan(TINY, [f"run.data={photos}", "per_attribute.night.pairs.filter_predictor=classifier"], tmp_path / "P").stages()
 
 
 def test_the_translator_stage_trains_with_the_attribute_settings(tmp_path):

@@ -187,8 +187,9 @@ class TranslatorTrainer:
                              "(the bundle is then the global colour change fitted on the pairs)")
         self._build(vgg_weights, fit_global=not resume)
         self.step = 0
-        self._stream_positions: list | None = None  # each rank's stream_position() at the resumed snapshot
-        self._ran = False  # run() was called (a second call goes on where the stream stopped)
+        # this rank's place in a pair stream to go on from (a resumed snapshot's, or where the last run() stopped);
+        # None: step x batch
+        self._stream_position: dict | None = None
         if resume:
             self._load_state()
         elif self.rank == 0:
@@ -342,13 +343,7 @@ class TranslatorTrainer:
         speed) goes to its add_scalar as train_translator/<key> over steps (rank 0)."""
         from tqdm import tqdm
 
-        positions, position = self._stream_positions, None
-        if positions and len(positions) == self.world:  # resumed from a snapshot that kept every rank's place
-            position = positions[self.rank]
-        elif self._ran and hasattr(self.dataset, "stream_position"):  # run() again: where the last one stopped
-            position = self.dataset.stream_position()
-        self._stream_positions, self._ran = None, True
-        loader = make_loader(self.dataset, self.cfg, self.step, self.rank, self.world, position)
+        loader = make_loader(self.dataset, self.cfg, self.step, self.rank, self.world, self._stream_position)
         bar_kw = dict(total=self.cfg.steps, initial=self.step, desc="train-translator", unit="step")
         bar = (progress(disable=self.rank != 0, **bar_kw) if callable(progress) else
                tqdm(disable=None if (progress and self.rank == 0) else True, **bar_kw))
@@ -356,6 +351,7 @@ class TranslatorTrainer:
         batches = iter(loader)
         stop = self.cfg.steps if until is None else min(until, self.cfg.steps)
         saved = self.step if (self.run_dir / STATE_FILE).is_file() else None  # the last good snapshot
+        first = self.step
         while self.step < stop:
             try:
                 batch = next(batches)
@@ -390,6 +386,8 @@ class TranslatorTrainer:
                 self.save_state()
                 saved = self.step
         bar.close()
+        if self.step > first and hasattr(self.dataset, "stream_position"):  # a second run() goes on from here
+            self._stream_position = self.dataset.stream_position()
         if stop == 0 and self.step == 0:  # steps = 0: the fitted global change is the whole model
             self.save_state()
         self.G.eval()
@@ -475,7 +473,8 @@ class TranslatorTrainer:
             self.opt_d.load_state_dict(state["opt_d"])
             self.scaler_d.load_state_dict(state["scaler_d"])
         self.step = int(state["step"])
-        self._stream_positions = state.get("stream")  # snapshots from before it: step * batch
+        positions = state.get("stream")  # every rank's; none in snapshots from before, or for another rank count
+        self._stream_position = positions[self.rank] if positions and len(positions) == self.world else None
         if self.rank == 0:
             self._truncate_stats()
             _write_text(self.run_dir / RUN_CONFIG_FILE, json.dumps(self.run_config(), indent=2) + "\n")

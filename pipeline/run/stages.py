@@ -115,11 +115,14 @@ class Plan:
         asked for without a predictor_path."""
         return self.run_dir / "predictor" / "classifier"
 
-    def _resolve(self, name: str, path: str | None) -> tuple[str, str | None]:
+    def _resolve(self, name: str, path: str | None,
+                 key: str = "run.predictor_path (or per_attribute.<a>.run.predictor_path)") -> tuple[str, str | None]:
+        """(name, path) with `classifier` and no path read as the run's own; `key`: the setting to name
+        when there is none (a run on photos)."""
         if name == "classifier" and not path:
             if self.cfg.data != "world":
-                raise UserError("a classifier predictor without predictor_path is trained on world renders: "
-                                "give run.predictor_path (or per_attribute.<a>.run.predictor_path) for a photo folder")
+                raise UserError(f"a classifier predictor without a path is the run's own, trained on world renders: "
+                                f"give {key} for a photo folder")
             return name, str(self.run_classifier)
         return name, self._preset_relative(path)  # a preset's relative path, as run.gan
 
@@ -133,15 +136,15 @@ class Plan:
         pc = self.attr_configs[attr]["pairs"]
         if not pc.filter_predictor:
             return None
-        if pc.filter_predictor == "classifier" and not pc.filter_predictor_path and self.cfg.data != "world":
-            raise UserError(f"pairs.filter_predictor for '{attr}': a classifier without filter_predictor_path is "
-                            "the run's own, trained on world renders: give pairs.filter_predictor_path for a photo folder")
-        return self._resolve(pc.filter_predictor, pc.filter_predictor_path)
+        return self._resolve(pc.filter_predictor, pc.filter_predictor_path,
+                             key=f"per_attribute.{attr}.pairs.filter_predictor_path")
+
+    def filters_by_run_classifier(self, attr: str) -> bool:
+        return (self.pair_filter(attr) or ("", None))[1] == str(self.run_classifier)
 
     def trains_classifier(self) -> bool:
-        own = str(self.run_classifier)
-        return (any(p[1] == own for p in self.scoring_predictors())
-                or any((self.pair_filter(a) or ("", None))[1] == own for a in self.cfg.attributes))
+        return (any(p[1] == str(self.run_classifier) for p in self.scoring_predictors())
+                or any(self.filters_by_run_classifier(a) for a in self.cfg.attributes))
 
     def predictor_arg(self, attr: str) -> str:
         """`NAME` or `NAME:PATH`, as rescore and eval-translator take it."""
@@ -195,10 +198,9 @@ class Plan:
                                     **self.sec("boundary", "rescore", attr=a)},
                             needs=["gan", "samples"] + [f"boundary-{b}" for b in conds]))
         for a in c.attributes:
-            own_filter = (self.pair_filter(a) or ("", None))[1] == str(self.run_classifier)
             st.append(Stage(f"translator-{a}", lambda out, a=a: self.stage_translator(out, a),
                             config=self.sec("pairs", "translator", "train_translator", attr=a),
-                            needs=["gan", f"boundary-{a}"] + (["predictor"] if own_filter else [])))
+                            needs=["gan", f"boundary-{a}"] + (["predictor"] if self.filters_by_run_classifier(a) else [])))
             st.append(Stage(f"eval-{a}", lambda out, a=a: self.stage_eval(out, a),
                             config={"pairs": c.eval_pairs, "world": c.eval_world, **world_key("world"),
                                     "predictor": c.predictor if self.predictor(a)[0] == c.predictor
