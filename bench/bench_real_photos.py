@@ -19,7 +19,9 @@ out), reduced to ~640 px on its long side, is edited at s = 1 and measured:
   the same band of the real photos): street photos share a layout (sky above, road
   below), so this says *where* the colour is off, which the pooled figure cannot: a
   night edit that keeps the day sky bright can match real nights' pooled light (their
-  lit windows and lamps) while its sky is 2x further from theirs than a uniform darkening's.
+  lit windows and lamps) while its sky stays far from theirs (docs/BENCHMARKS.md #12
+  part 14: top third 17.1 Lab units from real nights' against 9.6-12.1 for nights that
+  darken the sky).
 
 Writes a contact sheet (input | each attribute) with --sheet. Skips cleanly when the
 photo folders are absent. Run from the repo root:
